@@ -1,0 +1,218 @@
+"""The ``gridwarden`` command: one entry point for every role of the appliance.
+
+Each sub-command imports what it needs only when it runs, so ``gridwarden --help`` is instant
+and an edge box never imports the hub's web stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from gridwarden import __version__
+
+EXIT_CONFIG = 2
+EXIT_RUNTIME = 1
+
+
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    from gridwarden.edge.config import load_edge_config
+    from gridwarden.yamlconfig import ConfigError
+
+    worst = 0
+    for path in args.files:
+        try:
+            cfg = load_edge_config(path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            worst = EXIT_CONFIG
+            continue
+        problems = _check_against_model(cfg, path)
+        for p in problems:
+            print(p, file=sys.stderr)
+        if problems:
+            worst = EXIT_CONFIG
+        else:
+            zones = sum(len(c.zones) for c in cfg.cameras)
+            print(f"{path}: OK (edge {cfg.edge_id}, {len(cfg.cameras)} cameras, {zones} zones)")
+    return worst
+
+
+def _check_against_model(cfg: object, path: str) -> list[str]:
+    """Class names in rules must exist in the model (or be a class group); needs the model file."""
+    from gridwarden.edge.config import EdgeConfig
+    from gridwarden.edge.detector.classes import COCO80, DEFAULT_CLASS_GROUPS, resolve_classes
+
+    assert isinstance(cfg, EdgeConfig)
+    problems: list[str] = []
+    names = list(COCO80)
+    if cfg.model is not None:
+        model_path = Path(cfg.model.path)
+        if not model_path.exists():
+            return [f"{path}: model.path: model file {model_path} does not exist"]
+        from gridwarden.edge.model_loader import build_detector
+
+        try:
+            detector = build_detector(cfg)
+        except Exception as exc:  # any load failure is a configuration problem to report
+            return [f"{path}: model.path: cannot load {model_path}: {exc}"]
+        assert detector is not None
+        names = detector.class_names
+    groups = {**DEFAULT_CLASS_GROUPS, **cfg.class_groups}
+    for ci, cam in enumerate(cfg.cameras):
+        for zi, zone in enumerate(cam.zones):
+            for ri, rule in enumerate(zone.rules):
+                if rule.type == "static_object":
+                    continue
+                try:
+                    resolve_classes(rule.classes, names, groups)
+                except ValueError as exc:
+                    problems.append(f"{path}: cameras[{ci}].zones[{zi}].rules[{ri}].classes: {exc}")
+    return problems
+
+
+def _cmd_edge_replay(args: argparse.Namespace) -> int:
+    from gridwarden.edge.config import load_edge_config
+    from gridwarden.edge.replay import ReplayStats, replay
+
+    cfg = load_edge_config(args.config)
+    if not Path(args.clip).exists():
+        print(f"error: clip {args.clip} does not exist", file=sys.stderr)
+        return EXIT_RUNTIME
+    writer = None
+    on_frame = None
+    if args.annotate:
+        from gridwarden.edge.annotate import AnnotatedVideoWriter, draw_result
+
+        camera = cfg.camera(args.camera) if args.camera else cfg.cameras[0]
+
+        def on_frame(analytics, result):  # type: ignore[no-untyped-def]
+            nonlocal writer
+            if writer is None:
+                writer = AnnotatedVideoWriter(args.annotate, camera.analysis_fps, (result.frame.width, result.frame.height))
+            writer.write(draw_result(analytics, result))
+
+    stats = ReplayStats()
+    try:
+        for event in replay(
+            args.clip,
+            cfg,
+            camera_id=args.camera,
+            realtime=args.realtime,
+            on_frame=on_frame,
+            progress=not args.no_progress,
+            stats=stats,
+        ):
+            print(event.model_dump_json(), flush=True)
+    finally:
+        if writer is not None:
+            writer.close()
+    print(
+        json.dumps(
+            {
+                "summary": True,
+                "frames": stats.frames,
+                "detector_calls": stats.detector_calls,
+                "gated_frames": stats.gated_frames,
+                "events": stats.events,
+                "media_s": round(stats.media_s, 2),
+                "wall_s": round(stats.wall_s, 2),
+            }
+        ),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _cmd_schema_export(args: argparse.Namespace) -> int:
+    from gridwarden.contract import export_json_schemas
+
+    for p in export_json_schemas(Path(args.out)):
+        print(p)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gridwarden",
+        description="Gridwarden: edge video analytics for city streets (illegal parking, occupied public space).",
+    )
+    parser.add_argument("--version", action="version", version=f"gridwarden {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    edge = sub.add_parser("edge", help="run or replay the edge pipeline", description="Edge node commands.")
+    edge_sub = edge.add_subparsers(dest="edge_command", metavar="SUBCOMMAND", required=True)
+    rp = edge_sub.add_parser(
+        "replay",
+        help="run a recorded clip through the whole pipeline and print incident events",
+        description=(
+            "Run CLIP through the pipeline of one camera of the configuration, as fast as the machine "
+            "allows (or at real-time rate with --realtime). Each incident event is printed on stdout as "
+            "one JSON object per line; a progress bar and a summary go to stderr."
+        ),
+    )
+    rp.add_argument("clip", help="video file to replay (any format FFmpeg reads)")
+    rp.add_argument("--config", required=True, help="edge configuration YAML")
+    rp.add_argument("--camera", help="camera id whose zones and rules apply (default: the first camera)")
+    rp.add_argument("--annotate", metavar="OUT.mp4", help="write the video with zones, boxes, track ids and dwell timers")
+    rp.add_argument("--realtime", action="store_true", help="pace reading to the clip's own clock")
+    rp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    rp.set_defaults(func=_cmd_edge_replay)
+
+    run = edge_sub.add_parser(
+        "run",
+        help="run the edge service: read cameras, detect, apply rules, publish incidents",
+        description=(
+            "Run every enabled camera of the configuration until SIGTERM/SIGINT. Incidents go through the "
+            "durable outbox to MQTT when the configuration has an mqtt section, else to stdout as JSON lines."
+        ),
+    )
+    run.add_argument("--config", required=True, help="edge configuration YAML")
+    run.set_defaults(func=lambda a: __import__("gridwarden.edge.service", fromlist=["x"]).main_from_cli(a.config))
+
+    config = sub.add_parser("config", help="check configuration files", description="Configuration commands.")
+    config_sub = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
+    chk = config_sub.add_parser(
+        "check",
+        help="validate edge configuration files and report every problem with file, line and field",
+        description="Validate configuration files. Exit status 0 when all are valid, 2 otherwise.",
+    )
+    chk.add_argument("files", nargs="+", help="configuration YAML files")
+    chk.set_defaults(func=_cmd_config_check)
+
+    schema = sub.add_parser("schema", help="wire contract tools", description="Wire contract tools.")
+    schema_sub = schema.add_subparsers(dest="schema_command", metavar="SUBCOMMAND", required=True)
+    exp = schema_sub.add_parser("export", help="write the JSON Schemas of the MQTT messages")
+    exp.add_argument("out", nargs="?", default="schemas", help="output folder (default: schemas)")
+    exp.set_defaults(func=_cmd_schema_export)
+
+    for extra in _EXTRA_COMMANDS:
+        extra(sub)
+    return parser
+
+
+# Other modules (hub, models, demo) register their sub-commands here to keep this file small.
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from gridwarden.yamlconfig import ConfigError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""The wire contract between edges and the hub: topics and JSON payloads.
+
+This is the one module both sides import. Everything that crosses MQTT is defined here as a
+pydantic model, so a change to the wire is a change to this file (and to the JSON Schema
+exported from it into ``schemas/`` by ``python -m gridwarden.contract``).
+
+Why these shapes:
+
+* ``schema_version`` in every message lets a hub accept old edges during a rolling upgrade.
+* ``seq`` is a per-edge, strictly increasing sequence number assigned by the edge's durable
+  outbox. With ``incident_id`` it lets a consumer tell a duplicate (same edge, same seq) from a
+  gap (a missing seq) without trusting the broker.
+* Boxes are normalised to [0, 1] so that the hub never needs to know a camera's resolution.
+* ``media_time`` is seconds from the stream's start (from the stream's pts, never the wall
+  clock) so a replayed clip and a live stream give the same timeline; ``wall_time`` is when the
+  edge saw it, for the district's SLA clock.
+
+Topics live under ``gridwarden/v1/<site>/<edge_id>/``; see :class:`Topics`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+TOPIC_ROOT = "gridwarden/v1"
+
+# Identifiers appear inside MQTT topics and file names: keep them to a safe alphabet.
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+EventKind = Literal["started", "updated", "ended"]
+RuleType = Literal["illegal_parking", "occupied_space", "static_object"]
+CameraKind = Literal["skynet", "estate", "handheld", "vehicle"]
+CameraState = Literal["connecting", "online", "offline"]
+
+# Largest payload a hub accepts; bigger messages are rejected as malformed.
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+
+class _Message(BaseModel):
+    """Base for every wire message: unknown fields are refused so typos surface at once."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+class NormalisedBox(BaseModel):
+    """An axis-aligned box in normalised image coordinates (0..1, origin top-left)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    x1: float = Field(ge=0.0, le=1.0)
+    y1: float = Field(ge=0.0, le=1.0)
+    x2: float = Field(ge=0.0, le=1.0)
+    y2: float = Field(ge=0.0, le=1.0)
+
+
+class IncidentObject(BaseModel):
+    """One tracked object that takes part in an incident."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    track_id: int
+    class_name: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    box: NormalisedBox
+
+
+class EvidenceRef(BaseModel):
+    """A file cut at the edge for an incident (clip or snapshot), identified by content hash."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["clip", "snapshot", "snapshot_annotated"]
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    content_type: str
+    media_start: float | None = None
+    media_end: float | None = None
+
+
+class IncidentEvent(_Message):
+    """One step in an incident's life: ``started`` when a rule fires, ``updated`` when it
+    changes materially, ``ended`` when the object leaves or the zone clears."""
+
+    type: Literal["incident"] = "incident"
+    event: EventKind
+    incident_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")
+    seq: int = Field(ge=0, description="Per-edge sequence number, assigned by the outbox.")
+    site: Identifier
+    edge_id: Identifier
+    camera: Identifier
+    zone: Identifier
+    rule: RuleType
+    classes: list[str]
+    objects: list[IncidentObject] = Field(default_factory=list)
+    confidence: float = Field(ge=0.0, le=1.0)
+    media_time: float = Field(description="Seconds from the stream's start when this event happened.")
+    started_media_time: float = Field(description="Media time at which the incident started.")
+    dwell_s: float = Field(ge=0.0, description="How long the condition has held, in media seconds.")
+    coverage: float | None = Field(default=None, ge=0.0, le=1.0)
+    wall_time: datetime
+    config_version: str | None = None
+    evidence: list[EvidenceRef] = Field(default_factory=list)
+
+
+class CameraStatus(_Message):
+    """Retained per camera on ``.../cameras/<camera_id>/status``."""
+
+    type: Literal["camera_status"] = "camera_status"
+    edge_id: Identifier
+    camera: Identifier
+    kind: CameraKind | None = None
+    state: CameraState
+    input_fps: float = 0.0
+    analysed_fps: float = 0.0
+    lag_s: float | None = None
+    last_frame_wall_time: datetime | None = None
+    reconnects: int = 0
+    last_error: str | None = None
+    wall_time: datetime
+
+
+class EdgeStatus(_Message):
+    """Retained per edge on ``.../status``; the MQTT Last Will sets ``online`` to false."""
+
+    type: Literal["edge_status"] = "edge_status"
+    edge_id: Identifier
+    site: Identifier
+    online: bool
+    version: str | None = None
+    model: str | None = None
+    config_version: str | None = None
+    outbox_depth: int | None = None
+    wall_time: datetime
+
+
+class Topics:
+    """Topic names for one edge. All topics are under ``gridwarden/v1/<site>/<edge_id>/``."""
+
+    def __init__(self, site: str, edge_id: str) -> None:
+        self.site = site
+        self.edge_id = edge_id
+        self.base = f"{TOPIC_ROOT}/{site}/{edge_id}"
+
+    @property
+    def incidents(self) -> str:
+        return f"{self.base}/incidents"
+
+    @property
+    def status(self) -> str:
+        return f"{self.base}/status"
+
+    @property
+    def config(self) -> str:
+        return f"{self.base}/config"
+
+    def camera_status(self, camera_id: str) -> str:
+        return f"{self.base}/cameras/{camera_id}/status"
+
+    # Wildcards the hub subscribes to.
+    ALL_INCIDENTS = f"{TOPIC_ROOT}/+/+/incidents"
+    ALL_EDGE_STATUS = f"{TOPIC_ROOT}/+/+/status"
+    ALL_CAMERA_STATUS = f"{TOPIC_ROOT}/+/+/cameras/+/status"
+
+
+def parse_topic(topic: str) -> dict[str, str] | None:
+    """Split a Gridwarden topic into its parts, or ``None`` if it is not one of ours.
+
+    >>> parse_topic("gridwarden/v1/north/edge-01/incidents")
+    {'site': 'north', 'edge_id': 'edge-01', 'channel': 'incidents'}
+    """
+    parts = topic.split("/")
+    if len(parts) < 5 or "/".join(parts[:2]) != TOPIC_ROOT:
+        return None
+    site, edge_id, rest = parts[2], parts[3], parts[4:]
+    if rest == ["incidents"] or rest == ["status"] or rest == ["config"]:
+        return {"site": site, "edge_id": edge_id, "channel": rest[0]}
+    if len(rest) == 3 and rest[0] == "cameras" and rest[2] == "status":
+        return {"site": site, "edge_id": edge_id, "channel": "camera_status", "camera": rest[1]}
+    return None
+
+
+def utcnow() -> datetime:
+    """Aware UTC now; every wall time on the wire is timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+MESSAGE_MODELS: dict[str, type[_Message]] = {
+    "IncidentEvent": IncidentEvent,
+    "CameraStatus": CameraStatus,
+    "EdgeStatus": EdgeStatus,
+}
+
+
+def export_json_schemas(out_dir: Path) -> list[Path]:
+    """Write one JSON Schema file per wire message into ``out_dir``; return the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, model in MESSAGE_MODELS.items():
+        path = out_dir / f"{name}.schema.json"
+        schema = model.model_json_schema()
+        schema["$id"] = f"https://gridwarden.invalid/schemas/v{SCHEMA_VERSION}/{name}.schema.json"
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":  # pragma: no cover - developer helper
+    import sys
+
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "schemas"
+    for p in export_json_schemas(target):
+        print(p)

@@ -1,0 +1,178 @@
+"""Per-camera analytics: everything that happens to one camera's frames after decoding.
+
+One :class:`CameraAnalytics` per camera holds that camera's motion gate, camera-motion
+estimator, tracker, static-foreground model and zone rules. It is split in two steps around the
+detector so that the edge can batch frames from several cameras into one detector call:
+
+1. :meth:`CameraAnalytics.wants_detection` — should the (shared) detector look at this frame?
+2. :meth:`CameraAnalytics.process` — given the detections (or ``None`` when the gate skipped the
+   detector), track, apply the rules and return incident updates.
+
+Replay and live use this same class, and both measure time by the frame's media time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gridwarden.edge.camera_motion import CameraMotionEstimator
+from gridwarden.edge.config import (
+    CameraConfig,
+    EdgeConfig,
+    IllegalParkingRuleConfig,
+    OccupiedSpaceRuleConfig,
+    StaticObjectRuleConfig,
+)
+from gridwarden.edge.detector.classes import DEFAULT_CLASS_GROUPS, resolve_classes
+from gridwarden.edge.gate import MotionGate
+from gridwarden.edge.rules.base import IncidentUpdate, RuleContext
+from gridwarden.edge.rules.occupancy import OccupiedSpaceRule
+from gridwarden.edge.rules.parking import IllegalParkingRule
+from gridwarden.edge.rules.schedule import Schedule
+from gridwarden.edge.rules.static_objects import STATIC_OBJECT_CLASS, StaticForegroundDetector
+from gridwarden.edge.tracking import Tracker
+from gridwarden.edge.types import Detections, Frame
+from gridwarden.edge.zones import Zone
+
+Rule = IllegalParkingRule | OccupiedSpaceRule
+
+
+@dataclass
+class FrameResult:
+    """What one analysed frame produced, for the annotator and for counters."""
+
+    frame: Frame
+    tracks: Detections
+    static_objects: Detections
+    detected: bool
+    camera_moving: bool
+    updates: list[IncidentUpdate] = field(default_factory=list)
+
+
+@dataclass
+class _ZoneRules:
+    zone: Zone
+    rules: list[Rule]
+    static_rules: list[OccupiedSpaceRule]
+
+
+class CameraAnalytics:
+    """Gate → (shared detector) → tracker → rules for one camera."""
+
+    def __init__(self, camera: CameraConfig, edge: EdgeConfig, class_names: list[str]) -> None:
+        self.camera = camera
+        self.class_names = list(class_names)
+        # The static-object path reports pseudo-detections under a class id past the model's own.
+        self.static_class_id = len(self.class_names)
+        self.all_class_names = [*self.class_names, STATIC_OBJECT_CLASS]
+        self.timezone = edge.timezone
+        groups = {**DEFAULT_CLASS_GROUPS, **edge.class_groups}
+        polygons = [z.polygon for z in camera.zones]
+        self.gate: MotionGate | None = None
+        if camera.motion_gate.enabled:
+            self.gate = MotionGate(
+                regions=polygons or None,
+                min_changed_fraction=camera.motion_gate.min_changed_fraction,
+                max_skip_s=camera.motion_gate.reconfirm_s,
+            )
+        self.camera_motion = CameraMotionEstimator() if camera.detect_camera_motion else None
+        t = edge.tracker
+        self.tracker = Tracker(
+            high_threshold=t.high_threshold,
+            low_threshold=t.low_threshold,
+            match_iou=t.match_iou,
+            lost_timeout_s=t.lost_timeout_s,
+        )
+        self.zones: list[_ZoneRules] = []
+        static_regions: list[list[tuple[float, float]]] = []
+        min_static_s: float | None = None
+        for zc in camera.zones:
+            zone = Zone(zc.id, zc.polygon, masks=zc.masks, anchor=zc.anchor)
+            rules: list[Rule] = []
+            static_rules: list[OccupiedSpaceRule] = []
+            for rc in zc.rules:
+                schedule_cfg = rc.schedule_windows()
+                schedule = (
+                    Schedule(schedule_cfg.windows, weekdays=schedule_cfg.weekdays, tz=self.timezone)
+                    if schedule_cfg and schedule_cfg.windows
+                    else None
+                )
+                common = dict(
+                    zone=zone,
+                    camera_id=camera.id,
+                    dwell_s=rc.dwell_s,
+                    stationary_tolerance=rc.stationary_tolerance,
+                    min_size=rc.min_size,
+                    schedule=schedule,
+                    cooldown_s=rc.cooldown_s,
+                    end_grace_s=rc.end_grace_s,
+                    update_interval_s=rc.update_interval_s,
+                )
+                if isinstance(rc, IllegalParkingRuleConfig):
+                    ids = resolve_classes(rc.classes, self.class_names, groups)
+                    rules.append(IllegalParkingRule(class_ids=ids, **common))  # type: ignore[arg-type]
+                elif isinstance(rc, OccupiedSpaceRuleConfig):
+                    ids = resolve_classes(rc.classes, self.class_names, groups)
+                    rules.append(OccupiedSpaceRule(class_ids=ids, coverage=rc.coverage, **common))  # type: ignore[arg-type]
+                elif isinstance(rc, StaticObjectRuleConfig):
+                    rule = OccupiedSpaceRule(class_ids={self.static_class_id}, coverage=rc.coverage, **common)  # type: ignore[arg-type]
+                    rule.rule_type = "static_object"
+                    static_rules.append(rule)
+                    static_regions.append(zc.polygon)
+                    min_static_s = rc.min_static_s if min_static_s is None else min(min_static_s, rc.min_static_s)
+            self.zones.append(_ZoneRules(zone, rules, static_rules))
+        self.static_detector: StaticForegroundDetector | None = None
+        if static_regions:
+            self.static_detector = StaticForegroundDetector(
+                regions=static_regions, min_static_s=min_static_s or 10.0, class_id=self.static_class_id
+            )
+        self.detector_calls = 0
+        self.gated_frames = 0
+
+    def wants_detection(self, frame: Frame) -> bool:
+        """Whether the shared detector should look at this frame (motion gate + re-confirm cadence)."""
+        if self.gate is None:
+            return True
+        return self.gate.should_detect(frame.image, frame.media_time)
+
+    def process(self, frame: Frame, detections: Detections | None) -> FrameResult:
+        """Track and apply rules. ``detections`` is ``None`` when the gate skipped the detector."""
+        moving = False
+        if self.camera_motion is not None:
+            moving = self.camera_motion.update(frame.image, frame.media_time)
+        if detections is None:
+            self.gated_frames += 1
+            tracks = self.tracker.coast(frame.media_time)
+        else:
+            self.detector_calls += 1
+            tracks = self.tracker.update(detections, frame.media_time)
+        static = Detections.empty()
+        if self.static_detector is not None and not moving:
+            static = self.static_detector.update(frame.image, frame.media_time)
+        ctx = RuleContext(
+            camera_id=self.camera.id,
+            media_time=frame.media_time,
+            wall_time=frame.wall_time,
+            frame_size=(frame.width, frame.height),
+            class_names=self.all_class_names,
+            camera_moving=moving,
+        )
+        updates: list[IncidentUpdate] = []
+        for zr in self.zones:
+            for rule in zr.rules:
+                updates.extend(rule.update(tracks, ctx))
+            if zr.static_rules:
+                static_tracks = Detections(
+                    xyxy=static.xyxy,
+                    confidence=static.confidence,
+                    class_id=static.class_id,
+                    track_id=np.arange(len(static), dtype=np.int64),
+                )
+                for rule in zr.static_rules:
+                    updates.extend(rule.update(static_tracks, ctx))
+        return FrameResult(frame, tracks, static, detections is not None, moving, updates)
+
+    def all_rules(self) -> list[Rule]:
+        return [r for zr in self.zones for r in (*zr.rules, *zr.static_rules)]

@@ -1,0 +1,275 @@
+"""The edge configuration file: one YAML file per edge, validated on load.
+
+Every problem is reported with file, line and field (see :mod:`gridwarden.yamlconfig`), and a
+bad file never starts half an edge. A full, commented example lives in ``configs/edge.example.yaml``.
+
+Minimum shape::
+
+    edge_id: edge-01
+    model: {path: models/yolox_nano_coco.onnx, input_size: 416}
+    cameras:
+      - id: cam-01
+        kind: skynet
+        url: rtsp://...            # or a file path
+        analysis_fps: 2
+        zones:
+          - id: gate-north
+            polygon: [[0.10, 0.30], [0.40, 0.30], [0.40, 0.95], [0.10, 0.95]]
+            rules:
+              - {type: illegal_parking, classes: [vehicle], dwell_s: 60}
+
+Camera kinds (``skynet``, ``estate``, ``handheld``, ``vehicle``) fill in defaults a field left
+out; see :data:`CAMERA_KIND_DEFAULTS`. Handheld and vehicle cameras move, so camera-motion
+detection is on for them and dwell rules pause while the view moves.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from gridwarden.contract import CameraKind, Identifier
+from gridwarden.yamlconfig import load_yaml_model
+
+Point = tuple[float, float]
+Polygon = list[Point]
+AnchorName = Literal["bottom_center", "center", "top_center"]
+
+_WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
+
+# Defaults per camera kind, applied where the camera's own entry leaves a field out.
+# Why these numbers: parking rules need seconds-scale resolution, so 2 fps is enough for fixed
+# cameras; moving cameras see objects for a short time, so they analyse faster.
+CAMERA_KIND_DEFAULTS: dict[str, dict[str, Any]] = {
+    "skynet": {"analysis_fps": 2.0, "detect_camera_motion": False, "stall_timeout_s": 10.0},
+    "estate": {"analysis_fps": 2.0, "detect_camera_motion": False, "stall_timeout_s": 10.0},
+    "handheld": {"analysis_fps": 4.0, "detect_camera_motion": True, "stall_timeout_s": 20.0},
+    "vehicle": {"analysis_fps": 4.0, "detect_camera_motion": True, "stall_timeout_s": 20.0},
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_polygon(points: Polygon) -> Polygon:
+    # Imported lazily: zones.py pulls numpy/cv2 and config must stay cheap to import.
+    from gridwarden.edge.zones import validate_polygon
+
+    problems = validate_polygon(points)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return points
+
+
+class ScheduleWindows(_Strict):
+    """Times of day (local to ``timezone``) when a rule is active, e.g. ``["07:00-20:00"]``."""
+
+    windows: list[str] = Field(default_factory=list)
+    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
+
+    @field_validator("windows")
+    @classmethod
+    def _windows_are_hh_mm(cls, value: list[str]) -> list[str]:
+        for w in value:
+            if not _WINDOW_RE.match(w):
+                raise ValueError(f"schedule window {w!r} must look like 07:00-20:00")
+        return value
+
+
+class _RuleBase(_Strict):
+    classes: list[str] = Field(default_factory=lambda: ["any"], min_length=1)
+    dwell_s: float = Field(gt=0, le=7 * 24 * 3600)
+    schedule: ScheduleWindows | None = Field(
+        default=None, description='Active windows, e.g. ["07:00-20:00"] or {windows: [...], weekdays: [mon]}.'
+    )
+    min_size: float = Field(default=0.0, ge=0.0, le=1.0, description="Minimum box height / frame height.")
+    cooldown_s: float = Field(default=0.0, ge=0.0)
+    end_grace_s: float = Field(default=5.0, ge=0.0, description="Hysteresis before an incident ends.")
+    update_interval_s: float = Field(default=60.0, gt=0)
+    stationary_tolerance: float = Field(default=0.15, gt=0, le=2.0)
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule_list_shorthand(cls, value: Any) -> Any:
+        return {"windows": value} if isinstance(value, list) else value
+
+    def schedule_windows(self) -> ScheduleWindows | None:
+        return self.schedule
+
+
+class IllegalParkingRuleConfig(_RuleBase):
+    type: Literal["illegal_parking"]
+    classes: list[str] = Field(default_factory=lambda: ["vehicle"], min_length=1)
+
+
+class OccupiedSpaceRuleConfig(_RuleBase):
+    type: Literal["occupied_space"]
+    coverage: float = Field(default=0.3, gt=0, le=1.0)
+
+
+class StaticObjectRuleConfig(_RuleBase):
+    """Class-agnostic: flags regions that became static foreground (stalls, piles of goods)."""
+
+    type: Literal["static_object"]
+    classes: list[str] = Field(default_factory=lambda: ["any"], min_length=1)
+    coverage: float = Field(default=0.05, gt=0, le=1.0)
+    min_static_s: float = Field(default=10.0, gt=0)
+
+
+RuleConfig = Annotated[
+    IllegalParkingRuleConfig | OccupiedSpaceRuleConfig | StaticObjectRuleConfig, Field(discriminator="type")
+]
+
+
+class ZoneConfig(_Strict):
+    id: Identifier
+    polygon: Polygon
+    masks: list[Polygon] = Field(default_factory=list)
+    anchor: AnchorName = "bottom_center"
+    rules: list[RuleConfig] = Field(min_length=1)
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon_ok(cls, value: Polygon) -> Polygon:
+        return _check_polygon(value)
+
+    @field_validator("masks")
+    @classmethod
+    def _masks_ok(cls, value: list[Polygon]) -> list[Polygon]:
+        for mask in value:
+            _check_polygon(mask)
+        return value
+
+
+class MotionGateConfig(_Strict):
+    enabled: bool = True
+    reconfirm_s: float = Field(default=10.0, gt=0, description="Run the detector at least this often.")
+    min_changed_fraction: float = Field(default=0.002, gt=0, lt=1)
+
+
+class CameraConfig(_Strict):
+    id: Identifier
+    kind: CameraKind = "skynet"
+    url: str = Field(min_length=1)
+    enabled: bool = True
+    transport: Literal["tcp", "udp"] = "tcp"
+    analysis_fps: float = Field(default=2.0, gt=0, le=30)
+    keyframes_only: bool = False
+    stall_timeout_s: float = Field(default=10.0, gt=0)
+    detect_camera_motion: bool = False
+    motion_gate: MotionGateConfig = Field(default_factory=MotionGateConfig)
+    zones: list[ZoneConfig] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_kind_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            defaults = CAMERA_KIND_DEFAULTS.get(str(data.get("kind", "skynet")), {})
+            data = {**defaults, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _zone_ids_unique(self) -> CameraConfig:
+        seen: set[str] = set()
+        for zone in self.zones:
+            if zone.id in seen:
+                raise ValueError(f"zone id {zone.id!r} appears twice in camera {self.id!r}")
+            seen.add(zone.id)
+        return self
+
+
+class ModelConfig(_Strict):
+    path: str
+    input_size: int | None = Field(default=None, ge=32, le=2048)
+    layout: Literal["auto", "ultralytics", "yolox", "yolov5"] = "auto"
+    labels: str | None = None
+    conf_threshold: float = Field(default=0.25, gt=0, lt=1)
+    iou_threshold: float = Field(default=0.45, gt=0, lt=1)
+    class_thresholds: dict[str, float] = Field(default_factory=dict)
+    providers: list[str] | None = None
+
+
+class MqttConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, gt=0, lt=65536)
+    username: str | None = None
+    password: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    keepalive: int = Field(default=30, ge=5)
+
+
+class TrackerConfig(_Strict):
+    high_threshold: float = 0.5
+    low_threshold: float = 0.1
+    match_iou: float = 0.2
+    lost_timeout_s: float = 10.0
+
+
+class EdgeConfig(_Strict):
+    edge_id: Identifier
+    site: Identifier = "default"
+    timezone: str = "UTC"
+    data_dir: str = "var/edge"
+    model: ModelConfig | None = None
+    class_groups: dict[str, list[str]] = Field(default_factory=dict)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    mqtt: MqttConfig | None = None
+    outbox_max_rows: int = Field(default=100_000, ge=100)
+    cameras: list[CameraConfig] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Asia/Shanghai)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _camera_ids_unique(self) -> EdgeConfig:
+        seen: set[str] = set()
+        for cam in self.cameras:
+            if cam.id in seen:
+                raise ValueError(f"camera id {cam.id!r} appears twice")
+            seen.add(cam.id)
+        return self
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        for cam in self.cameras:
+            if cam.id == camera_id:
+                return cam
+        raise KeyError(f"no camera {camera_id!r} in this configuration (have: {[c.id for c in self.cameras]})")
+
+
+def load_edge_config(path: str | Path) -> EdgeConfig:
+    """Load and validate an edge configuration file; relative paths inside it are resolved
+    against the file's folder so a config works from any working directory."""
+    cfg = load_yaml_model(EdgeConfig, path=path)
+    base = Path(path).resolve().parent
+    if cfg.model is not None:
+        cfg.model.path = str(_resolve(base, cfg.model.path))
+        if cfg.model.labels:
+            cfg.model.labels = str(_resolve(base, cfg.model.labels))
+    for cam in cfg.cameras:
+        if "://" not in cam.url:
+            cam.url = str(_resolve(base, cam.url))
+    return cfg
+
+
+def load_edge_config_text(text: str, source: str = "<config>") -> EdgeConfig:
+    """Validate configuration text (from the hub's config topic or a test)."""
+    return load_yaml_model(EdgeConfig, text=text, source=source)
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (base / p)

@@ -1,0 +1,290 @@
+"""The edge's durable outbox: every incident event is on disk before it goes on the wire.
+
+The pipeline calls :meth:`Outbox.enqueue`; the publisher reads :meth:`Outbox.pending` in ``seq``
+order, publishes, and calls :meth:`Outbox.ack` when the broker's PUBACK arrives. Whatever is not
+acked when the broker goes away, the process is SIGKILLed or the power is cut is replayed from
+here, in ``seq`` order, on the next connection. Duplicates are expected and harmless: the hub is
+idempotent by ``(edge_id, seq)``.
+
+Why SQLite in WAL mode: one file, atomic transactions, readers (the publisher) never block the
+writer (the pipeline), and a SIGKILL mid-write leaves the last committed state.
+
+Why ``synchronous=FULL`` (the default): the edge must not lose a committed incident on a power
+cut. In WAL mode ``NORMAL`` only fsyncs the WAL at checkpoints, so the last transactions before a
+power loss can roll back -- the process was told "stored", the hub never hears of it, and the seq
+it was given may be handed out again (the counter lives in the same transactions). ``FULL``
+fsyncs the WAL at every commit, so a returned :meth:`enqueue` is on stable storage. Measured on
+the 2-core development VM (virtio disk, SQLite 3.40): an enqueue costs about 0.2-0.3 ms with
+``FULL`` against about 0.03-0.05 ms with ``NORMAL``; incidents arrive at a few per second per
+camera, so ``FULL`` costs well under 1 % of one core. Both survive a SIGKILL of the process
+(WAL pages are in the OS page cache); only ``FULL`` survives losing power. ``NORMAL`` stays
+available for boxes on a UPS that need raw throughput.
+
+Bound and drop policy: at most ``max_rows`` rows are kept. When full, the oldest ``updated``
+event is deleted to make room (an ``updated`` is superseded by any later event of the same
+incident). ``started`` and ``ended`` are never dropped: they open and close cases at the hub. If
+the outbox is full of nothing but ``started``/``ended`` rows the new event is still accepted --
+exceeding the bound -- and a warning is logged, because losing an incident's start or end is worse
+than using more disk. Dropped events leave gaps in ``seq`` that the hub sees; :meth:`dropped`
+counts them.
+
+Sequence numbers start at 1, are assigned inside the enqueue transaction and persisted in the
+same file, so they survive restarts and are never reused, even after rows are acked or dropped.
+
+One process owns an outbox at a time (an advisory ``flock`` on ``<path>.lock``, released by the
+kernel when the owner dies, even by SIGKILL): two publishers replaying the same rows would double
+the traffic, and the in-memory depth counter assumes a single writer.
+
+Example::
+
+    box = Outbox("/var/lib/gridwarden/outbox.sqlite3", max_rows=100_000)
+    event = box.enqueue(event)          # event.seq is now assigned and on disk
+    for ev in box.pending(limit=100):   # oldest first
+        ...publish..., then box.ack(ev.seq)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from gridwarden.contract import IncidentEvent
+
+log = logging.getLogger(__name__)
+
+SyncMode = Literal["FULL", "NORMAL"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq         INTEGER PRIMARY KEY,
+    kind        TEXT    NOT NULL CHECK (kind IN ('started', 'updated', 'ended')),
+    incident_id TEXT    NOT NULL,
+    payload     TEXT    NOT NULL,
+    enqueued_at REAL    NOT NULL
+);
+-- Finds the oldest droppable row without scanning when the outbox is full.
+CREATE INDEX IF NOT EXISTS outbox_updated_by_seq ON outbox (seq) WHERE kind = 'updated';
+CREATE TABLE IF NOT EXISTS outbox_meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO outbox_meta (key, value) VALUES ('next_seq', 1), ('dropped', 0);
+"""
+
+
+class OutboxError(RuntimeError):
+    """The outbox cannot be used (locked by another process, closed, or a bad file)."""
+
+
+class OutboxLockedError(OutboxError):
+    """Another live process owns this outbox."""
+
+
+class Outbox:
+    """A bounded, durable FIFO of :class:`IncidentEvent` keyed by a per-edge ``seq``.
+
+    Thread-safe: the pipeline enqueues from its thread while the MQTT network thread (or the
+    publisher's sender thread) reads and acks. All access goes through one connection guarded by
+    a lock; every operation is a short transaction.
+    """
+
+    def __init__(self, path: str | Path, *, max_rows: int = 100_000, synchronous: SyncMode = "FULL") -> None:
+        if max_rows < 1:
+            raise ValueError(f"max_rows must be >= 1, got {max_rows}")
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
+        self.path = Path(path)
+        self.max_rows = max_rows
+        self.synchronous: SyncMode = synchronous
+        self._lock = threading.Lock()
+        self._lock_file = self._acquire_owner_lock(self.path)
+        try:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA synchronous={synchronous}")
+            self._conn.execute("PRAGMA busy_timeout=5000")
+            self._conn.executescript(_SCHEMA)
+            self._depth: int = self._conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            self._release_owner_lock()
+            raise OutboxError(f"cannot open outbox {self.path}: {exc}") from exc
+        self._warned_over_bound = False
+        self._closed = False
+
+    # -- ownership ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _acquire_owner_lock(path: Path) -> int:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutboxLockedError(f"outbox {path} is owned by another process") from None
+        return fd
+
+    def _release_owner_lock(self) -> None:
+        if self._lock_file >= 0:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            os.close(self._lock_file)
+            self._lock_file = -1
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def enqueue(self, event: IncidentEvent) -> IncidentEvent:
+        """Store ``event`` durably with the next ``seq``; return a copy carrying that seq.
+
+        The ``seq`` on the input is ignored. When this returns, the event is committed (and,
+        with ``synchronous=FULL``, fsynced).
+        """
+        if not isinstance(event, IncidentEvent):
+            raise TypeError(f"enqueue expects an IncidentEvent, got {type(event).__name__}")
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                seq = conn.execute("SELECT value FROM outbox_meta WHERE key = 'next_seq'").fetchone()[0]
+                stored = event.model_copy(update={"seq": seq})
+                dropped_now = self._make_room(conn) if self._depth >= self.max_rows else 0
+                conn.execute(
+                    "INSERT INTO outbox (seq, kind, incident_id, payload, enqueued_at) VALUES (?, ?, ?, ?, ?)",
+                    (seq, stored.event, stored.incident_id, stored.model_dump_json(), time.time()),
+                )
+                conn.execute("UPDATE outbox_meta SET value = ? WHERE key = 'next_seq'", (seq + 1,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._depth += 1 - dropped_now
+            self._warn_if_over_bound()
+            return stored
+
+    def _make_room(self, conn: sqlite3.Connection) -> int:
+        """Delete the oldest ``updated`` row inside the caller's transaction; return 0 or 1."""
+        row = conn.execute("SELECT seq FROM outbox WHERE kind = 'updated' ORDER BY seq LIMIT 1").fetchone()
+        if row is None:
+            return 0
+        conn.execute("DELETE FROM outbox WHERE seq = ?", (row[0],))
+        conn.execute("UPDATE outbox_meta SET value = value + 1 WHERE key = 'dropped'")
+        return 1
+
+    def _warn_if_over_bound(self) -> None:
+        if self._depth > self.max_rows:
+            if not self._warned_over_bound:
+                log.warning(
+                    "outbox %s holds %d rows, over its bound of %d: only started/ended events are "
+                    "left and those are never dropped; is the broker reachable?",
+                    self.path,
+                    self._depth,
+                    self.max_rows,
+                )
+                self._warned_over_bound = True
+        else:
+            self._warned_over_bound = False
+
+    def ack(self, seq: int) -> None:
+        """Remove the event with ``seq`` (its PUBACK arrived). Unknown seqs are ignored:
+        duplicates of one event are acked more than once after a replay."""
+        self.ack_many((seq,))
+
+    def ack_many(self, seqs: Iterable[int]) -> None:
+        """Remove several events in one transaction (one fsync for a burst of PUBACKs)."""
+        params = [(int(s),) for s in seqs]
+        if not params:
+            return
+        with self._lock:
+            conn = self._connection()
+            before = conn.total_changes
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany("DELETE FROM outbox WHERE seq = ?", params)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._depth -= conn.total_changes - before
+            self._warn_if_over_bound()
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def pending(self, limit: int = 100, after_seq: int | None = None) -> list[IncidentEvent]:
+        """Up to ``limit`` unacked events with ``seq > after_seq``, oldest first."""
+        return [
+            IncidentEvent.model_validate_json(payload) for _, payload in self.pending_raw(limit, after_seq)
+        ]
+
+    def pending_raw(self, limit: int = 100, after_seq: int | None = None) -> list[tuple[int, str]]:
+        """Like :meth:`pending` but ``(seq, json_payload)`` pairs: the publisher sends the stored
+        JSON as is, which saves a parse and a dump per event."""
+        if limit < 1:
+            return []
+        with self._lock:
+            return (
+                self._connection()
+                .execute(
+                    "SELECT seq, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (after_seq if after_seq is not None else 0, limit),
+                )
+                .fetchall()
+            )
+
+    def depth(self) -> int:
+        """Number of events stored and not yet acked (a metric)."""
+        with self._lock:
+            return self._depth
+
+    def dropped(self) -> int:
+        """Number of ``updated`` events dropped by the full-outbox policy, over the file's life."""
+        with self._lock:
+            return (
+                self._connection()
+                .execute("SELECT value FROM outbox_meta WHERE key = 'dropped'")
+                .fetchone()[0]
+            )
+
+    def last_seq(self) -> int:
+        """The highest seq ever assigned (0 if none), whether or not it is still stored."""
+        with self._lock:
+            return (
+                self._connection()
+                .execute("SELECT value FROM outbox_meta WHERE key = 'next_seq'")
+                .fetchone()[0]
+                - 1
+            )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise OutboxError(f"outbox {self.path} is closed")
+        return self._conn
+
+    def close(self) -> None:
+        """Checkpoint and close the file and give up ownership. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:  # a busy checkpoint is not a reason to fail close
+                log.debug("outbox checkpoint on close failed: %s", exc)
+            self._conn.close()
+            self._release_owner_lock()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Outbox({str(self.path)!r}, max_rows={self.max_rows}, synchronous={self.synchronous!r})"

@@ -1,0 +1,377 @@
+"""Publishes the outbox to the MQTT broker (paho-mqtt 2.x, MQTT 5, QoS 1).
+
+Delivery model: *at least once, in seq order, from disk*.
+
+* :meth:`IncidentPublisher.publish_incident` only writes the event into the :class:`Outbox`
+  (durable) and wakes the sender thread; it never touches the network, so the pipeline cannot be
+  stalled by a slow or absent broker.
+* One sender thread owns all publishing. While connected it keeps up to ``inflight`` incident
+  publishes unacked, reading the outbox in seq order after the last seq it sent.
+* paho's network thread only records PUBACKs (a deque of mids) and connection changes (flags);
+  the sender maps mid -> seq and deletes acked rows in batches. Callbacks therefore take no lock
+  that a publishing thread holds: paho calls ``on_publish`` while holding its own message mutex,
+  and a lock taken in both places would deadlock.
+* After every (re)connect the sender forgets its mid map and republishes from the *oldest* row
+  in the outbox. paho's in-memory queue is not trusted to survive (a restart empties it);
+  whatever the broker already had arrives twice and the hub drops it by ``(edge_id, seq)``.
+* A PUBACK with a failure reason code (e.g. not authorised) does not delete the row: it is
+  logged and retried on the next connection rather than lost.
+
+Status: on every connect the retained ``EdgeStatus(online=True)`` is published, and the MQTT
+Last Will (retained ``EdgeStatus(online=False)``) covers crashes and network loss; a clean
+:meth:`stop` publishes the offline status itself. Camera statuses are latest-value: only the
+newest per camera is kept in memory and (re)published retained on each connect; they do not go
+through the outbox because a stale camera state is worth nothing after the fact.
+
+Example::
+
+    outbox = Outbox("/var/lib/gridwarden/outbox.sqlite3")
+    pub = IncidentPublisher(site="north", edge_id="edge-01", outbox=outbox,
+                            mqtt=MqttSettings(host="hub.example", port=8883, tls_ca="ca.pem"))
+    pub.start()
+    pub.publish_incident(event)      # returns the event with its seq
+    ...
+    pub.stop(timeout=5.0)            # drains what it can, then marks the edge offline
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from gridwarden.contract import CameraStatus, EdgeStatus, IncidentEvent, Topics, utcnow
+from gridwarden.edge.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+# How long the sender sleeps when nothing wakes it: bounds the latency of anything missed.
+_IDLE_WAIT_S = 0.5
+
+
+@dataclass
+class MqttSettings:
+    """How to reach the broker. ``client_id`` defaults to the edge id: a stable id is what makes
+    the broker keep the session across reconnects."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_insecure: bool = False
+    keepalive: int = 30
+    client_id: str | None = None
+    reconnect_min_delay: int = 1
+    reconnect_max_delay: int = 30
+    # MQTT 5 drops a session at disconnect unless this is set; a week rides out long outages.
+    session_expiry_s: int = 7 * 24 * 3600
+
+    @property
+    def uses_tls(self) -> bool:
+        return bool(self.tls_ca or self.tls_cert)
+
+
+class _Client(mqtt.Client):
+    """paho client that remembers why the last connection attempt failed at the socket/TLS
+    level (paho's loop swallows the exception and only retries)."""
+
+    last_connect_exception: BaseException | None = None
+
+    def reconnect(self) -> MQTTErrorCode:
+        try:
+            return super().reconnect()
+        except OSError as exc:
+            self.last_connect_exception = exc
+            raise
+
+
+class IncidentPublisher:
+    """Sends an edge's incident events from its :class:`Outbox` to MQTT; see the module doc."""
+
+    def __init__(
+        self,
+        *,
+        site: str,
+        edge_id: str,
+        outbox: Outbox,
+        mqtt: MqttSettings,
+        inflight: int = 100,
+        version: str | None = None,
+        model: str | None = None,
+        config_version: str | None = None,
+    ) -> None:
+        if inflight < 1:
+            raise ValueError(f"inflight must be >= 1, got {inflight}")
+        # Building a status validates site and edge_id against the contract's identifier rules.
+        EdgeStatus(edge_id=edge_id, site=site, online=False, wall_time=utcnow())
+        self.site = site
+        self.edge_id = edge_id
+        self.outbox = outbox
+        self.settings = mqtt
+        self.inflight = inflight
+        self.topics = Topics(site, edge_id)
+        self._status_fields: dict[str, Any] = {
+            "version": version,
+            "model": model,
+            "config_version": config_version,
+        }
+
+        # Shared between paho's network thread and the sender: plain flags, a deque, an event.
+        self._wake = threading.Event()
+        self._acked_mids: collections.deque[int] = collections.deque()
+        self._connected = threading.Event()
+        self._session_started = False  # set by on_connect, consumed by the sender
+        self._stopping = False
+        self._last_error: str | None = None
+
+        # Owned by the sender thread only.
+        self._mid_to_seq: dict[int, int] = {}
+        self._cursor: int | None = None
+
+        self._camera_lock = threading.Lock()
+        self._camera_latest: dict[str, str] = {}
+        self._camera_dirty: set[str] = set()
+
+        self._client = self._make_client()
+        self._sender: threading.Thread | None = None
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def _status_payload(self, online: bool) -> str:
+        depth = self.outbox.depth() if online else None
+        return EdgeStatus(
+            edge_id=self.edge_id,
+            site=self.site,
+            online=online,
+            outbox_depth=depth,
+            wall_time=utcnow(),
+            **self._status_fields,
+        ).model_dump_json()
+
+    def _make_client(self) -> _Client:
+        s = self.settings
+        client = _Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=s.client_id or self.edge_id,
+            protocol=mqtt.MQTTv5,
+        )
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password)
+        if s.uses_tls:
+            client.tls_set(ca_certs=s.tls_ca, certfile=s.tls_cert, keyfile=s.tls_key)
+            client.tls_insecure_set(s.tls_insecure)
+        client.will_set(self.topics.status, self._status_payload(online=False), qos=1, retain=True)
+        client.reconnect_delay_set(min_delay=s.reconnect_min_delay, max_delay=s.reconnect_max_delay)
+        client.max_inflight_messages_set(self.inflight)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        return client
+
+    # -- paho callbacks (network thread): record and wake, nothing else ----------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        if reason.is_failure:
+            hint = (
+                " (check the MQTT username/password and the broker's ACL)"
+                if reason.value in (0x86, 0x87)
+                else ""
+            )
+            where = f"{self.settings.host}:{self.settings.port}"
+            self._last_error = f"broker {where} refused the connection: {reason}{hint}"
+            log.error("%s", self._last_error)
+            return
+        self._last_error = None
+        self._session_started = True
+        self._connected.set()
+        log.info("connected to %s:%s as %s", self.settings.host, self.settings.port, self.edge_id)
+        self._wake.set()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        if was_connected and not self._stopping:
+            log.warning("disconnected from broker: %s; will reconnect and replay the outbox", reason)
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused publish mid=%d: %s; the event stays in the outbox", mid, reason)
+            return
+        self._acked_mids.append(mid)
+        self._wake.set()
+
+    # -- public API --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background (the broker may be down; paho keeps retrying with backoff)
+        and start the sender thread. Returns at once."""
+        if self._sender is not None:
+            raise RuntimeError("publisher already started")
+        s = self.settings
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = s.session_expiry_s
+        self._client.connect_async(s.host, s.port, keepalive=s.keepalive, clean_start=False, properties=props)
+        self._client.loop_start()
+        self._sender = threading.Thread(
+            target=self._run_sender, name=f"mqtt-sender-{self.edge_id}", daemon=True
+        )
+        self._sender.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Drain what can be drained within ``timeout``, publish the offline status, disconnect.
+        Undelivered events stay in the outbox for the next start."""
+        if self._sender is None:
+            return
+        deadline = time.monotonic() + timeout
+        if self._connected.is_set():
+            self.wait_drained(max(0.0, deadline - time.monotonic()))
+        self._stopping = True
+        self._wake.set()
+        self._sender.join(max(0.1, deadline - time.monotonic()))
+        if not self._sender.is_alive():
+            self._flush_acks()
+        if self._connected.is_set():
+            info = self._client.publish(
+                self.topics.status, self._status_payload(online=False), qos=1, retain=True
+            )
+            try:
+                info.wait_for_publish(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
+            except (RuntimeError, ValueError) as exc:
+                log.warning("could not publish offline status on stop: %s", exc)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._connected.clear()
+        self._sender = None
+
+    def publish_incident(self, event: IncidentEvent) -> IncidentEvent:
+        """Store ``event`` durably in the outbox (assigning its seq), then wake the sender.
+        Returns the stored event. Raises ``ValueError`` if it belongs to another edge."""
+        if event.edge_id != self.edge_id or event.site != self.site:
+            raise ValueError(
+                f"event for {event.site}/{event.edge_id} given to the publisher of {self.site}/{self.edge_id}"
+            )
+        stored = self.outbox.enqueue(event)
+        self._wake.set()
+        return stored
+
+    def publish_camera_status(self, status: CameraStatus) -> None:
+        """Publish ``status`` retained on the camera's status topic, now if connected, else on
+        the next connect. Only the latest status per camera is kept."""
+        if status.edge_id != self.edge_id:
+            raise ValueError(
+                f"camera status for edge {status.edge_id} given to the publisher of {self.edge_id}"
+            )
+        with self._camera_lock:
+            self._camera_latest[status.camera] = status.model_dump_json()
+            self._camera_dirty.add(status.camera)
+        self._wake.set()
+
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last connection attempt failed (refused CONNACK, TLS or socket error), or
+        ``None`` once connected."""
+        if self._last_error is not None:
+            return self._last_error
+        exc = self._client.last_connect_exception
+        if exc is not None and not self._connected.is_set():
+            return f"cannot connect to {self.settings.host}:{self.settings.port}: {exc}"
+        return None
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def wait_drained(self, timeout: float) -> bool:
+        """Block until the outbox is empty (every event acked) or ``timeout``; return which."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.outbox.depth() == 0:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+    # -- sender thread -----------------------------------------------------------------------
+
+    def _run_sender(self) -> None:
+        while not self._stopping:
+            self._wake.wait(_IDLE_WAIT_S)
+            self._wake.clear()
+            if self._stopping:
+                break
+            try:
+                self._send_once()
+            except Exception:  # the sender must outlive a bad moment; the outbox keeps the data
+                log.exception("mqtt sender step failed; retrying")
+                time.sleep(_IDLE_WAIT_S)
+
+    def _flush_acks(self) -> None:
+        seqs = []
+        while self._acked_mids:
+            seq = self._mid_to_seq.pop(self._acked_mids.popleft(), None)
+            if seq is not None:
+                seqs.append(seq)
+        if seqs:
+            self.outbox.ack_many(seqs)
+
+    def _send_once(self) -> None:
+        self._flush_acks()
+        if not self._connected.is_set():
+            return
+        if self._session_started:
+            self._session_started = False
+            self._begin_session()
+        self._send_camera_statuses()
+        room = self.inflight - len(self._mid_to_seq)
+        if room <= 0:
+            return
+        # Every PUBACK and every enqueue sets _wake, so a full window or a new row brings us back.
+        for seq, payload in self.outbox.pending_raw(room, after_seq=self._cursor):
+            info = self._client.publish(self.topics.incidents, payload, qos=1)
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                # Lost the connection mid-batch: the next connect replays from the outbox.
+                return
+            self._mid_to_seq[info.mid] = seq
+            self._cursor = seq
+
+    def _begin_session(self) -> None:
+        """A fresh connection: forget old mids, replay the outbox from its oldest row,
+        announce the edge online and re-send every camera's latest status."""
+        self._mid_to_seq.clear()
+        self._cursor = None
+        self._client.publish(self.topics.status, self._status_payload(online=True), qos=1, retain=True)
+        with self._camera_lock:
+            self._camera_dirty.update(self._camera_latest)
+
+    def _send_camera_statuses(self) -> None:
+        with self._camera_lock:
+            if not self._camera_dirty:
+                return
+            todo = {camera: self._camera_latest[camera] for camera in self._camera_dirty}
+            self._camera_dirty.clear()
+        for camera, payload in todo.items():
+            info = self._client.publish(self.topics.camera_status(camera), payload, qos=1, retain=True)
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                with self._camera_lock:
+                    self._camera_dirty.add(camera)

@@ -1,0 +1,398 @@
+"""What every dwell rule shares: the values it emits, a memory of objects at rest, and timing.
+
+An incident has an explicit lifecycle, ``started`` -> ``updated``* -> ``ended``, and one parked
+car is ONE incident however long it stays. Three things make that hold on real detections:
+
+* **Objects are remembered by place, not by track id.** :class:`PlaceMemory` keeps one
+  :class:`RestingObject` per object at rest and matches each frame's tracks to them by position
+  (IoU with the box where it came to rest, plus a centre-shift tolerance relative to its size);
+  the track id only breaks ties. When a passing bus hides a parked car and the tracker hands the
+  car a new id, the car's clock keeps running.
+* **Absence has a grace period** (``end_grace_s``): a missed detection or a short occlusion does
+  not end an incident (and does not forget a waiting object); the dwell clock keeps running
+  through it, because the object was most likely there all along.
+* **All timers run on media time** (``RuleContext.media_time``), so replay at any speed gives the
+  same incidents; only schedules look at the wall clock.
+
+While ``RuleContext.camera_moving`` is true (handheld or vehicle cameras) positions in pixels say
+nothing about the street: no incident starts, no clock runs, objects that have not fired are
+forgotten (their dwell **resets**), and open incidents are frozen as they are - neither ended nor
+extended - until the camera is still again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import numpy as np
+from ulid import ULID
+
+from gridwarden.contract import IncidentEvent, IncidentObject, NormalisedBox
+from gridwarden.edge.rules.schedule import Schedule
+from gridwarden.edge.tracking import box_iou, greedy_match
+from gridwarden.edge.types import Detections
+from gridwarden.edge.zones import Zone
+
+log = logging.getLogger(__name__)
+
+EventKind = Literal["started", "updated", "ended"]
+
+
+@dataclass
+class RuleContext:
+    """What a rule needs to know about the frame besides the tracks."""
+
+    camera_id: str
+    media_time: float  # seconds from the stream's start (pts): every rule timer uses this
+    wall_time: float  # epoch seconds: only for schedules and the event's wall time
+    frame_size: tuple[int, int]  # (width, height) of the frame the boxes are in
+    class_names: list[str]
+    camera_moving: bool = False
+
+
+@dataclass
+class TrackedObject:
+    """One object taking part in an incident; ``box`` is NORMALISED xyxy (0..1)."""
+
+    track_id: int
+    class_name: str
+    confidence: float
+    box: tuple[float, float, float, float]
+
+
+@dataclass
+class IncidentUpdate:
+    """One lifecycle step of an incident, before the outbox gives it a sequence number."""
+
+    event: EventKind
+    incident_id: str
+    camera: str
+    zone: str
+    rule: str
+    classes: list[str]
+    objects: list[TrackedObject]
+    confidence: float
+    media_time: float
+    started_media_time: float
+    dwell_s: float
+    coverage: float | None = None
+
+
+def new_incident_id() -> str:
+    """A ULID: unique without coordination, and sorts by creation time."""
+    return str(ULID())
+
+
+def class_name(class_names: Sequence[str], class_id: int) -> str:
+    if 0 <= class_id < len(class_names):
+        return class_names[class_id]
+    return f"class_{class_id}"
+
+
+def to_incident_event(
+    update: IncidentUpdate,
+    *,
+    site: str,
+    edge_id: str,
+    seq: int,
+    wall_time: float | datetime,
+    config_version: str | None = None,
+) -> IncidentEvent:
+    """The wire message for an update (the outbox supplies ``seq``)."""
+    when = wall_time if isinstance(wall_time, datetime) else datetime.fromtimestamp(wall_time, UTC)
+    return IncidentEvent(
+        event=update.event,
+        incident_id=update.incident_id,
+        seq=seq,
+        site=site,
+        edge_id=edge_id,
+        camera=update.camera,
+        zone=update.zone,
+        rule=update.rule,  # type: ignore[arg-type]  # validated by pydantic against RuleType
+        classes=list(update.classes),
+        objects=[
+            IncidentObject(
+                track_id=o.track_id,
+                class_name=o.class_name,
+                confidence=min(max(o.confidence, 0.0), 1.0),
+                box=NormalisedBox(x1=o.box[0], y1=o.box[1], x2=o.box[2], y2=o.box[3]),
+            )
+            for o in update.objects
+        ],
+        confidence=min(max(update.confidence, 0.0), 1.0),
+        media_time=update.media_time,
+        started_media_time=update.started_media_time,
+        dwell_s=max(update.dwell_s, 0.0),
+        coverage=update.coverage,
+        wall_time=when,
+        config_version=config_version,
+    )
+
+
+@dataclass
+class OpenIncident:
+    """Book-keeping for an incident that has started and not yet ended."""
+
+    incident_id: str
+    started_media_time: float
+    last_report_time: float
+    last_classes: list[str]
+    last_coverage: float | None = None
+    last_object_keys: frozenset[int] = frozenset()
+
+
+@dataclass(eq=False)
+class RestingObject:
+    """An object that has held one place. Boxes in pixels, times in media seconds.
+
+    ``dwell_s`` counts from when it came to rest here (absences within the grace period included,
+    time with the camera moving excluded); ``held_s`` is ``dwell_s`` at the last frame it was
+    actually seen here, i.e. how long it has demonstrably stayed.
+    """
+
+    key: int
+    ref: np.ndarray  # the box where it came to rest: the place
+    box: np.ndarray  # the latest matched box
+    track_id: int
+    confidence: float
+    dwell_s: float = 0.0
+    held_s: float = 0.0
+    absent_s: float = 0.0
+    present: bool = True
+    incident: OpenIncident | None = None
+    _votes: dict[int, float] = field(default_factory=dict, repr=False)
+    _conf_sum: float = 0.0
+    _conf_n: int = 0
+
+    def observe(self, box: np.ndarray, track_id: int, class_id: int, confidence: float) -> None:
+        self.box = box
+        if track_id >= 0:
+            self.track_id = track_id
+        self.confidence = confidence
+        self.present = True
+        self.absent_s = 0.0
+        self.held_s = self.dwell_s
+        self._votes[class_id] = self._votes.get(class_id, 0.0) + max(confidence, 1e-3)
+        self._conf_sum += confidence
+        self._conf_n += 1
+
+    @property
+    def class_id(self) -> int:
+        """Confidence-weighted majority class over every frame this object was seen."""
+        return max(self._votes.items(), key=lambda kv: kv[1])[0]
+
+    @property
+    def mean_confidence(self) -> float:
+        return self._conf_sum / self._conf_n if self._conf_n else self.confidence
+
+
+class PlaceMemory:
+    """Objects at rest, matched to each frame's tracks by position (see the module docstring).
+
+    A track matches a remembered object when its box overlaps the resting box by at least
+    ``match_iou`` AND its centre is within ``stationary_tolerance`` x the resting box's diagonal of
+    the resting centre. A track that matches nothing (a new arrival, or an object that moved
+    beyond the tolerance) starts a new resting object at its current place with a zero clock; a
+    moving car thus never accumulates dwell, and the place it left is forgotten once absent.
+    """
+
+    def __init__(self, *, match_iou: float, stationary_tolerance: float) -> None:
+        self.match_iou = match_iou
+        self.stationary_tolerance = stationary_tolerance
+        self.objects: list[RestingObject] = []
+        self._next_key = 1
+        self._frame_size: tuple[int, int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+    def rescale(self, frame_size: tuple[int, int]) -> None:
+        """Keep places valid when the stream's resolution changes (e.g. a substream switch)."""
+        if self._frame_size is not None and frame_size != self._frame_size:
+            s = np.array([frame_size[0] / self._frame_size[0], frame_size[1] / self._frame_size[1]] * 2)
+            for obj in self.objects:
+                obj.ref = obj.ref * s
+                obj.box = obj.box * s
+        self._frame_size = frame_size
+
+    def step(self, tracks: Detections, dt: float) -> None:
+        """Advance every clock by ``dt`` media seconds and match this frame's tracks."""
+        for obj in self.objects:
+            obj.dwell_s += dt
+            obj.present = False
+        n = len(tracks)
+        assert tracks.track_id is not None
+        boxes = tracks.xyxy.astype(np.float64)
+        matched_tracks: set[int] = set()
+        if n and self.objects:
+            refs = np.stack([o.ref for o in self.objects])
+            iou = box_iou(boxes, refs)
+            centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+            ref_centres = (refs[:, :2] + refs[:, 2:]) / 2
+            ref_diag = np.maximum(np.hypot(refs[:, 2] - refs[:, 0], refs[:, 3] - refs[:, 1]), 1e-6)
+            shift = np.hypot(*(centres[:, None, :] - ref_centres[None, :, :]).transpose(2, 0, 1))
+            valid = (iou >= self.match_iou) & (shift <= self.stationary_tolerance * ref_diag[None, :])
+            ref_tids = np.array([o.track_id for o in self.objects])
+            same_id = (tracks.track_id[:, None] == ref_tids[None, :]) & (tracks.track_id[:, None] >= 0)
+            for ti, oi in greedy_match(iou + same_id, valid):
+                self.objects[oi].observe(
+                    boxes[ti], int(tracks.track_id[ti]), int(tracks.class_id[ti]), float(tracks.confidence[ti])
+                )
+                matched_tracks.add(ti)
+        for obj in self.objects:
+            if not obj.present:
+                obj.absent_s += dt
+        for ti in range(n):
+            if ti not in matched_tracks:
+                obj = RestingObject(
+                    key=self._next_key,
+                    ref=boxes[ti].copy(),
+                    box=boxes[ti].copy(),
+                    track_id=int(tracks.track_id[ti]),
+                    confidence=float(tracks.confidence[ti]),
+                )
+                obj.observe(boxes[ti], obj.track_id, int(tracks.class_id[ti]), obj.confidence)
+                self._next_key += 1
+                self.objects.append(obj)
+
+    def forget(self, predicate: Callable[[RestingObject], bool]) -> None:
+        self.objects = [o for o in self.objects if not predicate(o)]
+
+
+class DwellRule:
+    """Shared configuration, filtering and timing for the dwell rules.
+
+    Subclasses implement :meth:`update` and :meth:`timers`, and set ``rule_type``.
+    """
+
+    rule_type: str = ""
+
+    def __init__(
+        self,
+        *,
+        zone: Zone,
+        camera_id: str,
+        class_ids: set[int] | None,
+        dwell_s: float,
+        stationary_tolerance: float = 0.15,
+        min_size: float = 0.0,
+        schedule: Schedule | None = None,
+        cooldown_s: float = 0.0,
+        end_grace_s: float = 3.0,
+        update_interval_s: float = 60.0,
+        match_iou: float = 0.5,
+    ) -> None:
+        name = f"{type(self).__name__} for zone {zone.zone_id!r}"
+        if dwell_s < 0:
+            raise ValueError(f"{name}: dwell_s must be >= 0, got {dwell_s}")
+        if stationary_tolerance <= 0:
+            raise ValueError(f"{name}: stationary_tolerance must be > 0, got {stationary_tolerance}")
+        if not 0.0 <= min_size < 1.0:
+            raise ValueError(f"{name}: min_size is a fraction of the frame height in [0, 1), got {min_size}")
+        if cooldown_s < 0 or end_grace_s < 0:
+            raise ValueError(f"{name}: cooldown_s and end_grace_s must be >= 0")
+        if update_interval_s <= 0:
+            raise ValueError(f"{name}: update_interval_s must be > 0, got {update_interval_s}")
+        if not 0.0 < match_iou <= 1.0:
+            raise ValueError(f"{name}: match_iou must be in (0, 1], got {match_iou}")
+        self.zone = zone
+        self.camera_id = camera_id
+        self.class_ids = frozenset(class_ids) if class_ids is not None else None
+        self.dwell_s = dwell_s
+        self.stationary_tolerance = stationary_tolerance
+        self.min_size = min_size
+        self.schedule = schedule
+        self.cooldown_s = cooldown_s
+        self.end_grace_s = end_grace_s
+        self.update_interval_s = update_interval_s
+        self.places = PlaceMemory(match_iou=match_iou, stationary_tolerance=stationary_tolerance)
+        self._last_media_time: float | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(camera={self.camera_id!r}, zone={self.zone.zone_id!r})"
+
+    def _clock(self, ctx: RuleContext) -> float:
+        """Media seconds since the previous call (0 on the first call or if time went back)."""
+        if ctx.camera_id != self.camera_id:
+            raise ValueError(f"{self!r} got a frame from camera {ctx.camera_id!r}")
+        last, self._last_media_time = self._last_media_time, ctx.media_time
+        if last is None:
+            return 0.0
+        if ctx.media_time < last:
+            log.warning("%r: media time went back from %.3f to %.3f", self, last, ctx.media_time)
+            return 0.0
+        return ctx.media_time - last
+
+    def _schedule_active(self, ctx: RuleContext) -> bool:
+        return self.schedule is None or self.schedule.is_active(ctx.wall_time)
+
+    def _class_and_size(self, tracks: Detections, ctx: RuleContext) -> np.ndarray:
+        keep = np.ones(len(tracks), dtype=bool)
+        if self.class_ids is not None:
+            keep &= np.isin(tracks.class_id, np.fromiter(self.class_ids, dtype=np.int32))
+        if self.min_size > 0:
+            keep &= tracks.heights >= self.min_size * ctx.frame_size[1]
+        return keep
+
+    def _object(self, obj: RestingObject, ctx: RuleContext) -> TrackedObject:
+        w, h = ctx.frame_size
+        box = np.clip(obj.box / np.array([w, h, w, h], dtype=np.float64), 0.0, 1.0)
+        return TrackedObject(
+            track_id=obj.track_id,
+            class_name=class_name(ctx.class_names, obj.class_id),
+            confidence=float(obj.confidence),
+            box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+        )
+
+    def _event(
+        self,
+        kind: EventKind,
+        incident: OpenIncident,
+        objects: list[RestingObject],
+        ctx: RuleContext,
+        *,
+        dwell_s: float,
+        coverage: float | None = None,
+    ) -> IncidentUpdate:
+        tracked = [self._object(o, ctx) for o in objects]
+        classes = sorted({o.class_name for o in tracked})
+        confidence = float(np.mean([o.mean_confidence for o in objects])) if objects else 0.0
+        incident.last_report_time = ctx.media_time
+        incident.last_classes = classes
+        incident.last_coverage = coverage
+        incident.last_object_keys = frozenset(o.key for o in objects)
+        return IncidentUpdate(
+            event=kind,
+            incident_id=incident.incident_id,
+            camera=self.camera_id,
+            zone=self.zone.zone_id,
+            rule=self.rule_type,
+            classes=classes,
+            objects=tracked,
+            confidence=confidence,
+            media_time=ctx.media_time,
+            started_media_time=incident.started_media_time,
+            dwell_s=float(dwell_s),
+            coverage=coverage,
+        )
+
+    def _open(self, ctx: RuleContext) -> OpenIncident:
+        return OpenIncident(
+            incident_id=new_incident_id(),
+            started_media_time=ctx.media_time,
+            last_report_time=ctx.media_time,
+            last_classes=[],
+        )
+
+    def _report_due(self, incident: OpenIncident, ctx: RuleContext) -> bool:
+        return ctx.media_time - incident.last_report_time >= self.update_interval_s
+
+    def update(self, tracks: Detections, ctx: RuleContext) -> list[IncidentUpdate]:  # pragma: no cover
+        raise NotImplementedError
+
+    def timers(self) -> list[tuple[tuple[float, float, float, float], float, bool]]:  # pragma: no cover
+        raise NotImplementedError

@@ -1,0 +1,96 @@
+"""``gridwarden edge run``: the edge as a long-running service.
+
+Wires configuration → detector → :class:`EdgeRunner` → durable outbox → MQTT, and stops
+cleanly on SIGTERM/SIGINT (systemd's stop). Without an ``mqtt`` section the events go to stdout
+as JSON lines, which is handy on a bench.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from gridwarden.contract import IncidentEvent
+from gridwarden.edge.config import EdgeConfig
+from gridwarden.edge.model_loader import build_detector
+from gridwarden.edge.runner import EdgeRunner
+
+log = logging.getLogger(__name__)
+
+
+def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
+    """Run until ``stop`` is set or a termination signal arrives; return an exit status."""
+    stop = stop or threading.Event()
+    detector = build_detector(config)
+    publisher = None
+    if config.mqtt is not None:
+        from gridwarden.edge.outbox import Outbox
+        from gridwarden.edge.publisher import IncidentPublisher, MqttSettings
+
+        data_dir = Path(config.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        outbox = Outbox(data_dir / "outbox.sqlite3", max_rows=config.outbox_max_rows)
+        m = config.mqtt
+        publisher = IncidentPublisher(
+            site=config.site,
+            edge_id=config.edge_id,
+            outbox=outbox,
+            mqtt=MqttSettings(
+                host=m.host,
+                port=m.port,
+                username=m.username,
+                password=m.password,
+                tls_ca=m.tls_ca,
+                tls_cert=m.tls_cert,
+                tls_key=m.tls_key,
+                keepalive=m.keepalive,
+            ),
+        )
+        publisher.start()
+
+        def sink(event: IncidentEvent) -> object:
+            return publisher.publish_incident(event)
+
+        status_sink = publisher.publish_camera_status
+    else:
+
+        def sink(event: IncidentEvent) -> object:
+            print(event.model_dump_json(), flush=True)
+            return None
+
+        status_sink = None
+
+    runner = EdgeRunner(config, detector=detector, sink=sink, status_sink=status_sink)
+    _install_signal_handlers(stop)
+    runner.start()
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        log.info("edge %s stopping", config.edge_id)
+        runner.stop()
+        if publisher is not None:
+            publisher.stop()
+    return 0
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("received signal %d", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def main_from_cli(config_path: str) -> int:
+    from gridwarden.edge.config import load_edge_config
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run_edge(load_edge_config(config_path))

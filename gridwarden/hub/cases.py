@@ -1,0 +1,481 @@
+"""The case queue: incidents become cases, and operators move cases through a fixed life cycle.
+
+An incident opens a new case, or joins the open case of the same camera, zone and object when
+it starts within the merge window (default 120 s) of that case's last activity: one parked car
+that the edge lost behind a passing bus and found again is one case, not two. "Same object"
+means a box of the new incident overlaps a box of the case's incidents (IoU at least
+``merge_iou``) or they share a track id.
+
+The life cycle, as data (:data:`TRANSITIONS`; anything not listed is an :class:`IllegalTransition`)::
+
+    new         -> in_review
+    in_review   -> confirmed | rejected
+    confirmed   -> dispatched
+    dispatched  -> resolved
+    resolved    -> closed
+    rejected    -> closed
+    closed      -> (nothing: final)
+
+Every change is written to ``case_history`` (who, when, from, to, why) in the same transaction as
+the change itself; history rows are never updated or deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from gridwarden.contract import utcnow
+from gridwarden.hub.db.engine import Database
+from gridwarden.hub.db.models import (
+    Camera,
+    Case,
+    CaseHistory,
+    CaseIncident,
+    Edge,
+    EdgeSequence,
+    Incident,
+    RejectedMessage,
+    WebhookOutbox,
+)
+from gridwarden.hub.schemas import (
+    CameraView,
+    CaseDetail,
+    CaseHistoryEntry,
+    CaseView,
+    EdgeView,
+    IncidentView,
+    RejectedCount,
+    status_fields,
+)
+from gridwarden.hub.sla import MILESTONES, SlaPolicy, SlaReport, compute_sla
+
+STATES: tuple[str, ...] = ("new", "in_review", "confirmed", "rejected", "dispatched", "resolved", "closed")
+INITIAL_STATE = "new"
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "new": ("in_review",),
+    "in_review": ("confirmed", "rejected"),
+    "confirmed": ("dispatched",),
+    "dispatched": ("resolved",),
+    "resolved": ("closed",),
+    "rejected": ("closed",),
+    "closed": (),
+}
+# A new incident may join a case only while someone may still act on it.
+MERGEABLE_STATES: tuple[str, ...] = ("new", "in_review", "confirmed", "dispatched")
+# The column on ``cases`` that remembers when a state was first reached (the SLA milestones).
+STATE_TIMESTAMP = {
+    "in_review": "in_review_at",
+    "confirmed": "confirmed_at",
+    "rejected": "rejected_at",
+    "dispatched": "dispatched_at",
+    "resolved": "resolved_at",
+    "closed": "closed_at",
+}
+SORT_COLUMNS = ("id", "created_at", "updated_at", "detected_at", "last_activity_at", "state")
+SYSTEM_ACTOR = "system"
+DEFAULT_MERGE_WINDOW_S = 120.0
+DEFAULT_MERGE_IOU = 0.3
+MAX_PAGE = 500
+
+
+class CaseError(Exception):
+    """Base of the errors the case service raises for bad requests."""
+
+
+class CaseNotFound(CaseError, LookupError):
+    def __init__(self, case_id: int) -> None:
+        super().__init__(f"case {case_id} does not exist")
+        self.case_id = case_id
+
+
+class IllegalTransition(CaseError, ValueError):
+    """A state change the life cycle does not allow; names what would have been allowed."""
+
+    def __init__(self, from_state: str, to_state: str, allowed: Sequence[str]) -> None:
+        allowed_text = ", ".join(allowed) if allowed else "none (final state)"
+        super().__init__(f"cannot move a case from {from_state!r} to {to_state!r}; allowed: {allowed_text}")
+        self.from_state = from_state
+        self.to_state = to_state
+        self.allowed = tuple(allowed)
+
+
+def _reachable_from(state: str) -> set[str]:
+    seen: set[str] = set()
+    todo = list(TRANSITIONS[state])
+    while todo:
+        s = todo.pop()
+        if s not in seen:
+            seen.add(s)
+            todo.extend(TRANSITIONS[s])
+    return seen
+
+
+REACHABLE: dict[str, frozenset[str]] = {s: frozenset(_reachable_from(s)) for s in STATES}
+
+
+# --------------------------------------------------------------------------- merging incidents
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix between boxes ``a`` (n, 4) and ``b`` (m, 4), both x1, y1, x2, y2."""
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def _boxes(objects: Sequence[dict[str, Any]]) -> np.ndarray:
+    return np.array(
+        [[o["box"]["x1"], o["box"]["y1"], o["box"]["x2"], o["box"]["y2"]] for o in objects], dtype=np.float64
+    ).reshape(-1, 4)
+
+
+def same_object(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], *, min_iou: float) -> bool:
+    """Whether two incidents' object lists share an object (a common track id or overlapping boxes)."""
+    if not a or not b:
+        return False
+    if {o["track_id"] for o in a} & {o["track_id"] for o in b}:
+        return True
+    return bool((box_iou(_boxes(a), _boxes(b)) >= min_iou).any())
+
+
+@dataclass
+class CaseMatcher:
+    """Finds or opens the case for new incidents, inside the ingest transaction.
+
+    One matcher lives for one batch: it loads the mergeable cases of a camera and zone once, then
+    keeps them current in memory as the batch opens and joins cases, so a batch of hundreds of
+    events costs one query per camera and zone rather than one per incident.
+    """
+
+    session: Session
+    merge_window_s: float = DEFAULT_MERGE_WINDOW_S
+    merge_iou: float = DEFAULT_MERGE_IOU
+    _candidates: dict[tuple[str, str, str], list[Case]] = field(default_factory=dict)
+
+    def _load(self, key: tuple[str, str, str], not_before: datetime) -> list[Case]:
+        if key not in self._candidates:
+            edge_id, camera, zone = key
+            stmt = (
+                select(Case)
+                .where(
+                    Case.edge_id == edge_id,
+                    Case.camera == camera,
+                    Case.zone == zone,
+                    Case.state.in_(MERGEABLE_STATES),
+                    Case.last_activity_at >= not_before - timedelta(seconds=self.merge_window_s),
+                )
+                .options(selectinload(Case.links).selectinload(CaseIncident.incident))
+            )
+            self._candidates[key] = list(self.session.scalars(stmt))
+        return self._candidates[key]
+
+    def prime(self, key: tuple[str, str, str], not_before: datetime) -> None:
+        """Load the candidates of ``key`` for incidents starting at ``not_before`` or later."""
+        self._load(key, not_before)
+
+    def assign(self, incident: Incident, *, now: datetime) -> tuple[Case, str]:
+        """Join ``incident`` to a matching open case, or open a new one. Returns (case, how)."""
+        key = (incident.edge_id, incident.camera, incident.zone)
+        window = timedelta(seconds=self.merge_window_s)
+        best: Case | None = None
+        for case in self._load(key, incident.started_at):
+            if case.state not in MERGEABLE_STATES or incident.started_at - case.last_activity_at > window:
+                continue
+            if any(
+                same_object(incident.objects, link.incident.objects, min_iou=self.merge_iou)
+                for link in case.links
+            ) and (best is None or case.last_activity_at > best.last_activity_at):
+                best = case
+        if best is not None:
+            CaseIncident(case=best, incident=incident, joined_at=now, how="merged")
+            best.incident_count += 1
+            best.classes = sorted(set(best.classes) | set(incident.classes))
+            best.detected_at = min(best.detected_at, incident.started_at)
+            best.last_activity_at = max(best.last_activity_at, incident.last_event_at)
+            best.updated_at = now
+            return best, "merged"
+        case = Case(
+            state=INITIAL_STATE,
+            site=incident.site,
+            edge_id=incident.edge_id,
+            camera=incident.camera,
+            zone=incident.zone,
+            rule=incident.rule,
+            classes=sorted(set(incident.classes)),
+            incident_count=1,
+            detected_at=incident.started_at,
+            last_activity_at=incident.last_event_at,
+            created_at=now,
+            updated_at=now,
+        )
+        CaseIncident(case=case, incident=incident, joined_at=now, how="opened")
+        CaseHistory(
+            case=case, at=now, actor=SYSTEM_ACTOR, from_state=None, to_state=INITIAL_STATE,
+            reason=f"opened by incident {incident.incident_id}",
+        )  # fmt: skip
+        self.session.add(case)
+        self._candidates[key].append(case)
+        return case, "opened"
+
+
+def note_incident_activity(incident: Incident) -> None:
+    """Keep the case's last-activity time current as its incident receives events."""
+    link = incident.case_link
+    if link is not None and incident.last_event_at > link.case.last_activity_at:
+        link.case.last_activity_at = incident.last_event_at
+
+
+# --------------------------------------------------------------------------- the service
+
+
+def _case_columns(case: Case) -> dict[str, Any]:
+    return {c.key: getattr(case, c.key) for c in Case.__table__.columns}
+
+
+class CaseService:
+    """Reads and changes cases for the API; each call is one short transaction.
+
+    ``clock`` is injectable so SLA figures can be checked at a chosen instant.
+    ``webhook_on`` names the states whose arrival is announced through the webhook outbox.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        merge_window_s: float = DEFAULT_MERGE_WINDOW_S,
+        sla_target_s: float = 600.0,
+        merge_iou: float = DEFAULT_MERGE_IOU,
+        webhook_on: Collection[str] = (),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        unknown = set(webhook_on) - set(STATES)
+        if unknown:
+            raise ValueError(f"unknown case states for webhooks: {sorted(unknown)}")
+        self.db = db
+        self.merge_window_s = merge_window_s
+        self.merge_iou = merge_iou
+        self.sla_policy = SlaPolicy.uniform(sla_target_s)
+        self.webhook_on = frozenset(webhook_on)
+        self.clock = clock
+
+    # ---- views
+
+    def sla(self, case: Case, now: datetime | None = None) -> SlaReport:
+        reached = {m: getattr(case, STATE_TIMESTAMP[m]) for m in MILESTONES}
+        return compute_sla(
+            case.detected_at,
+            reached,
+            reachable=REACHABLE[case.state],
+            policy=self.sla_policy,
+            now=now or self.clock(),
+        )
+
+    def _view(self, case: Case, now: datetime) -> CaseView:
+        return CaseView.model_validate({**_case_columns(case), "sla": self.sla(case, now)})
+
+    def _detail(self, case: Case, now: datetime) -> CaseDetail:
+        return CaseDetail.model_validate(
+            {
+                **_case_columns(case),
+                "sla": self.sla(case, now),
+                "incidents": [IncidentView.model_validate(link.incident) for link in case.links],
+                "history": [CaseHistoryEntry.model_validate(h) for h in case.history],
+                "allowed_transitions": list(TRANSITIONS[case.state]),
+            }
+        )
+
+    # ---- queries
+
+    def list_cases(
+        self,
+        *,
+        state: str | Sequence[str] | None = None,
+        camera: str | None = None,
+        zone: str | None = None,
+        rule: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        sort: str = "created_at",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[CaseView], int]:
+        """One page of cases and the total that match. ``since``/``until`` bound ``detected_at``
+        (``since`` inclusive, ``until`` exclusive)."""
+        if sort not in SORT_COLUMNS:
+            raise ValueError(f"cannot sort by {sort!r}; choose one of {', '.join(SORT_COLUMNS)}")
+        if offset < 0 or not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"offset must be >= 0 and limit within 1..{MAX_PAGE}")
+        states = [state] if isinstance(state, str) else list(state or [])
+        unknown = set(states) - set(STATES)
+        if unknown:
+            raise ValueError(f"unknown case state(s) {sorted(unknown)}; states are {', '.join(STATES)}")
+        stmt: Select[tuple[Case]] = select(Case)
+        if states:
+            stmt = stmt.where(Case.state.in_(states))
+        for column, value in ((Case.camera, camera), (Case.zone, zone), (Case.rule, rule)):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if since is not None:
+            stmt = stmt.where(Case.detected_at >= since)
+        if until is not None:
+            stmt = stmt.where(Case.detected_at < until)
+        order = getattr(Case, sort)
+        tiebreak = Case.id.desc() if descending else Case.id.asc()
+        page = stmt.order_by(order.desc() if descending else order.asc(), tiebreak).offset(offset).limit(limit)
+        now = self.clock()
+        with self.db.session() as session:
+            total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+            return [self._view(c, now) for c in session.scalars(page)], total
+
+    def _load_case(self, session: Session, case_id: int, *, for_update: bool = False) -> Case:
+        stmt = select(Case).where(Case.id == case_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        case = session.scalar(stmt)
+        if case is None:
+            raise CaseNotFound(case_id)
+        return case
+
+    def get_case(self, case_id: int) -> CaseDetail:
+        """A case with its incidents, its full history and its SLA clock."""
+        with self.db.session() as session:
+            case = session.scalar(
+                select(Case)
+                .where(Case.id == case_id)
+                .options(
+                    selectinload(Case.links).selectinload(CaseIncident.incident), selectinload(Case.history)
+                )
+            )
+            if case is None:
+                raise CaseNotFound(case_id)
+            return self._detail(case, self.clock())
+
+    # ---- changes
+
+    def transition(self, case_id: int, to_state: str, *, actor: str, reason: str | None = None) -> CaseDetail:
+        """Move a case to ``to_state`` on behalf of ``actor``; raises :class:`IllegalTransition`
+        when the life cycle forbids it and :class:`CaseNotFound` for an unknown case."""
+        if not actor or not actor.strip():
+            raise ValueError("a transition needs the actor who made it")
+        now = self.clock()
+        with self.db.write_session() as session, session.begin():
+            case = self._load_case(session, case_id, for_update=True)
+            allowed = TRANSITIONS[case.state]
+            if to_state not in allowed:
+                raise IllegalTransition(case.state, to_state, allowed)
+            from_state = case.state
+            case.state = to_state
+            case.updated_at = now
+            stamp = STATE_TIMESTAMP[to_state]
+            if getattr(case, stamp) is None:
+                setattr(case, stamp, now)
+            session.add(
+                CaseHistory(case_id=case.id, at=now, actor=actor, from_state=from_state, to_state=to_state, reason=reason)
+            )
+            if to_state in self.webhook_on:
+                session.add(
+                    WebhookOutbox(
+                        case_id=case.id,
+                        payload={
+                            "type": "case_transition",
+                            "case_id": case.id,
+                            "from_state": from_state,
+                            "to_state": to_state,
+                            "actor": actor,
+                            "reason": reason,
+                            "at": now.isoformat(),
+                            "camera": case.camera,
+                            "zone": case.zone,
+                            "rule": case.rule,
+                        },
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
+        return self.get_case(case_id)
+
+    # ---- fleet
+
+    def list_edges(self) -> list[EdgeView]:
+        with self.db.session() as session:
+            rows = session.execute(
+                select(Edge, EdgeSequence)
+                .outerjoin(EdgeSequence, EdgeSequence.edge_id == Edge.edge_id)
+                .order_by(Edge.site, Edge.edge_id)
+            ).all()
+        views = []
+        for edge, seq in rows:
+            values: dict[str, Any] = {
+                "edge_id": edge.edge_id,
+                "site": edge.site,
+                "online": edge.online,
+                "status_wall_time": edge.status_wall_time,
+                "updated_at": edge.updated_at,
+                **status_fields(edge.status, "version", "model", "config_version", "outbox_depth"),
+            }
+            if seq is not None:
+                values |= {
+                    "highest_seen_seq": seq.highest_seen_seq,
+                    "highest_contiguous_seq": seq.highest_contiguous_seq,
+                    "missing_seqs": seq.missing,
+                    "gaps_seen": seq.gaps_seen,
+                }
+            views.append(EdgeView.model_validate(values))
+        return views
+
+    def list_cameras(self) -> list[CameraView]:
+        with self.db.session() as session:
+            cameras = session.scalars(select(Camera).order_by(Camera.edge_id, Camera.camera_id)).all()
+        return [
+            CameraView.model_validate(
+                {
+                    "edge_id": c.edge_id,
+                    "camera_id": c.camera_id,
+                    "state": c.state,
+                    "status_wall_time": c.status_wall_time,
+                    "updated_at": c.updated_at,
+                    **status_fields(
+                        c.status, "kind", "input_fps", "analysed_fps", "lag_s", "reconnects", "last_error",
+                        "last_frame_wall_time",
+                    ),  # fmt: skip
+                }
+            )
+            for c in cameras
+        ]
+
+    def rejected_messages(self) -> list[RejectedCount]:
+        """Counters of messages the ingestor refused, by reason."""
+        with self.db.session() as session:
+            rows = session.scalars(select(RejectedMessage).order_by(RejectedMessage.reason)).all()
+            return [RejectedCount.model_validate(r) for r in rows]
+
+
+__all__ = [
+    "CaseError",
+    "CaseMatcher",
+    "CaseNotFound",
+    "CaseService",
+    "IllegalTransition",
+    "MERGEABLE_STATES",
+    "STATES",
+    "TRANSITIONS",
+    "box_iou",
+    "note_incident_activity",
+    "same_object",
+]

@@ -1,0 +1,267 @@
+"""The hub's tables, as typed SQLAlchemy 2 ORM classes.
+
+Why the shapes:
+
+* ``received_events`` keeps every incident message exactly once: ``(edge_id, seq)`` is unique, so
+  a redelivered QoS 1 message is recognised and changes nothing.
+* ``incidents`` is the folded state of an incident's events (``open`` until an ``ended`` arrives;
+  an ``updated`` arriving after ``ended`` never reopens it).
+* ``cases`` is what an operator works on; ``case_incidents`` links one or more incidents (the same
+  parked car seen twice within the merge window is one case). ``case_history`` is an append-only
+  audit of every state change: nothing in it is updated or deleted.
+* ``edge_sequence`` lets the hub tell a duplicate from a gap without trusting the broker.
+* Every time is stored timezone-aware UTC (:class:`UTCDateTime`), also on SQLite, which has no
+  time zone type of its own.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite's INTEGER PRIMARY KEY is its rowid only when spelled INTEGER, not BIGINT.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that goes in and comes out timezone-aware UTC on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the hub stores only timezone-aware times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ReceivedEvent(Base):
+    """Every incident message the hub accepted, once per ``(edge_id, seq)``."""
+
+    __tablename__ = "received_events"
+    __table_args__ = (UniqueConstraint("edge_id", "seq", name="uq_received_events_edge_seq"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    edge_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    site: Mapped[str] = mapped_column(String(64))
+    incident_id: Mapped[str] = mapped_column(String(64), index=True)
+    event: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Which hub process stored it (its MQTT client id): shows how a shared subscription spread work.
+    received_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class Incident(Base):
+    """The folded state of one incident's events."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_camera_zone", "edge_id", "camera", "zone"),)
+
+    incident_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # open | ended
+    site: Mapped[str] = mapped_column(String(64))
+    edge_id: Mapped[str] = mapped_column(String(64))
+    camera: Mapped[str] = mapped_column(String(64))
+    zone: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(32))
+    classes: Mapped[list[str]] = mapped_column(JSONType)
+    objects: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    confidence: Mapped[float] = mapped_column(Float)
+    dwell_s: Mapped[float] = mapped_column(Float)
+    coverage: Mapped[float | None] = mapped_column(Float)
+    started_media_time: Mapped[float] = mapped_column(Float)
+    last_media_time: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())  # edge wall time the rule fired
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    first_event_seq: Mapped[int] = mapped_column(BigInteger)
+    first_event_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_event_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    event_count: Mapped[int] = mapped_column(Integer, default=1)
+    config_version: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    case_link: Mapped[CaseIncident | None] = relationship(back_populates="incident", uselist=False)
+
+
+class Case(Base):
+    """What an operator reviews and acts on; one or more incidents of the same object."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_state", "state"),
+        Index("ix_cases_camera_zone_state", "edge_id", "camera", "zone", "state"),
+        Index("ix_cases_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    state: Mapped[str] = mapped_column(String(16))
+    site: Mapped[str] = mapped_column(String(64))
+    edge_id: Mapped[str] = mapped_column(String(64))
+    camera: Mapped[str] = mapped_column(String(64))
+    zone: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(32))
+    classes: Mapped[list[str]] = mapped_column(JSONType)
+    incident_count: Mapped[int] = mapped_column(Integer, default=0)
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Milestones for the SLA clock: the first time the case reached each state.
+    in_review_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    links: Mapped[list[CaseIncident]] = relationship(back_populates="case", order_by="CaseIncident.id")
+    history: Mapped[list[CaseHistory]] = relationship(back_populates="case", order_by="CaseHistory.id")
+
+
+class CaseIncident(Base):
+    """An incident belongs to exactly one case."""
+
+    __tablename__ = "case_incidents"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), unique=True)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    how: Mapped[str] = mapped_column(String(16))  # opened | merged
+
+    case: Mapped[Case] = relationship(back_populates="links")
+    incident: Mapped[Incident] = relationship(back_populates="case_link")
+
+
+class CaseHistory(Base):
+    """Append-only audit of case state changes: who, when, from, to and why."""
+
+    __tablename__ = "case_history"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(128))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    case: Mapped[Case] = relationship(back_populates="history")
+
+
+class Edge(Base):
+    """The newest retained status of each edge."""
+
+    __tablename__ = "edges"
+
+    edge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site: Mapped[str] = mapped_column(String(64))
+    online: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status_wall_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Camera(Base):
+    """The newest retained status of each camera."""
+
+    __tablename__ = "cameras"
+
+    edge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    status: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status_wall_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class EdgeSequence(Base):
+    """Per-edge sequence bookkeeping: everything up to ``highest_contiguous_seq`` has arrived;
+    ``missing`` lists the holes above it (bounded), ``gaps_seen`` counts holes ever opened."""
+
+    __tablename__ = "edge_sequence"
+
+    edge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    highest_contiguous_seq: Mapped[int] = mapped_column(BigInteger)
+    highest_seen_seq: Mapped[int] = mapped_column(BigInteger)
+    missing: Mapped[list[int]] = mapped_column(JSONType)
+    gaps_seen: Mapped[int] = mapped_column(Integer, default=0)
+    missing_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    late_filled: Mapped[int] = mapped_column(BigInteger, default=0)
+    duplicates: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RejectedMessage(Base):
+    """Counters of rejected MQTT messages, by reason, with the last example for diagnosis."""
+
+    __tablename__ = "rejected_messages"
+
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_topic: Mapped[str] = mapped_column(Text)
+    last_detail: Mapped[str] = mapped_column(Text)
+
+
+class User(Base):
+    """An operator or service account; the auth layer owns how tokens are issued and checked."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str | None] = mapped_column(String(256), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookOutbox(Base):
+    """Webhook deliveries written in the same transaction as the case change they announce."""
+
+    __tablename__ = "webhook_outbox"
+    __table_args__ = (Index("ix_webhook_outbox_pending", "delivered_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,3 @@
+"""Fixtures shared by every test area. Area-specific fixtures live in each folder's conftest."""
+
+pytest_plugins = ["tests.support.mosquitto"]
