@@ -93,7 +93,9 @@ def _cmd_edge_replay(args: argparse.Namespace) -> int:
         def on_frame(analytics, result):  # type: ignore[no-untyped-def]
             nonlocal writer
             if writer is None:
-                writer = AnnotatedVideoWriter(args.annotate, camera.analysis_fps, (result.frame.width, result.frame.height))
+                writer = AnnotatedVideoWriter(
+                    args.annotate, camera.analysis_fps, (result.frame.width, result.frame.height)
+                )
             writer.write(draw_result(analytics, result))
 
     stats = ReplayStats()
@@ -158,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("clip", help="video file to replay (any format FFmpeg reads)")
     rp.add_argument("--config", required=True, help="edge configuration YAML")
     rp.add_argument("--camera", help="camera id whose zones and rules apply (default: the first camera)")
-    rp.add_argument("--annotate", metavar="OUT.mp4", help="write the video with zones, boxes, track ids and dwell timers")
+    rp.add_argument(
+        "--annotate", metavar="OUT.mp4", help="write the video with zones, boxes, track ids and dwell timers"
+    )
     rp.add_argument("--realtime", action="store_true", help="pace reading to the clip's own clock")
     rp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     rp.set_defaults(func=_cmd_edge_replay)
@@ -172,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     run.add_argument("--config", required=True, help="edge configuration YAML")
-    run.set_defaults(func=lambda a: __import__("gridwarden.edge.service", fromlist=["x"]).main_from_cli(a.config))
+    run.set_defaults(
+        func=lambda a: __import__("gridwarden.edge.service", fromlist=["x"]).main_from_cli(a.config)
+    )
 
     config = sub.add_parser("config", help="check configuration files", description="Configuration commands.")
     config_sub = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)

@@ -47,7 +47,7 @@ class _Message(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=False)
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1  # bump together with SCHEMA_VERSION
 
 
 class NormalisedBox(BaseModel):

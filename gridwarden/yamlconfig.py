@@ -151,7 +151,9 @@ def _strip_union_tags(loc: PathKey, data: Any) -> PathKey:
     return tuple(cleaned)
 
 
-def load_yaml_model(model: type[M], *, path: str | Path | None = None, text: str | None = None, source: str | None = None) -> M:
+def load_yaml_model(
+    model: type[M], *, path: str | Path | None = None, text: str | None = None, source: str | None = None
+) -> M:
     """Load and validate a YAML file (or text) into ``model``; raise :class:`ConfigError` on any problem."""
     if text is None:
         if path is None:
@@ -163,7 +165,9 @@ def load_yaml_model(model: type[M], *, path: str | Path | None = None, text: str
         except FileNotFoundError:
             raise ConfigError([ConfigProblem(source, None, "", "file not found")]) from None
         except OSError as exc:
-            raise ConfigError([ConfigProblem(source, None, "", f"cannot read file: {exc.strerror}")]) from None
+            raise ConfigError(
+                [ConfigProblem(source, None, "", f"cannot read file: {exc.strerror}")]
+            ) from None
     source = source or "<config>"
     data, lines = parse_yaml_with_lines(text, source)
     if not isinstance(data, dict):

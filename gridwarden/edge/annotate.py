@@ -45,7 +45,9 @@ def draw_result(analytics: CameraAnalytics, result: FrameResult) -> np.ndarray:
         name = names[cls] if 0 <= cls < len(names) else str(cls)
         cv2.rectangle(img, (x1, y1), (x2, y2), TRACK_COLOUR, 2)
         assert tracks.track_id is not None
-        _label(img, f"#{int(tracks.track_id[i])} {name} {tracks.confidence[i]:.2f}", (x1, y1 - 2), TRACK_COLOUR)
+        _label(
+            img, f"#{int(tracks.track_id[i])} {name} {tracks.confidence[i]:.2f}", (x1, y1 - 2), TRACK_COLOUR
+        )
     for box in result.static_objects.xyxy:
         x1, y1, x2, y2 = (int(v) for v in box)
         cv2.rectangle(img, (x1, y1), (x2, y2), STATIC_COLOUR, 1)

@@ -82,6 +82,8 @@ class CameraAnalytics:
         self.tracker = Tracker(
             high_threshold=t.high_threshold,
             low_threshold=t.low_threshold,
+            new_track_threshold=t.new_track_threshold,
+            min_hits=t.min_hits,
             match_iou=t.match_iou,
             lost_timeout_s=t.lost_timeout_s,
         )
@@ -117,11 +119,16 @@ class CameraAnalytics:
                     ids = resolve_classes(rc.classes, self.class_names, groups)
                     rules.append(OccupiedSpaceRule(class_ids=ids, coverage=rc.coverage, **common))  # type: ignore[arg-type]
                 elif isinstance(rc, StaticObjectRuleConfig):
-                    rule = OccupiedSpaceRule(class_ids={self.static_class_id}, coverage=rc.coverage, **common)  # type: ignore[arg-type]
+                    # The static-foreground model already waited min_static_s: no extra settling time.
+                    rule = OccupiedSpaceRule(
+                        class_ids={self.static_class_id}, coverage=rc.coverage, stationary_s=0.0, **common
+                    )  # type: ignore[arg-type]
                     rule.rule_type = "static_object"
                     static_rules.append(rule)
                     static_regions.append(zc.polygon)
-                    min_static_s = rc.min_static_s if min_static_s is None else min(min_static_s, rc.min_static_s)
+                    min_static_s = (
+                        rc.min_static_s if min_static_s is None else min(min_static_s, rc.min_static_s)
+                    )
             self.zones.append(_ZoneRules(zone, rules, static_rules))
         self.static_detector: StaticForegroundDetector | None = None
         if static_regions:

@@ -62,6 +62,8 @@ T = TypeVar("T")
 _TICK_S = 0.1
 # How long an aborted reader gets to come back before it is abandoned.
 _ABANDON_AFTER_S = 2.0
+# How long stop() waits for a reader before leaving it to finish on its own (daemon thread).
+_STOP_GRACE_S = 0.5
 # Extra time an open may take beyond open_timeout_s before the watchdog gives up on it.
 _OPEN_GRACE_S = 3.0
 
@@ -257,9 +259,13 @@ class CameraWorker:
         if reader is not None:
             reader.abort("stopping")
         self._buffer.close()
-        for thread in (self._thread, self._reader_thread):
-            if thread is not None and thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        reader_thread = self._reader_thread
+        if reader_thread is not None and reader_thread is not threading.current_thread():
+            # A reader blocked in a native open cannot be interrupted; it can no longer deliver
+            # frames and exits by itself when the call returns (bounded by the open timeout).
+            reader_thread.join(max(0.0, min(_STOP_GRACE_S, deadline - time.monotonic())))
         self._set_state("offline")
 
     def get(self, timeout: float | None = None) -> Frame | None:
@@ -322,7 +328,9 @@ class CameraWorker:
 
     def _run_connection(self, number: int) -> _Connection:
         conn = _Connection(number=number, started=time.monotonic())
-        reader = StreamReader(self.camera_id, self.options, self._stop, on_decoded=lambda t: self._on_decoded(conn, t))
+        reader = StreamReader(
+            self.camera_id, self.options, self._stop, on_decoded=lambda t: self._on_decoded(conn, t)
+        )
         thread = threading.Thread(
             target=self._read, args=(conn, reader), name=f"gw-read-{self.camera_id}-{number}", daemon=True
         )
@@ -338,8 +346,12 @@ class CameraWorker:
             if stall is not None:
                 conn.error = stall
                 reader.abort(stall)
+                with self._lock:
+                    self._state, self._last_error = "offline", stall
+                log.warning("%s: %s", self.camera_id, stall)
                 break
-        if not conn.done.wait(_ABANDON_AFTER_S):
+        # When stopping, do not hold stop() up for a reader stuck in a native open/read.
+        if not conn.done.wait(_STOP_GRACE_S if self._stop.is_set() else _ABANDON_AFTER_S):
             conn.abandoned = True
             with self._lock:
                 self._abandoned += 1
@@ -375,7 +387,7 @@ class CameraWorker:
             conn.done.set()
 
     def _on_decoded(self, conn: _Connection, media_time: float) -> None:
-        if conn.abandoned:
+        if conn.abandoned or conn.error is not None:  # aborted by the watchdog: no longer counts
             return
         now = time.monotonic()
         conn.last_progress = now

@@ -205,10 +205,15 @@ class MqttConfig(_Strict):
 
 
 class TrackerConfig(_Strict):
-    high_threshold: float = 0.5
-    low_threshold: float = 0.1
-    match_iou: float = 0.2
-    lost_timeout_s: float = 10.0
+    """ByteTrack-class association. Cars seen from above score 0.4-0.7 with yolox_nano, hence
+    a new track may start at 0.4."""
+
+    high_threshold: float = Field(default=0.5, gt=0, lt=1)
+    low_threshold: float = Field(default=0.1, gt=0, lt=1)
+    new_track_threshold: float = Field(default=0.4, gt=0, lt=1)
+    min_hits: int = Field(default=2, ge=1)
+    match_iou: float = Field(default=0.2, gt=0, lt=1)
+    lost_timeout_s: float = Field(default=10.0, gt=0)
 
 
 class EdgeConfig(_Strict):
@@ -247,7 +252,9 @@ class EdgeConfig(_Strict):
         for cam in self.cameras:
             if cam.id == camera_id:
                 return cam
-        raise KeyError(f"no camera {camera_id!r} in this configuration (have: {[c.id for c in self.cameras]})")
+        raise KeyError(
+            f"no camera {camera_id!r} in this configuration (have: {[c.id for c in self.cameras]})"
+        )
 
 
 def load_edge_config(path: str | Path) -> EdgeConfig:

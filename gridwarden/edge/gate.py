@@ -9,8 +9,9 @@ slow changes accumulate until they trigger: a car that creeps in over many frame
 Nuisances it is built to ignore:
  - sensor noise and compression flicker: INTER_AREA downscaling averages ~25 source pixels per
    small pixel and a Gaussian blur follows, so per-pixel noise drops far below ``pixel_threshold``;
- - global brightness drift (clouds, auto-exposure): the median difference inside the zones is
-   subtracted before thresholding, so a uniform brightening changes nothing.
+ - global brightness drift (clouds, auto-exposure): the reference is mapped to the current
+   exposure with a gain and offset taken from quantiles inside the zones before thresholding,
+   so a uniform brightening or darkening changes nothing while a local object still does.
 
 Example::
 
@@ -64,8 +65,14 @@ def downscale(image: np.ndarray, width: int) -> np.ndarray:
     """Area-average ``image`` down to ``width`` px wide (area averaging is what kills the noise)."""
     check_image(image)
     size = small_size(image.shape, width)
-    if image.shape[1] == size[0] and image.shape[0] == size[1]:
+    h, w = image.shape[:2]
+    if (w, h) == size:
         return image
+    # OpenCV's INTER_AREA is ~3x faster for an integer factor (768 -> 192) than for 4.8x
+    # (768 -> 160); taking the integer step first and the small remainder second costs less.
+    k = w // size[0]
+    if k >= 2 and w % k == 0 and h % k == 0 and (w // k, h // k) != size:
+        image = cv2.resize(image, (w // k, h // k), interpolation=cv2.INTER_AREA)
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
@@ -97,6 +104,19 @@ def region_mask(regions: Sequence[Polygon] | None, size: tuple[int, int]) -> np.
     if not mask.any():
         raise ValueError("regions cover no pixel at the analysis size")
     return mask.astype(bool)
+
+
+def _match_exposure(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """``ref`` mapped to ``cur``'s exposure by a robust gain and offset.
+
+    Gain from the inter-quartile ranges, offset from the medians: quantiles ignore a local
+    object (up to a quarter of the zone), unlike a mean or a least-squares fit. The gain is
+    clamped so a flat, texture-less zone (tiny IQR) cannot produce a wild one.
+    """
+    r25, r50, r75 = np.percentile(ref, (25, 50, 75))
+    c25, c50, c75 = np.percentile(cur, (25, 50, 75))
+    gain = float(np.clip((c75 - c25) / (r75 - r25), 0.7, 1.4)) if r75 - r25 >= 4 else 1.0
+    return (ref - r50) * gain + c50
 
 
 class MotionGate:
@@ -160,10 +180,9 @@ class MotionGate:
             return self._accept(small, t)
 
         assert self._mask is not None
-        diff = small.astype(np.int16) - self._reference.astype(np.int16)
-        zone_diff = diff[self._mask]
-        offset = int(np.median(zone_diff))  # global brightness drift, robust to a local object
-        changed = np.count_nonzero(np.abs(zone_diff - offset) > self._threshold)
+        cur = small[self._mask].astype(np.float32)
+        ref = self._reference[self._mask].astype(np.float32)
+        changed = np.count_nonzero(np.abs(_match_exposure(ref, cur) - cur) > self._threshold)
         self.last_changed_fraction = changed / self._mask_pixels
         if self.last_changed_fraction > self._min_fraction or t - self._last_detect_t >= self._max_skip_s:
             return self._accept(small, t)

@@ -83,6 +83,19 @@ class MqttSettings:
         return bool(self.tls_ca or self.tls_cert)
 
 
+class _DropNotConnectedNoise(logging.Filter):
+    """paho 2.2 logs "Client is not connected" at ERROR on every loop pass without a socket
+    (each retry during an outage, and every clean stop). Connection state is reported by this
+    module's own warnings and :attr:`IncidentPublisher.last_error`, so that line is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Client is not connected")
+
+
+_PAHO_LOG = logging.getLogger(f"{__name__}.paho")
+_PAHO_LOG.addFilter(_DropNotConnectedNoise())
+
+
 class _Client(mqtt.Client):
     """paho client that remembers why the last connection attempt failed at the socket/TLS
     level (paho's loop swallows the exception and only retries)."""
@@ -178,7 +191,7 @@ class IncidentPublisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
-        client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        client.enable_logger(_PAHO_LOG)
         return client
 
     # -- paho callbacks (network thread): record and wake, nothing else ----------------------
@@ -197,6 +210,7 @@ class IncidentPublisher:
             log.error("%s", self._last_error)
             return
         self._last_error = None
+        self._client.last_connect_exception = None
         self._session_started = True
         self._connected.set()
         log.info("connected to %s:%s as %s", self.settings.host, self.settings.port, self.edge_id)
@@ -226,6 +240,7 @@ class IncidentPublisher:
         and start the sender thread. Returns at once."""
         if self._sender is not None:
             raise RuntimeError("publisher already started")
+        self._stopping = False
         s = self.settings
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = s.session_expiry_s

@@ -58,7 +58,10 @@ def replay(
     analytics = CameraAnalytics(camera, config, class_names)
     stats = stats if stats is not None else ReplayStats()
     options = SourceOptions(
-        url=str(clip), analysis_fps=camera.analysis_fps, keyframes_only=camera.keyframes_only, realtime=realtime
+        url=str(clip),
+        analysis_fps=camera.analysis_fps,
+        keyframes_only=camera.keyframes_only,
+        realtime=realtime,
     )
     bar = None
     if progress:
@@ -66,7 +69,9 @@ def replay(
 
         info = probe(str(clip))
         total = float(info.get("duration_s") or 0.0)
-        bar = tqdm(total=round(total, 1) or None, unit="s", desc=f"replay {camera.id}", file=sys.stderr, leave=False)
+        bar = tqdm(
+            total=round(total, 1) or None, unit="s", desc=f"replay {camera.id}", file=sys.stderr, leave=False
+        )
     seq = 0
     start_wall = time.time()
     t0 = time.perf_counter()

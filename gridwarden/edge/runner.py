@@ -117,7 +117,12 @@ class EdgeRunner:
 
     def start(self) -> None:
         provider = self.detector.provider if self.detector else "none (class-agnostic rules only)"
-        log.info("edge %s starting %d cameras; detector provider: %s", self.config.edge_id, len(self.workers), provider)
+        log.info(
+            "edge %s starting %d cameras; detector provider: %s",
+            self.config.edge_id,
+            len(self.workers),
+            provider,
+        )
         for worker in self.workers.values():
             worker.start()
         self._thread = threading.Thread(target=self._loop, name="edge-analysis", daemon=True)
@@ -148,7 +153,9 @@ class EdgeRunner:
 
     def analyse(self, frames: list[Frame]) -> list[FrameResult]:
         """Gate each frame, run the detector once on all frames that need it, then track and rule."""
-        wanted = [f for f in frames if self.detector is not None and self.analytics[f.camera_id].wants_detection(f)]
+        wanted = [
+            f for f in frames if self.detector is not None and self.analytics[f.camera_id].wants_detection(f)
+        ]
         detections: dict[int, Detections] = {}
         if self.detector is not None:
             for start in range(0, len(wanted), self.max_batch):
@@ -174,7 +181,11 @@ class EdgeRunner:
                 counters.detector_frames += 1
             for update in result.updates:
                 counters.incidents[update.rule] = counters.incidents.get(update.rule, 0) + 1
-                self.sink(to_wire(update, site=self.config.site, edge_id=self.config.edge_id, wall_time=frame.wall_time))
+                self.sink(
+                    to_wire(
+                        update, site=self.config.site, edge_id=self.config.edge_id, wall_time=frame.wall_time
+                    )
+                )
             if self.on_result is not None:
                 self.on_result(analytics, result)
             results.append(result)

@@ -92,5 +92,7 @@ def _install_signal_handlers(stop: threading.Event) -> None:
 def main_from_cli(config_path: str) -> int:
     from gridwarden.edge.config import load_edge_config
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     return run_edge(load_edge_config(config_path))

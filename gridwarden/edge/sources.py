@@ -134,6 +134,7 @@ def _open_container(options: SourceOptions) -> av.container.InputContainer:
             raise SourceError(f"video file not found: {path}")
         ffmpeg_options = {}
         target = str(path)
+    started = time.monotonic()
     try:
         container = av.open(
             target,
@@ -141,9 +142,13 @@ def _open_container(options: SourceOptions) -> av.container.InputContainer:
             options=ffmpeg_options,
             timeout=(options.open_timeout_s, options.read_timeout_s),
         )
-    except av.error.ExitError as exc:
-        raise SourceError(f"{name}: open timed out after {options.open_timeout_s:g}s") from exc
     except (av.error.FFmpegError, OSError) as exc:
+        # The interrupt callback surfaces as ExitError, or as whatever the RTSP demuxer makes of
+        # the aborted read (often InvalidDataError): judge a timeout by the clock instead.
+        if isinstance(exc, av.error.ExitError) or time.monotonic() - started >= options.open_timeout_s:
+            raise SourceError(
+                f"{name}: open timed out after {options.open_timeout_s:g}s ({_describe(exc)})"
+            ) from exc
         raise SourceError(f"{name}: cannot open: {_describe(exc)}") from exc
     if not container.streams.video:
         container.close()
@@ -243,6 +248,7 @@ class StreamReader:
         self._media_offset = 0.0
         self._last_media_time: float | None = None
         self._frame_interval = 0.04
+        self._loop_length: float | None = None  # a file's stream duration, for looping
         self._pace_origin: tuple[float, float] | None = None  # (monotonic, media_time)
 
     # -- control from other threads -------------------------------------------------------
@@ -279,9 +285,10 @@ class StreamReader:
                 return
             if self.decoded_frames == 0:
                 raise SourceError(f"{name}: file has no decodable frames")
-            # Next loop continues the media clock one frame after the last one.
+            # The next loop continues the media clock where this one's stream ended.
             assert self._last_media_time is not None
-            self._media_offset = self._last_media_time + self._frame_interval
+            end = self._media_offset + self._loop_length if self._loop_length else 0.0
+            self._media_offset = max(end, self._last_media_time + self._frame_interval)
 
     def _read(self, container: av.container.InputContainer) -> Iterator[Frame]:
         name = redact_url(self.options.url)
@@ -293,6 +300,8 @@ class StreamReader:
         rate = stream.average_rate or stream.guessed_rate
         if rate:
             self._frame_interval = 1.0 / float(rate)
+        if stream.duration:
+            self._loop_length = float(stream.duration * time_base)
         first_pts: int | None = None
         loop_offset = self._media_offset
         packets = container.demux(stream)
@@ -306,7 +315,9 @@ class StreamReader:
             except av.error.ExitError as exc:
                 if self._should_end():
                     return
-                raise SourceError(f"{name}: no data for {self.options.read_timeout_s:g}s (read timeout)") from exc
+                raise SourceError(
+                    f"{name}: no data for {self.options.read_timeout_s:g}s (read timeout)"
+                ) from exc
             except (av.error.FFmpegError, OSError) as exc:
                 if self._should_end():
                     return
@@ -343,7 +354,9 @@ class StreamReader:
                     index=self.decoded_frames - 1,
                 )
 
-    def _media_time(self, pts: int | None, first_pts: int | None, time_base: Any, offset: float) -> float | None:
+    def _media_time(
+        self, pts: int | None, first_pts: int | None, time_base: Any, offset: float
+    ) -> float | None:
         """Seconds since the first pts of this source, monotonic across loops and clock resets."""
         if pts is None or first_pts is None:
             if self._last_media_time is None:
@@ -375,7 +388,9 @@ class StreamReader:
             self._abort.wait(min(remaining, 0.1))
 
 
-def open_frames(camera_id: str, options: SourceOptions, stop: threading.Event | None = None) -> Iterator[Frame]:
+def open_frames(
+    camera_id: str, options: SourceOptions, stop: threading.Event | None = None
+) -> Iterator[Frame]:
     """One connection to ``options.url``, yielding sampled BGR frames.
 
     Ends normally at the end of a file (unless ``loop``) or when ``stop`` is set; raises

@@ -229,15 +229,14 @@ class Tracker:
         majority class, ordered by track id.
         """
         self._check_time(media_time)
+        self._expire(media_time)
         dets = detections
         conf = dets.confidence
         high_idx = np.nonzero(conf >= self.high_threshold)[0]
         low_idx = np.nonzero((conf >= self.low_threshold) & (conf < self.high_threshold))[0]
 
         track_list = list(self.tracks.values())
-        predicted = (
-            np.stack([t.predict(media_time) for t in track_list]) if track_list else np.zeros((0, 4))
-        )
+        predicted = np.stack([t.predict(media_time) for t in track_list]) if track_list else np.zeros((0, 4))
         matched: dict[int, int] = {}  # track index -> detection index
 
         # Stage 1: high-confidence detections against every track, lost ones included.
@@ -267,8 +266,6 @@ class Tracker:
                 continue
             if not track.confirmed:
                 del self.tracks[track.track_id]  # one-frame noise: ByteTrack drops it at once
-            elif media_time - track.last_seen > self.lost_timeout_s:
-                del self.tracks[track.track_id]
             else:
                 track.lost = True
 
@@ -283,11 +280,10 @@ class Tracker:
         motion gate saw no change. Their velocity is zeroed (nothing moved); lost tracks stay lost
         and keep ageing towards their timeout. Returns the visible confirmed tracks."""
         self._check_time(media_time)
+        self._expire(media_time)
         visible: list[int] = []
-        for track in list(self.tracks.values()):
+        for track in self.tracks.values():
             if track.lost or not track.confirmed:
-                if media_time - track.last_seen > self.lost_timeout_s:
-                    del self.tracks[track.track_id]
                 continue
             track.velocity[:] = 0.0
             track.last_seen = max(track.last_seen, media_time)
@@ -295,6 +291,11 @@ class Tracker:
             track._trim_history(self.motion_window_s)
             visible.append(track.track_id)
         return self._report(sorted(visible))
+
+    def _expire(self, media_time: float) -> None:
+        """Drop tracks unseen for longer than the lost timeout, before they can be matched."""
+        for tid in [tid for tid, t in self.tracks.items() if media_time - t.last_seen > self.lost_timeout_s]:
+            del self.tracks[tid]
 
     def _start(self, xyxy: np.ndarray, confidence: float, class_id: int, media_time: float) -> Track:
         track = Track(

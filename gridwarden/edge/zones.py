@@ -97,15 +97,19 @@ def validate_polygon(points: Sequence[Sequence[float]]) -> list[str]:
     if not np.all(np.isfinite(pts)):
         bad = [i + 1 for i in np.nonzero(~np.all(np.isfinite(pts), axis=1))[0]]
         return [f"point {i} is not a finite number" for i in bad]
-    for i in np.nonzero(np.any((pts < 0.0) | (pts > 1.0), axis=1))[0]:
+    for i in np.nonzero(np.any((pts < 0.0) | (pts > 1.0), axis=1))[0].tolist():
         x, y = pts[i]
         problems.append(f"point {i + 1} ({x:g}, {y:g}) is outside the frame: coordinates must be in [0, 1]")
     for i in range(n):
         j = (i + 1) % n
         if np.allclose(pts[i], pts[j], atol=1e-12):
             problems.append(f"points {i + 1} and {j + 1} are the same point")
-    if polygon_area(pts) <= 1e-9:
-        problems.append("the polygon has zero area (all points on one line?)")
+    spread = pts - pts[0]
+    if (
+        np.abs(spread[:, 0, None] * spread[None, :, 1] - spread[:, 1, None] * spread[None, :, 0]).max()
+        <= 1e-12
+    ):
+        problems.append("the polygon has zero area (all points lie on one line)")
         return problems
     edges = [(i, (i + 1) % n) for i in range(n)]
     for a in range(n):
@@ -118,22 +122,30 @@ def validate_polygon(points: Sequence[Sequence[float]]) -> list[str]:
                 problems.append(
                     f"edges {ia + 1}-{ja + 1} and {ib + 1}-{jb + 1} cross (the polygon is self-intersecting)"
                 )
+    if not problems and polygon_area(pts) <= 1e-9:
+        problems.append("the polygon has zero area")
     return problems
+
+
+def _edges(polygon: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Edge endpoints (xi, yi, xj, yj) as (1, M) rows, precomputed once per polygon."""
+    xi, yi = polygon[:, 0], polygon[:, 1]
+    xj, yj = np.roll(xi, 1), np.roll(yi, 1)
+    dy = yj - yi
+    return xi[None, :], yi[None, :], xj[None, :], yj[None, :], np.where(dy == 0, 1.0, dy)[None, :]
+
+
+def _ray_cast(points: np.ndarray, edges: tuple[np.ndarray, ...]) -> np.ndarray:
+    xi, yi, xj, yj, dy = edges
+    px, py = points[:, 0:1], points[:, 1:2]
+    crossings = ((yi > py) != (yj > py)) & (px < xi + (py - yi) * (xj - xi) / dy)
+    return (np.count_nonzero(crossings, axis=1) % 2) == 1
 
 
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """Even-odd ray-cast for many points at once: (N, 2) points, (M, 2) polygon -> (N,) bool."""
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    if len(points) == 0:
-        return np.zeros(0, dtype=bool)
-    xi, yi = polygon[:, 0][None, :], polygon[:, 1][None, :]
-    xj, yj = np.roll(polygon[:, 0], 1)[None, :], np.roll(polygon[:, 1], 1)[None, :]
-    px, py = points[:, 0:1], points[:, 1:2]
-    straddles = (yi > py) != (yj > py)
-    dy = np.where(yj - yi == 0, 1.0, yj - yi)
-    x_cross = xi + (py - yi) * (xj - xi) / dy
-    crossings = straddles & (px < x_cross)
-    return (np.count_nonzero(crossings, axis=1) % 2) == 1
+    return _ray_cast(points, _edges(np.asarray(polygon, dtype=np.float64)))
 
 
 class Zone:
@@ -163,6 +175,8 @@ class Zone:
         self.zone_id = zone_id
         self.polygon = _as_points(polygon)
         self.masks = [_as_points(m) for m in masks]
+        self._edges = _edges(self.polygon)
+        self._mask_edges = [_edges(m) for m in self.masks]
         self.anchor: AnchorPoint = anchor
         self._raster_cache: dict[tuple[int, int], tuple[np.ndarray, int, float, float]] = {}
 
@@ -178,9 +192,10 @@ class Zone:
 
     def contains_points(self, points_norm: np.ndarray) -> np.ndarray:
         """Which normalised points are inside the zone and outside every mask."""
-        inside = points_in_polygon(points_norm, self.polygon)
-        for mask in self.masks:
-            inside &= ~points_in_polygon(points_norm, mask)
+        points = np.asarray(points_norm, dtype=np.float64).reshape(-1, 2)
+        inside = _ray_cast(points, self._edges)
+        for edges in self._mask_edges:
+            inside &= ~_ray_cast(points, edges)
         return inside
 
     def contains(self, detections: Detections, frame_size: tuple[int, int]) -> np.ndarray:

@@ -200,7 +200,8 @@ class CaseMatcher:
             ) and (best is None or case.last_activity_at > best.last_activity_at):
                 best = case
         if best is not None:
-            CaseIncident(case=best, incident=incident, joined_at=now, how="merged")
+            # SQLAlchemy 2 does not cascade along backrefs: add the link explicitly.
+            self.session.add(CaseIncident(case=best, incident=incident, joined_at=now, how="merged"))
             best.incident_count += 1
             best.classes = sorted(set(best.classes) | set(incident.classes))
             best.detected_at = min(best.detected_at, incident.started_at)
@@ -336,7 +337,9 @@ class CaseService:
             stmt = stmt.where(Case.detected_at < until)
         order = getattr(Case, sort)
         tiebreak = Case.id.desc() if descending else Case.id.asc()
-        page = stmt.order_by(order.desc() if descending else order.asc(), tiebreak).offset(offset).limit(limit)
+        page = (
+            stmt.order_by(order.desc() if descending else order.asc(), tiebreak).offset(offset).limit(limit)
+        )
         now = self.clock()
         with self.db.session() as session:
             total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
@@ -385,7 +388,14 @@ class CaseService:
             if getattr(case, stamp) is None:
                 setattr(case, stamp, now)
             session.add(
-                CaseHistory(case_id=case.id, at=now, actor=actor, from_state=from_state, to_state=to_state, reason=reason)
+                CaseHistory(
+                    case_id=case.id,
+                    at=now,
+                    actor=actor,
+                    from_state=from_state,
+                    to_state=to_state,
+                    reason=reason,
+                )
             )
             if to_state in self.webhook_on:
                 session.add(
@@ -451,7 +461,13 @@ class CaseService:
                     "status_wall_time": c.status_wall_time,
                     "updated_at": c.updated_at,
                     **status_fields(
-                        c.status, "kind", "input_fps", "analysed_fps", "lag_s", "reconnects", "last_error",
+                        c.status,
+                        "kind",
+                        "input_fps",
+                        "analysed_fps",
+                        "lag_s",
+                        "reconnects",
+                        "last_error",
                         "last_frame_wall_time",
                     ),  # fmt: skip
                 }

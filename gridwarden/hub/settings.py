@@ -39,6 +39,8 @@ class HubSettings(BaseModel):
         """Build settings from ``GRIDWARDEN_HUB_<FIELD>`` variables; unknown fields are ignored."""
         env = os.environ if environ is None else environ
         values = {
-            name: env[ENV_PREFIX + name.upper()] for name in cls.model_fields if ENV_PREFIX + name.upper() in env
+            name: env[ENV_PREFIX + name.upper()]
+            for name in cls.model_fields
+            if ENV_PREFIX + name.upper() in env
         }
         return cls.model_validate(values)

@@ -58,15 +58,25 @@ def test_good_config_loads_with_kind_defaults(tmp_path: Path) -> None:
 
 
 def test_explicit_value_beats_kind_default(tmp_path: Path) -> None:
-    cfg = load_edge_config(write(tmp_path, GOOD.replace("kind: handheld", "kind: handheld\n    analysis_fps: 1")))
+    cfg = load_edge_config(
+        write(tmp_path, GOOD.replace("kind: handheld", "kind: handheld\n    analysis_fps: 1"))
+    )
     assert cfg.cameras[1].analysis_fps == 1
 
 
 @pytest.mark.parametrize(
     "old, new, expected",
     [
-        ("dwell_s: 60", "dwell_s: soon", "edge.yaml:12: cameras[0].zones[0].rules[0].dwell_s: Input should be a valid number"),
-        ("dwell_s: 60", "dwell_s: -5", "edge.yaml:12: cameras[0].zones[0].rules[0].dwell_s: Input should be greater than 0"),
+        (
+            "dwell_s: 60",
+            "dwell_s: soon",
+            "edge.yaml:12: cameras[0].zones[0].rules[0].dwell_s: Input should be a valid number",
+        ),
+        (
+            "dwell_s: 60",
+            "dwell_s: -5",
+            "edge.yaml:12: cameras[0].zones[0].rules[0].dwell_s: Input should be greater than 0",
+        ),
         ("type: illegal_parking", "type: jaywalking", "edge.yaml:12: cameras[0].zones[0].rules[0]"),
         (
             "[[0.10, 0.30], [0.40, 0.30], [0.40, 0.95], [0.10, 0.95]]",
@@ -74,7 +84,11 @@ def test_explicit_value_beats_kind_default(tmp_path: Path) -> None:
             "edge.yaml:10: cameras[0].zones[0].polygon:",
         ),
         ("kind: skynet", "kind: drone", "edge.yaml:6: cameras[0].kind:"),
-        ("url: rtsp://127.0.0.1:8554/cam", "uri: rtsp://127.0.0.1:8554/cam", "edge.yaml:7: cameras[0].uri: Extra inputs are not permitted"),
+        (
+            "url: rtsp://127.0.0.1:8554/cam",
+            "uri: rtsp://127.0.0.1:8554/cam",
+            "edge.yaml:7: cameras[0].uri: Extra inputs are not permitted",
+        ),
         ("id: cam-02", "id: cam-01", "camera id 'cam-01' appears twice"),
         ("edge_id: edge-01", "edge_id: edge/01", "edge.yaml:1: edge_id:"),
     ],
@@ -120,7 +134,11 @@ def test_unknown_timezone_and_bad_schedule(tmp_path: Path) -> None:
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "gridwarden.cli", *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120
+        [sys.executable, "-m", "gridwarden.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
     )
 
 

@@ -33,7 +33,12 @@ def make_event(**overrides: object) -> dict[str, object]:
         "rule": "illegal_parking",
         "classes": ["car"],
         "objects": [
-            {"track_id": 3, "class_name": "car", "confidence": 0.8, "box": {"x1": 0.1, "y1": 0.2, "x2": 0.3, "y2": 0.4}}
+            {
+                "track_id": 3,
+                "class_name": "car",
+                "confidence": 0.8,
+                "box": {"x1": 0.1, "y1": 0.2, "x2": 0.3, "y2": 0.4},
+            }
         ],
         "confidence": 0.8,
         "media_time": 61.5,
@@ -95,4 +100,6 @@ def test_exported_schemas_in_repo_are_current(tmp_path: Path) -> None:
     for fresh in export_json_schemas(tmp_path):
         committed = REPO / "schemas" / fresh.name
         assert committed.exists(), f"{committed} missing: run python -m gridwarden.contract"
-        assert json.loads(committed.read_text()) == json.loads(fresh.read_text()), f"{committed.name} is stale"
+        assert json.loads(committed.read_text()) == json.loads(fresh.read_text()), (
+            f"{committed.name} is stale"
+        )

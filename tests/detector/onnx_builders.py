@@ -18,7 +18,7 @@ def build_constant_model(
     path: Path,
     output: np.ndarray,
     *,
-    input_hw: tuple[int, int] = (320, 320),
+    input_hw: tuple[int | str, int | str] = (320, 320),
     dynamic_batch: bool = False,
     channel0_mask: np.ndarray | None = None,
     metadata: dict[str, str] | None = None,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gridwarden.edge.detector import Detector
-from gridwarden.edge.detector.batching import BatchCoalescer
+from gridwarden.edge.detector.batching import BatchCoalescer, stack_rows
 from gridwarden.edge.types import Detections
 
 FRAMES = (75, 200, 225)
@@ -40,16 +40,18 @@ def test_dynamic_batch_model_runs_one_call_and_matches_single_calls(
     assert dynamic.supports_batch and dynamic.describe()["max_batch"] == 4
     images = [car_frames[i] for i in FRAMES] + [car_frames[75][:300, :500].copy()]  # sizes may differ
     batched = dynamic.detect(images)
-    assert dynamic.batch_stats[0] == 1 + 0 and dynamic.batch_stats[1] == 4
+    assert dynamic.batch_stats == (1, 4)
     for image, det in zip(images, batched, strict=True):
         _assert_same(det, yolox.detect_one(image))
     dynamic.detect(images + images)  # 8 images, max_batch 4: two calls
     assert dynamic.batch_stats == (3, 12)
 
 
-def test_max_batch_one_turns_batching_off(yolox_dynamic_path: Path) -> None:
+def test_max_batch_one_turns_batching_off(yolox_dynamic_path: Path, car_frames: dict) -> None:
     det = Detector(yolox_dynamic_path, max_batch=1)
-    assert not det.supports_batch and det.max_batch == 1
+    assert det.supports_batch and det.max_batch == 1
+    det.detect([car_frames[i] for i in FRAMES])
+    assert det.batch_stats == (3, 3)
 
 
 def test_threads_share_one_detector(yolox_dynamic_path: Path, yolox: Detector, car_frames: dict) -> None:
@@ -124,3 +126,14 @@ def test_a_failing_call_raises_in_every_caller_and_the_next_call_works() -> None
         coalescer.run([np.zeros(1), np.zeros(1)])
     assert [r.tolist() for r in coalescer.run([np.ones(1)])] == [[1.0]]
     assert coalescer.pending == 0
+
+
+def test_stack_rows_skips_the_copy_only_for_consecutive_rows() -> None:
+    buffer = np.arange(4 * 2 * 3, dtype=np.float32).reshape(4, 2, 3)
+    rows = [buffer[i] for i in range(4)]
+    stacked = stack_rows(rows[1:3])
+    assert np.shares_memory(stacked, buffer) and np.array_equal(stacked, buffer[1:3])
+    for pick in ([rows[2], rows[1]], [rows[0], rows[2]], [rows[0], buffer[1].copy()]):
+        stacked = stack_rows(pick)
+        assert not np.shares_memory(stacked, buffer) and np.array_equal(stacked, np.stack(pick))
+    assert stack_rows([rows[3]]).shape == (1, 2, 3)

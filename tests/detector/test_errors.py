@@ -69,3 +69,22 @@ def test_provider_choice_falls_back_to_what_is_installed(yolox: Detector) -> Non
     assert best[-1] == "CPUExecutionProvider" and set(best) <= set(available)
     if "CUDAExecutionProvider" not in available and "OpenVINOExecutionProvider" not in available:
         assert best == ["CPUExecutionProvider"] and yolox.provider == "CPUExecutionProvider"
+
+
+def test_dynamic_input_size_from_argument_metadata_or_default(tmp_path: Path) -> None:
+    out = np.zeros((1, 84, 2100), np.float32)
+    dynamic = build_constant_model(tmp_path / "dyn.onnx", out, input_hw=("height", "width"))
+    assert Detector(dynamic).input_size == (640, 640)
+    assert Detector(dynamic, input_size=256).input_size == (256, 256)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        Detector(dynamic, input_size=300)
+    with_meta = build_constant_model(
+        tmp_path / "meta.onnx", out, input_hw=("height", "width"), metadata={"imgsz": "[384, 512]"}
+    )
+    assert Detector(with_meta).input_size == (512, 384)
+
+
+def test_start_is_logged_with_the_provider(yolox: Detector, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="gridwarden.edge.detector.session"):
+        det = Detector(yolox.model_path)
+    assert f"provider={det.provider}" in caplog.text and "layout=yolox" in caplog.text

@@ -82,7 +82,9 @@ def test_yolox_grid_decode() -> None:
     raw[row, :4] = [0.5, 0.5, 0.0, np.log(2.0)]
     raw[row, 4] = 0.8
     raw[row, 5 + 2] = 0.5
-    cand = Decoder(Layout("yolox", 80, boxes_encoded=True), 416, 416).candidates(raw, np.full(80, 0.25, np.float32))
+    cand = Decoder(Layout("yolox", 80, boxes_encoded=True), 416, 416).candidates(
+        raw, np.full(80, 0.25, np.float32)
+    )
     np.testing.assert_allclose(cand.xyxy, [[56 - 8, 40 - 16, 56 + 8, 40 + 16]])
     np.testing.assert_allclose(cand.scores, [0.4])
     assert cand.class_ids.tolist() == [2]

@@ -34,7 +34,9 @@ def test_max_detections_keeps_the_best() -> None:
 
 
 def test_empty_input() -> None:
-    keep = per_class_nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32), iou_threshold=0.5)
+    keep = per_class_nms(
+        np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32), iou_threshold=0.5
+    )
     assert keep.shape == (0,)
 
 

@@ -42,7 +42,9 @@ def test_box_maps_back_to_the_same_pixels(fmt: InputFormat, shape: tuple[int, in
     boxes = np.array([[0, 0, w, h], [w * 0.25, h * 0.5, w * 0.75, h * 0.9]], np.float32)
     np.testing.assert_allclose(tf.to_original(tf.to_input(boxes)), boxes, atol=1e-3 * max(w, h))
     inside = tf.to_input(boxes)[0]
-    assert inside[0] >= 0 and inside[1] >= 0 and inside[2] <= fmt.width + 0.5 and inside[3] <= fmt.height + 0.5
+    assert (
+        inside[0] >= 0 and inside[1] >= 0 and inside[2] <= fmt.width + 0.5 and inside[3] <= fmt.height + 0.5
+    )
 
 
 def test_image_content_lands_where_the_transform_says() -> None:

@@ -60,7 +60,9 @@ def test_blue_image_has_no_red_so_nothing_passes(v5: Detector) -> None:
 
 
 def test_metadata_names_apply_to_yolov5_too(tmp_path: Path) -> None:
-    path = _v5_model(tmp_path / "named.onnx", metadata={"names": "{0: 'person', 1: 'bike', 2: 'car'}"}, classes=3)
+    path = _v5_model(
+        tmp_path / "named.onnx", metadata={"names": "{0: 'person', 1: 'bike', 2: 'car'}"}, classes=3
+    )
     det = Detector(path)
     assert det.layout == "yolov5" and det.class_names == ["person", "bike", "car"]
 

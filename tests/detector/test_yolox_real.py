@@ -81,7 +81,9 @@ def test_higher_threshold_for_one_class_only_drops_that_class(car_frames: dict, 
 
 def _assert_well_formed(det: Detections, shape: tuple[int, ...]) -> None:
     h, w = shape[:2]
-    assert det.xyxy.dtype == np.float32 and det.confidence.dtype == np.float32 and det.class_id.dtype == np.int32
+    assert (
+        det.xyxy.dtype == np.float32 and det.confidence.dtype == np.float32 and det.class_id.dtype == np.int32
+    )
     assert np.all(det.xyxy[:, [0, 1]] >= 0) and np.all(det.xyxy[:, 2] <= w) and np.all(det.xyxy[:, 3] <= h)
     assert np.all(det.xyxy[:, 2] > det.xyxy[:, 0]) and np.all(det.xyxy[:, 3] > det.xyxy[:, 1])
     assert np.all(det.confidence >= 0.25) and np.all(np.diff(det.confidence) <= 0)

@@ -55,3 +55,50 @@ def password_broker() -> Iterator[MosquittoBroker]:
             yield broker
         finally:
             broker.stop()
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def tls_broker() -> Iterator[tuple[MosquittoBroker, Path]]:
+    """A private Mosquitto on TLS only, requiring client certificates.
+
+    Yields the broker and a directory with ``ca.pem``, ``client.pem``/``client.key`` (signed by
+    the CA) and ``other-ca.pem`` (a CA the broker's certificate does not chain to).
+    """
+    with tempfile.TemporaryDirectory(prefix="gw-mosq-tls-") as tmp:
+        workdir = _broker_dir(tmp)
+        pki = workdir / "pki"
+        pki.mkdir()
+        for ca in ("ca", "other-ca"):
+            _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{ca}.key", cwd=pki)
+            _openssl("req", "-x509", "-new", "-key", f"{ca}.key", "-subj", f"/CN=gridwarden test {ca}",
+                     "-days", "2", "-out", f"{ca}.pem", cwd=pki)  # fmt: skip
+        (pki / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        for name in ("server", "client"):
+            _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{name}.key", cwd=pki)
+            _openssl(
+                "req", "-new", "-key", f"{name}.key", "-subj", f"/CN={name}", "-out", f"{name}.csr", cwd=pki
+            )
+            _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                     "-days", "2", "-extfile", "san.ext", "-out", f"{name}.pem", cwd=pki)  # fmt: skip
+        for f in pki.iterdir():
+            os.chmod(f, 0o644)
+        broker = MosquittoBroker(
+            workdir,
+            extra_conf="\n".join(
+                [
+                    f"cafile {pki / 'ca.pem'}",
+                    f"certfile {pki / 'server.pem'}",
+                    f"keyfile {pki / 'server.key'}",
+                    "require_certificate true",
+                ]
+            ),
+        )
+        broker.start()
+        try:
+            yield broker, pki
+        finally:
+            broker.stop()

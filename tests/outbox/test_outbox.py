@@ -155,6 +155,8 @@ def test_wal_mode_and_sync_level_are_what_the_docstring_promises(tmp_path: Path)
         conn = box._conn  # the owner's own connection: pragma synchronous is per connection
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        box.ack(1)  # acks commit without fsync, then put FULL back for the next enqueue
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
 
 
 def test_a_sigkilled_writer_leaves_a_consistent_outbox_with_contiguous_seqs(tmp_path: Path) -> None:

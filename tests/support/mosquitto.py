@@ -22,7 +22,9 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
 class MosquittoBroker:
-    def __init__(self, workdir: Path, port: int | None = None, extra_conf: str = "", persistence: bool = True):
+    def __init__(
+        self, workdir: Path, port: int | None = None, extra_conf: str = "", persistence: bool = True
+    ):
         self.workdir = workdir
         self.port = port or free_port()
         self.extra_conf = extra_conf
@@ -35,6 +37,9 @@ class MosquittoBroker:
         return self.workdir / "mosquitto.conf"
 
     def write_conf(self) -> None:
+        # Mosquitto started as root drops to the 'mosquitto' user, which must be able to write its
+        # persistence file here, or a restart silently loses every session and queued message.
+        self.workdir.chmod(0o777)
         lines = [
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true" if "allow_anonymous" not in self.extra_conf else "",

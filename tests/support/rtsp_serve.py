@@ -10,9 +10,12 @@ Each ``--mount /path=FILE`` serves FILE at ``rtsp://127.0.0.1:PORT/path`` at rea
 (the RTSP server's sinks sync to the pipeline clock). Every client gets its own pipeline, so a
 reconnecting client starts at the beginning of the file, as with a camera that was restarted.
 
-``--loop N`` plays each file N times back to back through GStreamer's ``concat`` element, which
-keeps running time (and so RTP timestamps) continuous across the joins: a seek-based loop would
-make timestamps jump backwards, which a real camera never does.
+``--loop N`` plays each file N times back to back. At start-up the file is remuxed (no
+re-encode, well under a second) N times over into one temporary MP4 through GStreamer's
+``concat`` element, which keeps timestamps continuous across the joins: a seek-based loop would
+make RTP timestamps jump backwards, which a real camera never does. (Putting ``concat`` in the
+served pipeline itself was tried: after a UDP client's TEARDOWN the server stopped prerolling
+new sessions.)
 
 Prints ``READY <port>`` on stdout once the server is attached to its port.
 """
@@ -20,8 +23,10 @@ Prints ``READY <port>`` on stdout once the server is attached to its port.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import tempfile
 
 import gi
 
@@ -32,14 +37,29 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 PAYLOAD = "rtph264pay name=pay0 pt=96 config-interval=1"
 
 
-def launch_line(path: str, loop: int) -> str:
-    """The media factory's pipeline for one file, played ``loop`` times."""
-    location = path.replace("\\", "\\\\").replace('"', '\\"')
-    source = f'filesrc location="{location}" ! qtdemux ! video/x-h264'
-    if loop <= 1:
-        return f"( {source} ! h264parse ! {PAYLOAD} )"
-    branches = " ".join(f"{source} ! queue ! joiner." for _ in range(loop))
-    return f"( concat name=joiner ! h264parse ! {PAYLOAD} {branches} )"
+def quoted(path: str) -> str:
+    return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def launch_line(path: str) -> str:
+    """The media factory's pipeline for one file: demux, packetise, nothing else."""
+    return f"( filesrc location={quoted(path)} ! qtdemux ! h264parse ! {PAYLOAD} )"
+
+
+def write_looped(path: str, loop: int, out_path: str) -> None:
+    """Remux ``path`` ``loop`` times back to back into ``out_path`` with continuous timestamps."""
+    source = f"filesrc location={quoted(path)} ! qtdemux ! video/x-h264 ! queue"
+    branches = " ".join(f"{source} ! joiner." for _ in range(loop))
+    pipeline = Gst.parse_launch(
+        f"concat name=joiner ! h264parse ! mp4mux ! filesink location={quoted(out_path)} {branches}"
+    )
+    pipeline.set_state(Gst.State.PLAYING)
+    bus = pipeline.get_bus()
+    message = bus.timed_pop_filtered(60 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    pipeline.set_state(Gst.State.NULL)
+    if message is None or message.type != Gst.MessageType.EOS:
+        detail = message.parse_error()[0].message if message is not None else "timed out"
+        raise RuntimeError(f"could not loop {path}: {detail}")
 
 
 def parse_mount(text: str) -> tuple[str, str]:
@@ -55,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--mount", type=parse_mount, action="append", required=True)
     parser.add_argument("--loop", type=int, default=1, help="play each file this many times")
+    parser.add_argument("--workdir", default=None, help="where looped copies go (default: system temp)")
     args = parser.parse_args(argv)
 
     Gst.init(None)
@@ -62,9 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     server.set_address(args.host)
     server.set_service(str(args.port))
     mounts = server.get_mount_points()
-    for mount, path in args.mount:
+    workdir = tempfile.TemporaryDirectory(prefix="gw-rtsp-serve-", dir=args.workdir)
+    for number, (mount, path) in enumerate(args.mount):
+        if args.loop > 1:
+            looped = os.path.join(workdir.name, f"looped-{number}.mp4")
+            write_looped(path, args.loop, looped)
+            path = looped
         factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(launch_line(path, args.loop))
+        factory.set_launch(launch_line(path))
         factory.set_shared(False)
         mounts.add_factory(mount, factory)
 
@@ -77,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, loop.quit)
     print(f"READY {args.port}", flush=True)
     loop.run()
+    workdir.cleanup()
     return 0
 
 

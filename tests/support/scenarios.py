@@ -46,10 +46,16 @@ class ParkedCarScenario:
         return self.stop_time + dwell_s
 
 
-def build_parked_car_clip(out: Path, hold_s: float = 90.0, source: Path = CAR_CLIP) -> ParkedCarScenario:
-    """Write the parked-car scenario (H.264 MP4, 12.5 fps, 768x432) and return its ground truth."""
+def build_parked_car_clip(
+    out: Path, hold_s: float = 90.0, source: Path = CAR_CLIP, last_frame: int | None = None
+) -> ParkedCarScenario:
+    """Write the parked-car scenario (H.264 MP4, 12.5 fps, 768x432) and return its ground truth.
+
+    ``last_frame`` cuts the clip short (e.g. 110: the car has left the zone by frame 84), which
+    keeps real-time RTSP tests short.
+    """
     if not out.exists():
-        _write_held_clip(source, out, HOLD_FRAME, hold_s)
+        _write_held_clip(source, out, HOLD_FRAME, hold_s, last_frame)
     return ParkedCarScenario(
         path=out,
         hold_s=hold_s,
@@ -58,7 +64,7 @@ def build_parked_car_clip(out: Path, hold_s: float = 90.0, source: Path = CAR_CL
     )
 
 
-def _write_held_clip(source: Path, out: Path, hold_index: int, hold_s: float) -> None:
+def _write_held_clip(source: Path, out: Path, hold_index: int, hold_s: float, last_frame: int | None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".part.mp4")
     with av.open(str(source)) as src, av.open(str(tmp), mode="w") as dst:
@@ -73,6 +79,8 @@ def _write_held_clip(source: Path, out: Path, hold_index: int, hold_s: float) ->
         repeats = int(round(hold_s * float(rate)))
         pts = 0
         for index, frame in enumerate(src.decode(in_stream)):
+            if last_frame is not None and index > last_frame:
+                break
             copies = 1 + (repeats if index == hold_index else 0)
             img = frame.to_ndarray(format="yuv420p")
             for _ in range(copies):

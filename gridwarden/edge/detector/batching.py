@@ -82,8 +82,7 @@ class BatchCoalescer:
         self._busy = True
         self._cond.release()
         try:
-            stacked = batch[0].tensor[None] if len(batch) == 1 else np.stack([s.tensor for s in batch])
-            outputs = self._run_batch(stacked)
+            outputs = self._run_batch(stack_rows([s.tensor for s in batch]))
             for i, slot in enumerate(batch):
                 slot.result = outputs[i]
         except BaseException as exc:  # handed to every caller in the batch, not swallowed
@@ -98,3 +97,27 @@ class BatchCoalescer:
             self.batches_run += 1
             self.items_run += len(batch)
             self._cond.notify_all()
+
+
+def stack_rows(tensors: list[np.ndarray]) -> np.ndarray:
+    """``np.stack(tensors)``, without the copy when they already lie back to back in one
+    C-contiguous array (one caller's images, letterboxed into its reused batch buffer)."""
+    first = tensors[0]
+    if len(tensors) == 1:
+        return first[None]
+    base = first.base
+    if not (isinstance(base, np.ndarray) and base.flags.c_contiguous):
+        return np.stack(tensors)
+    start = first.__array_interface__["data"][0]
+    offset = start - base.__array_interface__["data"][0]
+    consecutive = all(
+        t.base is base
+        and t.flags.c_contiguous
+        and t.shape == first.shape
+        and t.dtype == first.dtype
+        and t.__array_interface__["data"][0] == start + i * first.nbytes
+        for i, t in enumerate(tensors)
+    )
+    if not consecutive or offset + len(tensors) * first.nbytes > base.nbytes:
+        return np.stack(tensors)
+    return np.ndarray((len(tensors), *first.shape), dtype=first.dtype, buffer=base, offset=offset)

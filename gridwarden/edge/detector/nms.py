@@ -38,7 +38,11 @@ def per_class_nms(
     xywh[:, :2] = xyxy[:, :2]
     xywh[:, 2:] = xyxy[:, 2:] - xyxy[:, :2]
     keep = cv2.dnn.NMSBoxesBatched(
-        xywh, scores.astype(np.float32, copy=False), class_ids.astype(np.int32, copy=False), 0.0, iou_threshold
+        xywh,
+        scores.astype(np.float32, copy=False),
+        class_ids.astype(np.int32, copy=False),
+        0.0,
+        iou_threshold,
     )
     keep = np.asarray(keep, dtype=np.int64).reshape(-1)
     keep = keep[np.argsort(-scores[keep], kind="stable")]

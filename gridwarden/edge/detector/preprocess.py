@@ -5,7 +5,7 @@ the rest with grey 114. Where the pad goes, the colour order and the pixel scale
 model families, and getting any of them wrong does not fail loudly: it just loses detections.
 So they are one explicit value, :class:`InputFormat`, chosen by the layout.
 
-One ``cv2.resize`` per image; everything else is numpy writing straight into the output array.
+One ``cv2.resize`` per image; everything else writes straight into the output array.
 
 Example::
 
@@ -66,10 +66,14 @@ class LetterboxTransform:
         return out
 
 
-def letterbox(image: np.ndarray, fmt: InputFormat) -> tuple[np.ndarray, LetterboxTransform]:
+def letterbox(
+    image: np.ndarray, fmt: InputFormat, out: np.ndarray | None = None
+) -> tuple[np.ndarray, LetterboxTransform]:
     """Resize ``image`` (BGR uint8 HxWx3) into a CHW tensor of ``fmt``, padded with grey 114.
 
-    Returns the tensor (3, fmt.height, fmt.width) and the transform to map boxes back.
+    Returns the tensor (3, fmt.height, fmt.width) and the transform to map boxes back. Pass
+    ``out`` (a row of a reused batch buffer) to skip the allocation: a fresh 2 MB tensor per
+    frame costs page faults comparable to the whole conversion.
     """
     _check_image(image)
     h, w = image.shape[:2]
@@ -82,16 +86,39 @@ def letterbox(image: np.ndarray, fmt: InputFormat) -> tuple[np.ndarray, Letterbo
         top = round((fmt.height - new_h) / 2 - 0.1)
     else:
         left = top = 0
-    resized = image if (new_w, new_h) == (w, h) else cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    resized = (
+        image
+        if (new_w, new_h) == (w, h)
+        else cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    )
 
-    out = np.empty((3, fmt.height, fmt.width), dtype=fmt.dtype)
-    pad = PAD_VALUE * fmt.scale
-    if new_w != fmt.width or new_h != fmt.height:
-        out.fill(pad)
-    src = resized[..., ::-1] if fmt.rgb else resized
-    region = out[:, top : top + new_h, left : left + new_w]
-    np.multiply(src.transpose(2, 0, 1), fmt.dtype(fmt.scale), out=region, casting="unsafe")
+    if out is None:
+        out = np.empty((3, fmt.height, fmt.width), dtype=fmt.dtype)
+    elif out.shape != (3, fmt.height, fmt.width) or out.dtype != fmt.dtype:
+        raise ValueError(
+            f"out must be {(3, fmt.height, fmt.width)} {np.dtype(fmt.dtype)}, got {out.shape} {out.dtype}"
+        )
+    _fill_padding(out, top, left, new_h, new_w, PAD_VALUE * fmt.scale)
+    # cv2.split gives contiguous planes, so the per-channel convert below streams memory
+    # instead of striding across interleaved pixels (about 2x faster than one strided ufunc).
+    planes = cv2.split(resized)
+    order = (2, 1, 0) if fmt.rgb else (0, 1, 2)
+    scale = fmt.dtype(fmt.scale)
+    for channel, plane in enumerate(order):
+        region = out[channel, top : top + new_h, left : left + new_w]
+        if fmt.scale == 1.0:
+            np.copyto(region, planes[plane], casting="unsafe")
+        else:
+            np.multiply(planes[plane], scale, out=region, casting="unsafe")
     return out, LetterboxTransform(float(r), float(left), float(top), w, h)
+
+
+def _fill_padding(out: np.ndarray, top: int, left: int, new_h: int, new_w: int, value: float) -> None:
+    """Write the pad value around the content rectangle only (the content is written next)."""
+    out[:, :top] = value
+    out[:, top + new_h :] = value
+    out[:, top : top + new_h, :left] = value
+    out[:, top : top + new_h, left + new_w :] = value
 
 
 def _check_image(image: np.ndarray) -> None:

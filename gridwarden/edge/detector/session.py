@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,7 @@ class Detector:
         batch_dim = inp[0].shape[0]
         declared_dynamic = not isinstance(batch_dim, int) or batch_dim < 1
 
-        probe, self.supports_batch = self._probe(declared_dynamic and max_batch > 1)
+        probe, self.supports_batch = self._probe(declared_dynamic)
         width, height = self.input_size
         try:
             self.layout_info = identify_layout(tuple(probe.shape), probe, width, height, override=layout)
@@ -126,6 +127,7 @@ class Detector:
         self._decoder = Decoder(self.layout_info, width, height)
         self.max_batch = max_batch if self.supports_batch else 1
         self._coalescer = BatchCoalescer(self._run_session, self.max_batch)
+        self._scratch = threading.local()
         log.info(
             "detector %s: layout=%s classes=%d input=%dx%d provider=%s batch=%s",
             self.model_path.name,
@@ -142,7 +144,7 @@ class Detector:
         """Detect objects in each BGR uint8 image (any size each); boxes are in its pixels."""
         if len(images) == 0:
             return []
-        tensors, transforms = self.preprocess(images)
+        tensors, transforms = self.preprocess(images, reuse_buffer=True)
         raws = self.infer(tensors)
         return self.postprocess(raws, transforms)
 
@@ -169,7 +171,14 @@ class Detector:
 
     # The three steps of ``detect``, public so benchmarks and callers that want to overlap
     # decode with inference can time or schedule them separately.
-    def preprocess(self, images: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[LetterboxTransform]]:
+    def preprocess(
+        self, images: Sequence[np.ndarray], *, reuse_buffer: bool = False
+    ) -> tuple[list[np.ndarray], list[LetterboxTransform]]:
+        """Letterbox images into model input tensors. With ``reuse_buffer`` (what ``detect``
+        does) the tensors are rows of this thread's buffer and are overwritten by the thread's
+        next call; without it they are fresh arrays the caller may keep."""
+        if reuse_buffer:
+            return self._preprocess_reusing_buffer(images)
         pairs = [letterbox(image, self._format) for image in images]
         return [p[0] for p in pairs], [p[1] for p in pairs]
 
@@ -177,7 +186,9 @@ class Detector:
         """Raw model output per tensor; batched with other threads' tensors where possible."""
         return self._coalescer.run(tensors)
 
-    def postprocess(self, raws: Sequence[np.ndarray], transforms: Sequence[LetterboxTransform]) -> list[Detections]:
+    def postprocess(
+        self, raws: Sequence[np.ndarray], transforms: Sequence[LetterboxTransform]
+    ) -> list[Detections]:
         return [self._postprocess_one(raw, tf) for raw, tf in zip(raws, transforms, strict=True)]
 
     @property
@@ -192,13 +203,33 @@ class Detector:
     def _postprocess_one(self, raw: np.ndarray, transform: LetterboxTransform) -> Detections:
         cand = self._decoder.candidates(raw, self._thresholds)
         keep = per_class_nms(
-            cand.xyxy, cand.scores, cand.class_ids, iou_threshold=self.iou_threshold, max_detections=MAX_DETECTIONS
+            cand.xyxy,
+            cand.scores,
+            cand.class_ids,
+            iou_threshold=self.iou_threshold,
+            max_detections=MAX_DETECTIONS,
         )
         xyxy = transform.to_original(cand.xyxy[keep])
         # A box lying wholly in the padding clips to zero size: it is not in the image at all.
         visible = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
         keep = keep[visible]
         return Detections(xyxy=xyxy[visible], confidence=cand.scores[keep], class_id=cand.class_ids[keep])
+
+    def _preprocess_reusing_buffer(
+        self, images: Sequence[np.ndarray]
+    ) -> tuple[list[np.ndarray], list[LetterboxTransform]]:
+        """Letterbox into this thread's batch buffer, reused from call to call: no fresh pages
+        per frame, and a caller's batch goes to the model without being stacked again. Safe
+        because a thread is blocked in ``detect`` until the model has read its rows."""
+        width, height = self.input_size
+        buffer: np.ndarray | None = getattr(self._scratch, "buffer", None)
+        if buffer is None or len(buffer) < len(images):
+            # Sized to what this thread asks for (a camera worker: one frame), not max_batch:
+            # eight cameras times eight 640x640 rows would be 300 MB of idle buffers.
+            buffer = np.empty((len(images), 3, height, width), dtype=self._dtype)
+            self._scratch.buffer = buffer
+        transforms = [letterbox(image, self._format, out=buffer[i])[1] for i, image in enumerate(images)]
+        return [buffer[i] for i in range(len(images))], transforms
 
     def _run_session(self, batch: np.ndarray) -> np.ndarray:
         out = self._session.run([self._output_name], {self._input_name: batch})[0]
@@ -217,7 +248,9 @@ class Detector:
         grey = np.full((1, 3, height, width), PAD_VALUE / 255.0, dtype=self._dtype)
         if try_batch:
             try:
-                out = self._session.run([self._output_name], {self._input_name: np.repeat(grey, 2, axis=0)})[0]
+                out = self._session.run([self._output_name], {self._input_name: np.repeat(grey, 2, axis=0)})[
+                    0
+                ]
                 if out.shape[0] == 2:
                     return out[:1], True
             except Exception as exc:  # onnxruntime raises its own exception types
@@ -226,7 +259,9 @@ class Detector:
         try:
             out = self._session.run([self._output_name], {self._input_name: grey})[0]
         except Exception as exc:
-            raise ModelLoadError(f"model {self.model_path} failed on a test input {list(grey.shape)}: {exc}") from exc
+            raise ModelLoadError(
+                f"model {self.model_path} failed on a test input {list(grey.shape)}: {exc}"
+            ) from exc
         return out, False
 
     def _resolve_input_size(self, shape: list[Any], requested: int | None) -> tuple[int, int]:
@@ -260,13 +295,17 @@ class Detector:
         if labels_path is not None:
             names = load_labels_file(labels_path)
             if len(names) != count:
-                raise ValueError(f"labels file {labels_path} has {len(names)} names, the model has {count} classes")
+                raise ValueError(
+                    f"labels file {labels_path} has {len(names)} names, the model has {count} classes"
+                )
             return names
         raw = self._metadata.get("names")
         if raw:
             names = parse_metadata_names(raw)
             if len(names) != count:
-                raise ValueError(f"{self.model_path}: metadata names {len(names)} classes, the output has {count}")
+                raise ValueError(
+                    f"{self.model_path}: metadata names {len(names)} classes, the output has {count}"
+                )
             if not are_placeholder_names(names):
                 return names
             log.info("%s: metadata names are placeholders ('0', '1', ...)", self.model_path)

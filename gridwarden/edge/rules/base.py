@@ -25,13 +25,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Literal
 
 import numpy as np
 from ulid import ULID
 
-from gridwarden.contract import IncidentEvent, IncidentObject, NormalisedBox
 from gridwarden.edge.rules.schedule import Schedule
 from gridwarden.edge.tracking import box_iou, greedy_match
 from gridwarden.edge.types import Detections
@@ -91,46 +89,6 @@ def class_name(class_names: Sequence[str], class_id: int) -> str:
     if 0 <= class_id < len(class_names):
         return class_names[class_id]
     return f"class_{class_id}"
-
-
-def to_incident_event(
-    update: IncidentUpdate,
-    *,
-    site: str,
-    edge_id: str,
-    seq: int,
-    wall_time: float | datetime,
-    config_version: str | None = None,
-) -> IncidentEvent:
-    """The wire message for an update (the outbox supplies ``seq``)."""
-    when = wall_time if isinstance(wall_time, datetime) else datetime.fromtimestamp(wall_time, UTC)
-    return IncidentEvent(
-        event=update.event,
-        incident_id=update.incident_id,
-        seq=seq,
-        site=site,
-        edge_id=edge_id,
-        camera=update.camera,
-        zone=update.zone,
-        rule=update.rule,  # type: ignore[arg-type]  # validated by pydantic against RuleType
-        classes=list(update.classes),
-        objects=[
-            IncidentObject(
-                track_id=o.track_id,
-                class_name=o.class_name,
-                confidence=min(max(o.confidence, 0.0), 1.0),
-                box=NormalisedBox(x1=o.box[0], y1=o.box[1], x2=o.box[2], y2=o.box[3]),
-            )
-            for o in update.objects
-        ],
-        confidence=min(max(update.confidence, 0.0), 1.0),
-        media_time=update.media_time,
-        started_media_time=update.started_media_time,
-        dwell_s=max(update.dwell_s, 0.0),
-        coverage=update.coverage,
-        wall_time=when,
-        config_version=config_version,
-    )
 
 
 @dataclass
@@ -240,7 +198,10 @@ class PlaceMemory:
             same_id = (tracks.track_id[:, None] == ref_tids[None, :]) & (tracks.track_id[:, None] >= 0)
             for ti, oi in greedy_match(iou + same_id, valid):
                 self.objects[oi].observe(
-                    boxes[ti], int(tracks.track_id[ti]), int(tracks.class_id[ti]), float(tracks.confidence[ti])
+                    boxes[ti],
+                    int(tracks.track_id[ti]),
+                    int(tracks.class_id[ti]),
+                    float(tracks.confidence[ti]),
                 )
                 matched_tracks.add(ti)
         for obj in self.objects:
@@ -302,6 +263,13 @@ class DwellRule:
         self.zone = zone
         self.camera_id = camera_id
         self.class_ids = frozenset(class_ids) if class_ids is not None else None
+        # A lookup table (one bool per class id) beats np.isin several times over on a few rows.
+        self._class_table: np.ndarray | None = None
+        if class_ids is not None:
+            if any(c < 0 for c in class_ids):
+                raise ValueError(f"{name}: class ids must be >= 0, got {sorted(class_ids)}")
+            self._class_table = np.zeros(max(class_ids, default=-1) + 2, dtype=bool)  # last: "other"
+            self._class_table[list(class_ids)] = True
         self.dwell_s = dwell_s
         self.stationary_tolerance = stationary_tolerance
         self.min_size = min_size
@@ -332,8 +300,10 @@ class DwellRule:
 
     def _class_and_size(self, tracks: Detections, ctx: RuleContext) -> np.ndarray:
         keep = np.ones(len(tracks), dtype=bool)
-        if self.class_ids is not None:
-            keep &= np.isin(tracks.class_id, np.fromiter(self.class_ids, dtype=np.int32))
+        if self._class_table is not None:
+            other = len(self._class_table) - 1
+            ids = tracks.class_id
+            keep &= self._class_table[np.where((ids >= 0) & (ids < other), ids, other)]
         if self.min_size > 0:
             keep &= tracks.heights >= self.min_size * ctx.frame_size[1]
         return keep
@@ -360,6 +330,9 @@ class DwellRule:
     ) -> IncidentUpdate:
         tracked = [self._object(o, ctx) for o in objects]
         classes = sorted({o.class_name for o in tracked})
+        if kind == "ended" and not classes:
+            # An incident that ends because its objects left still says what it was about.
+            classes = list(incident.last_classes)
         confidence = float(np.mean([o.mean_confidence for o in objects])) if objects else 0.0
         incident.last_report_time = ctx.media_time
         incident.last_classes = classes

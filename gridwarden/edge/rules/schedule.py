@@ -58,7 +58,9 @@ class TimeWindow:
             raise ValueError(f"schedule window {text!r}: end {h2:02d}:{m2:02d} is not a time of day")
         start, end = h1 * 60 + m1, h2 * 60 + m2  # "24:00" is 1440: up to midnight
         if start == end:
-            raise ValueError(f"schedule window {text!r} is empty (start equals end); use 00:00-24:00 for all day")
+            raise ValueError(
+                f"schedule window {text!r} is empty (start equals end); use 00:00-24:00 for all day"
+            )
         return cls(start, end)
 
 

@@ -1,0 +1,1 @@
+"""The hub's REST API: one router per resource, shared dependencies in :mod:`.deps`."""

@@ -1,0 +1,93 @@
+"""Dependencies shared by the routers: the hub's services and who is calling.
+
+Authentication is a dependency, not middleware, so each route states the permission it needs
+(``Depends(require(Permission.READ_CASES))``) and OpenAPI shows which routes take a bearer token.
+Failures follow RFC 6750: no or unknown token is 401 with ``WWW-Authenticate: Bearer``; a valid
+token whose role lacks the permission is 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from gridwarden.hub.auth import Permission, Principal, UserStore
+from gridwarden.hub.cases import CaseService
+from gridwarden.hub.db.engine import Database
+
+
+class Waker:
+    """Anything that can be told "there may be work now" (the webhook forwarder)."""
+
+    def wake(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@dataclass
+class HubServices:
+    """What the routers work with; one instance per app, on ``app.state.services``."""
+
+    db: Database
+    cases: CaseService
+    users: UserStore
+    webhook_waker: Waker | None = None
+
+
+def get_services(request: Request) -> HubServices:
+    services: HubServices = request.app.state.services
+    return services
+
+
+Services = Annotated[HubServices, Depends(get_services)]
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `gridwarden users create NAME --role ROLE`.")
+
+
+def error(status_code: int, code: str, message: str, **extra: Any) -> HTTPException:
+    """An HTTP error whose ``detail`` is a machine-readable code plus a sentence for humans."""
+    return HTTPException(status_code, detail={"error": code, "message": message, **extra})
+
+
+def _unauthorized(code: str, message: str) -> HTTPException:
+    # RFC 6750 section 3: no credentials -> bare challenge; bad credentials -> error="invalid_token".
+    challenge = "Bearer" if code == "missing_token" else f'Bearer error="{code}"'
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        detail={"error": code, "message": message},
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
+def current_principal(
+    services: Services,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The authenticated caller, or 401."""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise _unauthorized("missing_token", "this endpoint needs 'Authorization: Bearer <token>'")
+    principal = services.users.authenticate(credentials.credentials)
+    if principal is None:
+        raise _unauthorized("invalid_token", "the token is unknown or has been revoked")
+    return principal
+
+
+def require(permission: Permission) -> Callable[..., Principal]:
+    """A dependency that lets the request through only for roles holding ``permission``."""
+
+    def _check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not principal.can(permission):
+            raise error(
+                status.HTTP_403_FORBIDDEN,
+                "forbidden",
+                f"role {principal.role.value!r} may not do this (needs {permission.value!r})",
+                role=principal.role.value,
+                needs=permission.value,
+            )
+        return principal
+
+    _check.__name__ = f"require_{permission.name.lower()}"
+    return _check

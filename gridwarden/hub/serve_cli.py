@@ -1,0 +1,184 @@
+"""``gridwarden hub serve``: the whole hub in one process — REST API, MQTT ingest, webhooks.
+
+Three parts share one database handle: uvicorn serves :func:`~gridwarden.hub.app.create_app` on
+the main thread, :class:`~gridwarden.hub.ingest.HubIngestor` consumes the edges' messages on its
+threads, and :class:`~gridwarden.hub.webhooks.WebhookForwarder` (only when ``--webhook-url`` is
+given) sends confirmed cases out. SIGTERM or SIGINT stops uvicorn first (no new requests), then
+the ingestor (what arrived is stored and acknowledged, the rest stays on the broker), then the
+forwarder (undelivered webhooks stay in the outbox), and the process exits 0.
+
+Options default to the ``GRIDWARDEN_HUB_*`` environment (see :mod:`gridwarden.hub.settings`).
+The webhook secret is read from a file or ``GRIDWARDEN_HUB_WEBHOOK_SECRET``, never from the
+command line, where any local user could read it in the process list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+WEBHOOK_SECRET_ENV = "GRIDWARDEN_HUB_WEBHOOK_SECRET"
+WEBHOOK_STATES = ("confirmed",)
+EXIT_USAGE = 2
+
+log = logging.getLogger("gridwarden.hub.serve")
+
+
+def _read_secret(path: str | None, env_name: str) -> bytes | None:
+    if path:
+        secret = Path(path).read_text().strip()
+        if not secret:
+            raise ValueError(f"secret file {path} is empty")
+        return secret.encode()
+    value = os.environ.get(env_name, "").strip()
+    return value.encode() if value else None
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gridwarden.hub.app import create_app
+    from gridwarden.hub.cases import CaseService
+    from gridwarden.hub.db.engine import Database
+    from gridwarden.hub.ingest import HubIngestor
+    from gridwarden.hub.settings import HubSettings
+    from gridwarden.hub.webhooks import Backoff, WebhookForwarder
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    overrides = {
+        "database_url": args.db,
+        "mqtt_host": args.mqtt_host,
+        "mqtt_port": args.mqtt_port,
+        "mqtt_username": args.mqtt_username,
+        "mqtt_client_id": args.client_id,
+    }
+    settings = HubSettings.from_env()
+    settings = HubSettings.model_validate(
+        {**settings.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+    )
+    mqtt_password = (
+        Path(args.mqtt_password_file).read_text().strip()
+        if args.mqtt_password_file
+        else settings.mqtt_password
+    )
+    try:
+        secret = _read_secret(args.webhook_secret_file, WEBHOOK_SECRET_ENV)
+    except (OSError, ValueError) as exc:
+        print(f"error: webhook secret: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.webhook_url and secret is None:
+        print(f"error: --webhook-url needs --webhook-secret-file or ${WEBHOOK_SECRET_ENV}", file=sys.stderr)
+        return EXIT_USAGE
+
+    db = Database.open(settings.database_url)
+    forwarder = None
+    if args.webhook_url:
+        assert secret is not None
+        forwarder = WebhookForwarder(
+            db,
+            args.webhook_url,
+            secret,
+            case_service=CaseService(db, sla_target_s=settings.sla_target_s),
+            backoff=Backoff(base_s=args.webhook_backoff_s, max_s=args.webhook_backoff_max_s),
+        )
+    app = create_app(
+        settings, db=db, webhook_states=WEBHOOK_STATES if forwarder else (), webhook_waker=forwarder
+    )
+    ingestor = HubIngestor(
+        db=db,
+        mqtt_host=settings.mqtt_host,
+        mqtt_port=settings.mqtt_port,
+        group=settings.mqtt_group,
+        client_id=settings.mqtt_client_id,
+        username=settings.mqtt_username,
+        password=mqtt_password,
+        batch_max=settings.batch_max,
+        batch_wait_s=settings.batch_wait_s,
+        merge_window_s=settings.merge_window_s,
+        merge_iou=settings.merge_iou,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=args.host, port=args.port, log_level=args.log_level.lower(), access_log=False
+        )
+    )
+
+    def request_stop(signum: int, _frame: object) -> None:
+        # Installed before uvicorn starts (a signal during start-up must not kill us half-way) and
+        # restored by uvicorn when it returns, which then re-raises the signal it caught: this
+        # handler turns that into a no-op instead of the default "terminate now".
+        server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, request_stop)
+
+    ingestor.start()
+    if forwarder is not None:
+        forwarder.start()
+    log.info(
+        "hub serving on http://%s:%d, ingesting from mqtt://%s:%d%s",
+        args.host, args.port, settings.mqtt_host, settings.mqtt_port,
+        f", webhooks to {args.webhook_url}" if forwarder else "",
+    )  # fmt: skip
+    try:
+        server.run()
+    finally:
+        log.info("hub stopping: ingestor, then webhooks")
+        ingestor.stop()
+        if forwarder is not None:
+            forwarder.stop()
+        db.dispose()
+        log.info("hub stopped")
+    return 0
+
+
+def register_hub_cli(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``hub`` command (with ``serve``) to the ``gridwarden`` parser's sub-commands."""
+    hub = subparsers.add_parser("hub", help="run the hub", description="Hub commands.")
+    hub_sub = hub.add_subparsers(dest="hub_command", metavar="SUBCOMMAND", required=True)
+    sv = hub_sub.add_parser(
+        "serve",
+        help="serve the REST API, ingest MQTT and forward webhooks, until SIGTERM",
+        description=(__doc__ or "").split("\n\n")[1] if __doc__ else None,
+    )
+    sv.add_argument(
+        "--db", help="database URL (default: $GRIDWARDEN_HUB_DATABASE_URL or sqlite:///var/hub.db)"
+    )
+    sv.add_argument("--mqtt-host", help="broker host (default: $GRIDWARDEN_HUB_MQTT_HOST or 127.0.0.1)")
+    sv.add_argument("--mqtt-port", type=int, help="broker port (default: $GRIDWARDEN_HUB_MQTT_PORT or 1883)")
+    sv.add_argument("--mqtt-username", help="broker user name of the hub")
+    sv.add_argument("--mqtt-password-file", help="file holding the hub's broker password")
+    sv.add_argument("--client-id", help="stable MQTT client id of this hub process (default: hub-<group>)")
+    sv.add_argument("--host", default="127.0.0.1", help="address the API listens on (default: 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8080, help="port the API listens on (default: 8080)")
+    sv.add_argument("--webhook-url", help="POST confirmed cases here (signed with the shared secret)")
+    sv.add_argument(
+        "--webhook-secret-file", help=f"file holding the webhook secret (or ${WEBHOOK_SECRET_ENV})"
+    )
+    sv.add_argument(
+        "--webhook-backoff-s", type=float, default=2.0, help="first retry delay (doubles, default 2)"
+    )
+    sv.add_argument(
+        "--webhook-backoff-max-s", type=float, default=600.0, help="longest retry delay (default 600)"
+    )
+    sv.add_argument("--log-level", default="INFO")
+    sv.set_defaults(func=serve)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m gridwarden.hub.serve_cli ...`` — the same as ``gridwarden hub serve ...``."""
+    parser = argparse.ArgumentParser(prog="gridwarden")
+    register_hub_cli(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["hub", "serve", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

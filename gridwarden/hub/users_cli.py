@@ -1,0 +1,133 @@
+"""``gridwarden users create|list|revoke|rotate``: manage who may call the hub's API.
+
+``create`` and ``rotate`` print the token once, on stdout alone (so ``TOKEN=$(gridwarden users
+create ...)`` works); a note goes to stderr. The hub keeps only the token's hash, so a lost
+token cannot be shown again: rotate it.
+
+The database is ``--db URL`` or ``GRIDWARDEN_HUB_DATABASE_URL`` (default ``sqlite:///var/hub.db``);
+it is migrated first, so the command works on a fresh install before the hub ever ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the real imports happen when a command runs, to keep `gridwarden --help` fast
+    from gridwarden.hub.auth import UserStore
+
+EXIT_USAGE = 2
+# The values of gridwarden.hub.auth.Role, repeated so that building the parser imports no database code.
+ROLE_NAMES = ("staff", "integrator", "admin")
+
+
+def _open(args: argparse.Namespace) -> UserStore:
+    from gridwarden.hub.auth import UserStore
+    from gridwarden.hub.db.engine import Database
+    from gridwarden.hub.settings import HubSettings
+
+    url = args.db or HubSettings.from_env().database_url
+    return UserStore(Database.open(url))
+
+
+def _run(args: argparse.Namespace, action: Callable[[UserStore], int]) -> int:
+    from gridwarden.hub.auth import UserError
+
+    store = _open(args)
+    try:
+        return int(action(store))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        store.db.dispose()
+
+
+def _cmd_create(args: argparse.Namespace) -> int:
+    def action(store: UserStore) -> int:
+        info, token = store.create(args.name, args.role)
+        print(token, flush=True)
+        print(
+            f"created {info.role.value} user {info.username!r}; this token is shown only once",
+            file=sys.stderr,
+        )
+        return 0
+
+    return _run(args, action)
+
+
+def _cmd_rotate(args: argparse.Namespace) -> int:
+    def action(store: UserStore) -> int:
+        info, token = store.rotate(args.name)
+        print(token, flush=True)
+        print(f"new token for {info.username!r}; the previous one no longer works", file=sys.stderr)
+        return 0
+
+    return _run(args, action)
+
+
+def _cmd_revoke(args: argparse.Namespace) -> int:
+    def action(store: UserStore) -> int:
+        info = store.revoke(args.name)
+        print(f"revoked the token of {info.username!r}")
+        return 0
+
+    return _run(args, action)
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    def action(store: UserStore) -> int:
+        users = store.list()
+        width = max([len("NAME"), *(len(u.username) for u in users)])
+        print(f"{'NAME':<{width}}  {'ROLE':<10}  {'TOKEN':<7}  CREATED")
+        for u in users:
+            state = "active" if u.active else "revoked"
+            print(
+                f"{u.username:<{width}}  {u.role.value:<10}  {state:<7}  {u.created_at.isoformat(timespec='seconds')}"
+            )
+        return 0
+
+    return _run(args, action)
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``users`` command to the ``gridwarden`` parser's sub-commands."""
+    users = subparsers.add_parser(
+        "users",
+        help="manage hub API users and their tokens",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    users.add_argument(
+        "--db", help="hub database URL (default: $GRIDWARDEN_HUB_DATABASE_URL or sqlite:///var/hub.db)"
+    )
+    sub = users.add_subparsers(dest="users_command", metavar="SUBCOMMAND", required=True)
+
+    create = sub.add_parser("create", help="create a user and print its token (once)")
+    create.add_argument("name", help="user name (letters, digits, _ . @ -)")
+    create.add_argument("--role", required=True, choices=ROLE_NAMES, help="what the user may do")
+    create.set_defaults(func=_cmd_create)
+
+    lst = sub.add_parser("list", help="list users, their roles and whether their token is active")
+    lst.set_defaults(func=_cmd_list)
+
+    revoke = sub.add_parser("revoke", help="revoke a user's token at once")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=_cmd_revoke)
+
+    rotate = sub.add_parser("rotate", help="issue a new token for a user (the old one stops working)")
+    rotate.add_argument("name")
+    rotate.set_defaults(func=_cmd_rotate)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m gridwarden.hub.users_cli ...`` — the same as ``gridwarden users ...``."""
+    parser = argparse.ArgumentParser(prog="gridwarden")
+    register_cli(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["users", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
