@@ -32,6 +32,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,22 +45,30 @@ from sqlalchemy import func, select
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from gridwarden.contract import IncidentEvent, IncidentObject, NormalisedBox, Topics, utcnow  # noqa: E402
+from gridwarden.contract import IncidentEvent, IncidentObject, NormalisedBox, Topics  # noqa: E402
 from gridwarden.hub.db import Database, upgrade_database  # noqa: E402
 from gridwarden.hub.db.models import ReceivedEvent  # noqa: E402
 from tests.support.mosquitto import MosquittoBroker  # noqa: E402
 
 SITE = "bench"
-EVENT_KINDS = ("started", "updated", "updated", "ended")
+# An incident's life on the wire: a start, eight updates (the edge reports material changes), an end.
+EVENT_KINDS = ("started", *["updated"] * 8, "ended")
+BASE_TIME = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 
 
-def make_events(n: int, edge_id: str, cameras: int = 8) -> list[tuple[str, IncidentEvent]]:
-    """``n`` realistic events: incidents of four events each, spread over cameras and zones."""
+def make_events(
+    n: int, edge_id: str, *, cameras: int = 16, zones: int = 3, incident_spacing_s: float = 0.25
+) -> list[tuple[str, IncidentEvent]]:
+    """``n`` events of consecutive seqs: incidents of ten events, spread over cameras and zones,
+    one incident starting every ``incident_spacing_s`` of edge time (four a second across the
+    district: far more than a real district, but not so dense that every camera and zone has
+    dozens of open cases inside one merge window, which no street has)."""
     topic = Topics(SITE, edge_id).incidents
     out = []
     for seq in range(1, n + 1):
         i, step = divmod(seq - 1, len(EVENT_KINDS))
         x = (i % 19) * 0.05
+        started = BASE_TIME + timedelta(seconds=i * incident_spacing_s)
         out.append(
             (
                 topic,
@@ -70,7 +79,7 @@ def make_events(n: int, edge_id: str, cameras: int = 8) -> list[tuple[str, Incid
                     site=SITE,
                     edge_id=edge_id,
                     camera=f"cam-{i % cameras}",
-                    zone=f"zone-{i % 3}",
+                    zone=f"zone-{i % zones}",
                     rule="illegal_parking",
                     classes=["car"],
                     objects=[
@@ -82,10 +91,10 @@ def make_events(n: int, edge_id: str, cameras: int = 8) -> list[tuple[str, Incid
                         )  # fmt: skip
                     ],
                     confidence=0.7,
-                    media_time=10.0 * step,
+                    media_time=5.0 * step,
                     started_media_time=0.0,
-                    dwell_s=60.0 + 10.0 * step,
-                    wall_time=utcnow(),
+                    dwell_s=60.0 + 5.0 * step,
+                    wall_time=started + timedelta(seconds=5.0 * step),
                 ),
             )
         )
@@ -216,7 +225,7 @@ def run_latency(kind: str, rate: float, seconds: float, args: argparse.Namespace
                     # Publish everything that is due by now, then poll for committed rows.
                     while i < n and start + i / rate <= now:
                         topic, event = events[i]
-                        payload = event.model_copy(update={"wall_time": utcnow()}).model_dump_json().encode()
+                        payload = event.model_dump_json().encode()
                         sent[event.seq] = time.monotonic()
                         pub.publish(topic, payload, qos=1)
                         i += 1

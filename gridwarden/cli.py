@@ -196,13 +196,18 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("out", nargs="?", default="schemas", help="output folder (default: schemas)")
     exp.set_defaults(func=_cmd_schema_export)
 
-    for extra in _EXTRA_COMMANDS:
+    for extra in _extra_commands():
         extra(sub)
     return parser
 
 
-# Other modules (hub, models, demo) register their sub-commands here to keep this file small.
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
+    """Sub-commands that live beside their code (hub, users, models); registering them imports
+    no database or web code, so ``gridwarden --help`` stays fast."""
+    from gridwarden.hub.serve_cli import register_hub_cli
+    from gridwarden.hub.users_cli import register_cli as register_users_cli
+
+    return [register_hub_cli, register_users_cli]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -Atc "select 1" >/dev/null 2>&1; then
-  echo "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"; exit 0
+  echo "postgresql://postgres@127.0.0.1:5432/postgres"; exit 0
 fi
 bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
 data=$PWD/var/pg/data; port=${GRIDWARDEN_PG_PORT:-55432}
@@ -17,4 +17,4 @@ fi
 if ! as_pg "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
   as_pg "$bindir/pg_ctl" -D "$data" -l "$PWD/var/pg/log" -o "-p $port -k /tmp -c listen_addresses=127.0.0.1" -w start >/dev/null
 fi
-echo "postgresql+psycopg://postgres@127.0.0.1:$port/postgres"
+echo "postgresql://postgres@127.0.0.1:$port/postgres"

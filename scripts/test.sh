@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/system-deps.sh
 bash scripts/bootstrap.sh
-export GRIDWARDEN_TEST_PG_URL=${GRIDWARDEN_TEST_PG_URL:-$(bash scripts/postgres.sh)}
-echo "[test] PostgreSQL for tests: $GRIDWARDEN_TEST_PG_URL"
+export GRIDWARDEN_TEST_PG=${GRIDWARDEN_TEST_PG:-$(bash scripts/postgres.sh)}
+echo "[test] PostgreSQL for tests: $GRIDWARDEN_TEST_PG"
 .venv/bin/ruff check gridwarden tests bench
 .venv/bin/ruff format --check gridwarden tests bench
 .venv/bin/python -m pytest "$@"

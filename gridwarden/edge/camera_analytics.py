@@ -137,10 +137,14 @@ class CameraAnalytics:
             )
         self.detector_calls = 0
         self.gated_frames = 0
+        # A new object needs min_hits detections in a row to become a track; while one is
+        # tentative, the gate must not skip the next frame or confirmation waits a whole
+        # re-confirm period (10 s by default) on a still scene.
+        self._confirming = False
 
     def wants_detection(self, frame: Frame) -> bool:
         """Whether the shared detector should look at this frame (motion gate + re-confirm cadence)."""
-        if self.gate is None:
+        if self.gate is None or self._confirming:
             return True
         return self.gate.should_detect(frame.image, frame.media_time)
 
@@ -155,6 +159,7 @@ class CameraAnalytics:
         else:
             self.detector_calls += 1
             tracks = self.tracker.update(detections, frame.media_time)
+            self._confirming = any(not t.confirmed for t in self.tracker.tracks.values())
         static = Detections.empty()
         if self.static_detector is not None and not moving:
             static = self.static_detector.update(frame.image, frame.media_time)

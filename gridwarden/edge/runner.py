@@ -3,7 +3,7 @@
 Why this shape (after Frigate): each camera decodes in its own worker thread, so one bad
 stream cannot stall the others; the detector is one onnxruntime session for the whole box, and
 frames waiting from several cameras go through it in one batched call. Each camera keeps only
-its newest frame waiting (:class:`LatestFrames`), so a box that falls behind drops frames —
+its newest frame waiting (:class:`NewestFramePerCamera`), so a box that falls behind drops frames —
 counted and visible as lag — instead of building a queue that grows without bound.
 """
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 EventSink = Callable[[IncidentEvent], object]
 
 
-class LatestFrames:
+class NewestFramePerCamera:
     """One slot per camera holding its newest undelivered frame; older ones are dropped."""
 
     def __init__(self) -> None:
@@ -60,7 +60,8 @@ class CameraCounters:
     detector_frames: int = 0
     gated: int = 0
     incidents: dict[str, int] = field(default_factory=dict)
-    last_lag_s: float | None = None
+    # Seconds from a frame's decode to the end of its analysis (wait for the loop + analysis).
+    last_wait_s: float | None = None
     analysed_times: list[float] = field(default_factory=list)
 
     def analysed_fps(self, now: float, window_s: float = 10.0) -> float:
@@ -93,7 +94,7 @@ class EdgeRunner:
         cameras = [c for c in config.cameras if c.enabled]
         self.analytics = {c.id: CameraAnalytics(c, config, class_names) for c in cameras}
         self.counters = {c.id: CameraCounters() for c in cameras}
-        self.frames = LatestFrames()
+        self.frames = NewestFramePerCamera()
         self.workers = {
             c.id: CameraWorker(
                 c.id,
@@ -174,7 +175,7 @@ class EdgeRunner:
             result = analytics.process(frame, dets)
             counters.analysed += 1
             counters.analysed_times.append(now)
-            counters.last_lag_s = max(0.0, now - frame.wall_time)
+            counters.last_wait_s = max(0.0, now - frame.wall_time)
             if dets is None:
                 counters.gated += 1
             else:
@@ -197,7 +198,11 @@ class EdgeRunner:
         for cam_id, worker in self.workers.items():
             snap = worker.status()
             counters = self.counters[cam_id]
-            lag = snap.lag_s if snap.lag_s is not None else counters.last_lag_s
+            # Lag = how late the source delivered the frame (worker) + how long it then waited
+            # and took to analyse (here). It grows when either side falls behind.
+            lag = None
+            if snap.lag_s is not None or counters.last_wait_s is not None:
+                lag = (snap.lag_s or 0.0) + (counters.last_wait_s or 0.0)
             out.append(
                 CameraStatus(
                     edge_id=self.config.edge_id,

@@ -297,13 +297,14 @@ class StreamReader:
         if self.options.keyframes_only:
             codec.skip_frame = "NONKEY"
         time_base = stream.time_base
+        if time_base is None:
+            raise SourceError(f"{name}: video stream has no time base, so no media clock")
         rate = stream.average_rate or stream.guessed_rate
         if rate:
             self._frame_interval = 1.0 / float(rate)
         if stream.duration:
             self._loop_length = float(stream.duration * time_base)
         first_pts: int | None = None
-        loop_offset = self._media_offset
         packets = container.demux(stream)
         while True:
             if self._should_end():
@@ -331,7 +332,7 @@ class StreamReader:
             for frame in decoded:
                 if frame.pts is not None and first_pts is None:
                     first_pts = frame.pts
-                media_time = self._media_time(frame.pts, first_pts, time_base, loop_offset)
+                media_time = self._media_time(frame.pts, first_pts, time_base)
                 if media_time is None:
                     continue
                 self.decoded_frames += 1
@@ -354,16 +355,14 @@ class StreamReader:
                     index=self.decoded_frames - 1,
                 )
 
-    def _media_time(
-        self, pts: int | None, first_pts: int | None, time_base: Any, offset: float
-    ) -> float | None:
+    def _media_time(self, pts: int | None, first_pts: int | None, time_base: Any) -> float | None:
         """Seconds since the first pts of this source, monotonic across loops and clock resets."""
         if pts is None or first_pts is None:
             if self._last_media_time is None:
                 return None  # no clock yet: cannot place this frame in time
             media_time = self._last_media_time + self._frame_interval
         else:
-            media_time = offset + float((pts - first_pts) * time_base)
+            media_time = self._media_offset + float((pts - first_pts) * time_base)
         last = self._last_media_time
         if last is not None and media_time < last - _BACKWARDS_JUMP_S:
             log.warning(

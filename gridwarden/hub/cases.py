@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from gridwarden.contract import utcnow
@@ -152,62 +152,132 @@ def same_object(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], *, min
 
 
 @dataclass
+class _Candidate:
+    """A mergeable case as the matcher sees it: its activity time and its incidents' objects
+    (boxes stacked for one vectorised IoU per new incident, and track ids). ``case`` is the ORM
+    row, loaded (and locked) only once an incident of the batch may join it."""
+
+    case_id: int | None
+    last_activity_at: datetime
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    track_ids: set[int] = field(default_factory=set)
+    case: Case | None = None
+
+    def add_objects(self, objects: Sequence[dict[str, Any]]) -> None:
+        if objects:
+            self.boxes = np.concatenate([self.boxes, _boxes(objects)])
+            self.track_ids.update(o["track_id"] for o in objects)
+
+
+CaseKey = tuple[str, str, str]  # edge_id, camera, zone
+
+
+@dataclass
 class CaseMatcher:
     """Finds or opens the case for new incidents, inside the ingest transaction.
 
-    One matcher lives for one batch: it loads the mergeable cases of a camera and zone once, then
-    keeps them current in memory as the batch opens and joins cases, so a batch of hundreds of
-    events costs one query per camera and zone rather than one per incident.
+    One matcher lives for one batch. :meth:`prime` fetches, in one light query, the mergeable
+    cases of every camera and zone the batch opens incidents in (ids, times and object boxes, no
+    ORM rows); the matcher then keeps that picture current in memory as the batch opens and joins
+    cases. Only a case that an incident joins is loaded as a row. Callers hold the edge's sequence
+    row lock, so no other hub process opens cases for the same camera meanwhile.
     """
 
     session: Session
     merge_window_s: float = DEFAULT_MERGE_WINDOW_S
     merge_iou: float = DEFAULT_MERGE_IOU
-    _candidates: dict[tuple[str, str, str], list[Case]] = field(default_factory=dict)
+    _candidates: dict[CaseKey, list[_Candidate]] = field(default_factory=dict)
 
-    def _load(self, key: tuple[str, str, str], not_before: datetime) -> list[Case]:
-        if key not in self._candidates:
-            edge_id, camera, zone = key
+    def prime(self, not_before: dict[CaseKey, datetime]) -> None:
+        """Load candidates for each key, for incidents starting at its ``not_before`` or later."""
+        keys = [k for k in not_before if k not in self._candidates]
+        if not keys:
+            return
+        window = timedelta(seconds=self.merge_window_s)
+        for key in keys:
+            self._candidates[key] = []
+        for chunk_start in range(0, len(keys), 100):
+            chunk = keys[chunk_start : chunk_start + 100]
             stmt = (
-                select(Case)
+                select(Case.id, Case.edge_id, Case.camera, Case.zone, Case.last_activity_at, Incident.objects)
+                .join(CaseIncident, CaseIncident.case_id == Case.id)
+                .join(Incident, Incident.incident_id == CaseIncident.incident_id)
+                .where(Case.state.in_(MERGEABLE_STATES))
                 .where(
-                    Case.edge_id == edge_id,
-                    Case.camera == camera,
-                    Case.zone == zone,
-                    Case.state.in_(MERGEABLE_STATES),
-                    Case.last_activity_at >= not_before - timedelta(seconds=self.merge_window_s),
+                    or_(
+                        *(
+                            and_(
+                                Case.edge_id == e,
+                                Case.camera == c,
+                                Case.zone == z,
+                                Case.last_activity_at >= not_before[(e, c, z)] - window,
+                            )
+                            for e, c, z in chunk
+                        )
+                    )
                 )
-                .options(selectinload(Case.links).selectinload(CaseIncident.incident))
+                .order_by(Case.id)
             )
-            self._candidates[key] = list(self.session.scalars(stmt))
-        return self._candidates[key]
+            by_id: dict[int, _Candidate] = {}
+            for case_id, edge_id, camera, zone, last_activity_at, objects in self.session.execute(stmt):
+                cand = by_id.get(case_id)
+                if cand is None:
+                    cand = by_id[case_id] = _Candidate(case_id, last_activity_at)
+                    self._candidates[(edge_id, camera, zone)].append(cand)
+                cand.add_objects(objects)
 
-    def prime(self, key: tuple[str, str, str], not_before: datetime) -> None:
-        """Load the candidates of ``key`` for incidents starting at ``not_before`` or later."""
-        self._load(key, not_before)
+    def _load_rows(self, candidates: list[_Candidate]) -> None:
+        """Load and lock the case rows of the given candidates in one query."""
+        ids = [c.case_id for c in candidates if c.case is None and c.case_id is not None]
+        if not ids:
+            return
+        stmt = select(Case).where(Case.id.in_(ids)).order_by(Case.id).with_for_update()
+        by_id = {c.id: c for c in self.session.scalars(stmt.execution_options(populate_existing=True))}
+        for cand in candidates:
+            if cand.case is None and cand.case_id is not None:
+                cand.case = by_id.get(cand.case_id)
+
+    def _matching(self, incident: Incident, candidates: list[_Candidate]) -> list[_Candidate]:
+        """Candidates within the window that share an object with ``incident``, newest first."""
+        window = timedelta(seconds=self.merge_window_s)
+        recent = [c for c in candidates if incident.started_at - c.last_activity_at <= window]
+        if not recent or not incident.objects:
+            return []
+        tracks = {o["track_id"] for o in incident.objects}
+        hit = np.array([bool(tracks & c.track_ids) for c in recent])
+        counts = np.array([len(c.boxes) for c in recent])
+        if counts.sum():
+            overlaps = (
+                box_iou(_boxes(incident.objects), np.concatenate([c.boxes for c in recent])) >= self.merge_iou
+            ).any(axis=0)
+            owner = np.repeat(np.arange(len(recent)), counts)
+            hit |= np.bincount(owner, weights=overlaps, minlength=len(recent)) > 0
+        return sorted(
+            (c for c, h in zip(recent, hit, strict=True) if h), key=lambda c: c.last_activity_at, reverse=True
+        )
 
     def assign(self, incident: Incident, *, now: datetime) -> tuple[Case, str]:
         """Join ``incident`` to a matching open case, or open a new one. Returns (case, how)."""
         key = (incident.edge_id, incident.camera, incident.zone)
-        window = timedelta(seconds=self.merge_window_s)
-        best: Case | None = None
-        for case in self._load(key, incident.started_at):
-            if case.state not in MERGEABLE_STATES or incident.started_at - case.last_activity_at > window:
+        self.prime({key: incident.started_at})
+        candidates = self._candidates[key]
+        matches = self._matching(incident, candidates)
+        self._load_rows(matches)
+        for cand in matches:
+            case = cand.case
+            if case is None or case.state not in MERGEABLE_STATES:  # an operator moved it on meanwhile
+                candidates.remove(cand)
                 continue
-            if any(
-                same_object(incident.objects, link.incident.objects, min_iou=self.merge_iou)
-                for link in case.links
-            ) and (best is None or case.last_activity_at > best.last_activity_at):
-                best = case
-        if best is not None:
             # SQLAlchemy 2 does not cascade along backrefs: add the link explicitly.
-            self.session.add(CaseIncident(case=best, incident=incident, joined_at=now, how="merged"))
-            best.incident_count += 1
-            best.classes = sorted(set(best.classes) | set(incident.classes))
-            best.detected_at = min(best.detected_at, incident.started_at)
-            best.last_activity_at = max(best.last_activity_at, incident.last_event_at)
-            best.updated_at = now
-            return best, "merged"
+            self.session.add(CaseIncident(case=case, incident=incident, joined_at=now, how="merged"))
+            case.incident_count += 1
+            case.classes = sorted(set(case.classes) | set(incident.classes))
+            case.detected_at = min(case.detected_at, incident.started_at)
+            case.last_activity_at = max(case.last_activity_at, incident.last_event_at)
+            case.updated_at = now
+            cand.add_objects(incident.objects)
+            cand.last_activity_at = case.last_activity_at
+            return case, "merged"
         case = Case(
             state=INITIAL_STATE,
             site=incident.site,
@@ -228,7 +298,9 @@ class CaseMatcher:
             reason=f"opened by incident {incident.incident_id}",
         )  # fmt: skip
         self.session.add(case)
-        self._candidates[key].append(case)
+        cand = _Candidate(None, case.last_activity_at, case=case)
+        cand.add_objects(incident.objects)
+        candidates.append(cand)
         return case, "opened"
 
 

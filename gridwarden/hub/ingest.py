@@ -51,7 +51,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import ValidationError
-from sqlalchemy import and_, or_, select
+from sqlalchemy import BigInteger, Text, and_, column, insert, or_, select, table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -81,6 +81,7 @@ from gridwarden.hub.db.models import (
     Incident,
     ReceivedEvent,
     RejectedMessage,
+    UTCDateTime,
 )
 
 log = logging.getLogger(__name__)
@@ -151,9 +152,14 @@ def validate_message(topic: str, payload: bytes) -> Parsed | _Rejection:
     if not payload and channel != "incidents":
         return None
     try:
-        data = json.loads(payload)
+        text = payload.decode("utf-8")
+        data = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return _Rejection(RejectReason.NOT_JSON, str(exc)[:200])
+    if "\\u0000" in text:
+        # PostgreSQL can store neither NUL in text nor the \u0000 escape in jsonb: refusing it here
+        # keeps one such message from failing (and so blocking) every batch it lands in.
+        return _Rejection(RejectReason.SCHEMA, "NUL character (\\u0000) in payload")
     model = _CHANNEL_MODELS[channel]
     expected_type = model.model_fields["type"].default
     if isinstance(data, dict) and "type" in data and data["type"] != expected_type:
@@ -344,6 +350,8 @@ class BatchContext:
     existing: set[tuple[str, int]] = field(default_factory=set)
     sequences: dict[str, EdgeSequence] = field(default_factory=dict)
     incidents: dict[str, Incident] = field(default_factory=dict)
+    # New received_events rows, inserted in one multi-row INSERT at the end (no ORM objects needed).
+    new_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _preload(session: Session, events: Sequence[IncidentEvent], now: datetime) -> BatchContext:
@@ -419,13 +427,12 @@ def ingest_batch(
         if e.incident_id not in ctx.incidents:
             key = (e.edge_id, e.camera, e.zone)
             earliest_new[key] = min(earliest_new.get(key, _started_at(e)), _started_at(e))
-    for key, when in earliest_new.items():
-        matcher.prime(key, when)
+    matcher.prime(earliest_new)
 
     results: list[IngestResult] = []
     cases: list[Case | None] = []
     with session.no_autoflush:
-        for (topic, _payload), item in zip(messages, parsed, strict=True):
+        for (topic, payload), item in zip(messages, parsed, strict=True):
             case = None
             if isinstance(item, _Rejection):
                 log.warning("rejected message on %r: %s (%s)", topic[:200], item.reason, item.detail)
@@ -437,11 +444,12 @@ def ingest_batch(
                 _apply_status(session, item, now)
                 result = IngestResult(Outcome.STATUS, topic, edge_id=item.edge_id)
             else:
-                result, case = _apply_event(session, ctx, matcher, topic, item, now, received_by)
+                result, case = _apply_event(session, ctx, matcher, topic, item, payload, now, received_by)
             results.append(result)
             cases.append(case)
     # One flush for the whole batch (the ORM groups the INSERTs); it also gives new cases their ids.
     session.flush()
+    _insert_events(session, ctx.new_events)
     return [r if c is None else replace(r, case_id=c.id) for r, c in zip(results, cases, strict=True)]
 
 
@@ -451,6 +459,7 @@ def _apply_event(
     matcher: CaseMatcher,
     topic: str,
     event: IncidentEvent,
+    raw: bytes,
     now: datetime,
     received_by: str | None,
 ) -> tuple[IngestResult, Case | None]:
@@ -474,22 +483,23 @@ def _apply_event(
         )
         return result, None
     ctx.existing.add(key)
-    session.add(
-        ReceivedEvent(
-            edge_id=event.edge_id,
-            seq=event.seq,
-            site=event.site,
-            incident_id=event.incident_id,
-            event=event.event,
-            payload=event.model_dump(mode="json"),
-            received_at=now,
-            received_by=received_by,
-        )
+    ctx.new_events.append(
+        {
+            "edge_id": event.edge_id,
+            "seq": event.seq,
+            "site": event.site,
+            "incident_id": event.incident_id,
+            "event": event.event,
+            "payload": raw.decode("utf-8"),  # exactly what the edge sent (validated above)
+            "received_at": now,
+            "received_by": received_by,
+        }
     )
     gap, late = _advance_sequence(seq_row, event.seq)
     seq_row.updated_at = now
     if gap:
-        log.warning("edge %s: sequence gap, missing %d message(s) %s", event.edge_id, len(gap), _span(gap))
+        # INFO, not WARNING: with several hub processes a hole is often filled a moment later.
+        log.info("edge %s: sequence gap, missing %d message(s) %s", event.edge_id, len(gap), _span(gap))
     case_how = None
     if incident is None:
         incident = _new_incident(event, now)
@@ -500,6 +510,32 @@ def _apply_event(
         _fold_event(incident, event, now)
         case = incident.case_link.case if incident.case_link is not None else None
     return IngestResult(Outcome.STORED, topic, case_how=case_how, gap=gap, late=late, **common), case
+
+
+# received_events as plain columns: the payload goes in as the JSON text that arrived, with no
+# decode/encode round trip through the ORM's JSON type (the column itself is JSON/JSONB).
+_EVENT_COLUMNS = ("edge_id", "seq", "site", "incident_id", "event", "payload", "received_at", "received_by")
+_received_events_text = table(
+    "received_events",
+    *(column(name, Text) for name in _EVENT_COLUMNS if name not in ("seq", "received_at")),
+    column("seq", BigInteger),
+    column("received_at", UTCDateTime()),
+)
+
+
+def _insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert the batch's new events in one go: COPY on PostgreSQL, one executemany on SQLite."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        driver = connection.connection.driver_connection
+        names = ", ".join(_EVENT_COLUMNS)
+        with driver.cursor() as cursor, cursor.copy(f"COPY received_events ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(tuple(row[name] for name in _EVENT_COLUMNS))
+    else:
+        session.execute(insert(_received_events_text), rows)
 
 
 def _span(seqs: Sequence[int]) -> str:

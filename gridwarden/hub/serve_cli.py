@@ -76,6 +76,9 @@ def serve(args: argparse.Namespace) -> int:
     if args.webhook_url and secret is None:
         print(f"error: --webhook-url needs --webhook-secret-file or ${WEBHOOK_SECRET_ENV}", file=sys.stderr)
         return EXIT_USAGE
+    if args.webhook_url and not args.webhook_url.startswith(("http://", "https://")):
+        print(f"error: --webhook-url must be http(s)://..., got {args.webhook_url!r}", file=sys.stderr)
+        return EXIT_USAGE
 
     db = Database.open(settings.database_url)
     forwarder = None
@@ -139,14 +142,19 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_hub_cli(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_hub_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``hub`` command (with ``serve``) to the ``gridwarden`` parser's sub-commands."""
     hub = subparsers.add_parser("hub", help="run the hub", description="Hub commands.")
     hub_sub = hub.add_subparsers(dest="hub_command", metavar="SUBCOMMAND", required=True)
     sv = hub_sub.add_parser(
         "serve",
         help="serve the REST API, ingest MQTT and forward webhooks, until SIGTERM",
-        description=(__doc__ or "").split("\n\n")[1] if __doc__ else None,
+        description=(
+            "Serve the REST API, consume the edges' MQTT messages into the database and (with "
+            "--webhook-url) forward confirmed cases, all in this process. SIGTERM/SIGINT stop the API "
+            "first, then the ingest (what arrived is stored and acknowledged), then the webhooks "
+            "(undelivered ones stay queued in the database); exit status 0."
+        ),
     )
     sv.add_argument(
         "--db", help="database URL (default: $GRIDWARDEN_HUB_DATABASE_URL or sqlite:///var/hub.db)"

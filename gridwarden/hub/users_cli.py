@@ -92,12 +92,15 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return _run(args, action)
 
 
-def register_cli(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``users`` command to the ``gridwarden`` parser's sub-commands."""
     users = subparsers.add_parser(
         "users",
         help="manage hub API users and their tokens",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        description=(
+            "Create users with a role (staff, integrator, admin) and bearer tokens for the hub's API. "
+            "A token is printed once, alone on stdout; the hub stores only its hash."
+        ),
     )
     users.add_argument(
         "--db", help="hub database URL (default: $GRIDWARDEN_HUB_DATABASE_URL or sqlite:///var/hub.db)"

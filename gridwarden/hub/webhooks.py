@@ -216,6 +216,16 @@ class WebhookForwarder:
 
     def _claim(self) -> list[_Claimed]:
         now = self.clock()
+        # Look before taking the write lock: on SQLite an idle forwarder that claimed every poll
+        # would make the ingest wait for the database's single writer slot for nothing.
+        with self.db.session() as session:
+            due = session.scalar(
+                select(WebhookOutbox.id)
+                .where(WebhookOutbox.delivered_at.is_(None), WebhookOutbox.next_attempt_at <= now)
+                .limit(1)
+            )
+        if due is None:
+            return []
         with self.db.write_session() as session, session.begin():
             stmt = (
                 select(WebhookOutbox)

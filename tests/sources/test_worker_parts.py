@@ -61,3 +61,15 @@ def test_sampler_is_on_a_fixed_grid_despite_jitter() -> None:
     sampler = AnalysisSampler(2.0)
     times = [0.0, 0.49, 0.51, 0.98, 1.02, 1.49, 1.51]
     assert [t for t in times if sampler.keep(t)] == [0.0, 0.51, 1.02, 1.51]
+
+
+def test_stream_clock_reset_keeps_media_time_counting_up() -> None:
+    from fractions import Fraction
+
+    from gridwarden.edge.sources import SourceOptions, StreamReader
+
+    reader = StreamReader("cam-a", SourceOptions(url="unused.mp4"))
+    reader._frame_interval = 0.04
+    pts = [0, 50, 100, 150, 10, 60]  # the camera's clock restarts after pts 150
+    times = [reader._media_time(p, 0, Fraction(1, 100)) for p in pts]
+    assert times == pytest.approx([0.0, 0.5, 1.0, 1.5, 1.54, 2.04])

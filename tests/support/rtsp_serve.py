@@ -101,6 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     loop = GLib.MainLoop()
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, loop.quit)
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, loop.quit)
+    parent = os.getppid()
+
+    def quit_when_orphaned() -> bool:
+        # A test run that was killed must not leave servers holding ports behind.
+        if os.getppid() != parent:
+            loop.quit()
+            return False
+        return True
+
+    GLib.timeout_add_seconds(1, quit_when_orphaned)
     print(f"READY {args.port}", flush=True)
     loop.run()
     workdir.cleanup()

@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -43,6 +44,7 @@ class RtspServer:
         self.loop = loop
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self._own_dir = log_dir is None
         self._log_dir = log_dir or Path(tempfile.mkdtemp(prefix="gw-rtsp-"))
         self.log_path = self._log_dir / "rtsp_serve.log"
 
@@ -114,6 +116,8 @@ class RtspServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+        if self._own_dir:
+            shutil.rmtree(self._log_dir, ignore_errors=True)
 
 
 @pytest.fixture

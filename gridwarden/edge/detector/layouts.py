@@ -23,7 +23,7 @@ cell (N = G), YOLOv5 three anchors per cell (N = 3G).
    columns are raw or decoded: raw YOLOX centre offsets are grid-cell units (median about 0.5),
    decoded centres are pixels (median about half the width). Decoded means YOLOX exported with
    ``decode_in_inference``: still YOLOX preprocessing, with the grid decode skipped.
-3. ``[B, N, 5+C]`` with decoded boxes (N = 3G, or any N that fits no grid) is YOLOV5.
+3. ``[B, N, 5+C]`` with decoded boxes (N = 3G, or any N that fits no grid) is YOLOv5.
 4. Otherwise, a shape with fewer rows than columns is taken as ultralytics (an export at an
    unusual stride set); raw boxes off the grid are an error that names the shape.
 

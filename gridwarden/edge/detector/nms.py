@@ -37,14 +37,14 @@ def per_class_nms(
     xywh = np.empty_like(xyxy, dtype=np.float32)
     xywh[:, :2] = xyxy[:, :2]
     xywh[:, 2:] = xyxy[:, 2:] - xyxy[:, :2]
-    keep = cv2.dnn.NMSBoxesBatched(
-        xywh,
-        scores.astype(np.float32, copy=False),
-        class_ids.astype(np.int32, copy=False),
+    kept = cv2.dnn.NMSBoxesBatched(
+        xywh,  # type: ignore[arg-type]  # the stubs say Sequence; OpenCV takes arrays
+        scores.astype(np.float32, copy=False),  # type: ignore[arg-type]
+        class_ids.astype(np.int32, copy=False),  # type: ignore[arg-type]
         0.0,
         iou_threshold,
     )
-    keep = np.asarray(keep, dtype=np.int64).reshape(-1)
+    keep = np.asarray(kept, dtype=np.int64).reshape(-1)
     keep = keep[np.argsort(-scores[keep], kind="stable")]
     return keep[:max_detections]
 

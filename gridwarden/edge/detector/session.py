@@ -245,7 +245,7 @@ class Detector:
         dynamic batch but has a batch of 1 baked into a reshape is caught here, not in service.
         """
         width, height = self.input_size
-        grey = np.full((1, 3, height, width), PAD_VALUE / 255.0, dtype=self._dtype)
+        grey: np.ndarray = np.full((1, 3, height, width), PAD_VALUE / 255.0, dtype=self._dtype)
         if try_batch:
             try:
                 out = self._session.run([self._output_name], {self._input_name: np.repeat(grey, 2, axis=0)})[

@@ -33,7 +33,7 @@ class CasePage(BaseModel):
 class TransitionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to: CaseState = Field(description="The state to move the case to.")  # type: ignore[valid-type]
+    to: CaseState = Field(description="The state to move the case to.")
     reason: str | None = Field(default=None, max_length=2000, description="Why, for the audit trail.")
 
 
@@ -73,7 +73,7 @@ def list_cases(
     until: Annotated[datetime | None, Query(description="Detected before (with time zone).")] = None,
     sort: Annotated[
         SortKey, Query(description="Column to sort by; a leading '-' sorts descending.")
-    ] = "created_at",  # type: ignore[valid-type,assignment]
+    ] = "created_at",
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> CasePage:

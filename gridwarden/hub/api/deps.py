@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,11 +20,10 @@ from gridwarden.hub.cases import CaseService
 from gridwarden.hub.db.engine import Database
 
 
-class Waker:
+class Waker(Protocol):
     """Anything that can be told "there may be work now" (the webhook forwarder)."""
 
-    def wake(self) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    def wake(self) -> None: ...
 
 
 @dataclass

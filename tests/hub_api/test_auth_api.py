@@ -1,0 +1,167 @@
+"""Authentication and roles on every endpoint but /healthz; the health check; OpenAPI."""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from gridwarden.hub.app import create_app
+from gridwarden.hub.auth import UserStore, hash_token
+from gridwarden.hub.db.engine import Database
+from gridwarden.hub.db.models import User
+from gridwarden.hub.settings import HubSettings
+from tests.hub_api.conftest import bearer
+
+# (method, path, body) of every route that needs a token, with the roles allowed to use it.
+ROUTES = [
+    ("GET", "/api/v1/cases", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/cases/1", None, {"staff", "integrator", "admin"}),
+    ("POST", "/api/v1/cases/1/transitions", {"to": "in_review"}, {"staff", "admin"}),
+    ("GET", "/api/v1/edges", None, {"integrator", "admin"}),
+    ("GET", "/api/v1/cameras", None, {"integrator", "admin"}),
+    ("GET", "/api/v1/users", None, {"admin"}),
+    ("POST", "/api/v1/users", {"username": "new-one", "role": "staff"}, {"admin"}),
+    ("POST", "/api/v1/users/nobody/token", None, {"admin"}),
+    ("DELETE", "/api/v1/users/nobody/token", None, {"admin"}),
+    ("GET", "/api/v1/me", None, {"staff", "integrator", "admin"}),
+]
+
+
+def test_every_api_route_is_protected(app_client: TestClient) -> None:
+    """Every operation the app serves, except the health check, has an auth test below."""
+    spec = app_client.get("/openapi.json").json()
+    served = {
+        (method.upper(), path.replace("{case_id}", "1").replace("{username}", "nobody"))
+        for path, operations in spec["paths"].items()
+        for method in operations
+    }
+    covered = {(method, path) for method, path, _, _ in ROUTES}
+    assert served - {("GET", "/healthz")} == covered
+
+
+def test_no_token_is_401_with_a_bearer_challenge(app_client: TestClient) -> None:
+    for method, path, body, _ in ROUTES:
+        response = app_client.request(method, path, json=body)
+        assert response.status_code == 401, (method, path)
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.json()["detail"]["error"] == "missing_token"
+
+
+def test_unknown_or_malformed_token_is_401(app_client: TestClient, tokens: dict) -> None:
+    for headers in (
+        bearer("gw_" + "A" * 43),
+        bearer("not-even-ours"),
+        {"Authorization": f"Basic {tokens['admin']}"},
+        {"Authorization": tokens["admin"]},
+    ):
+        response = app_client.get("/api/v1/cases", headers=headers)
+        assert response.status_code == 401, headers
+        assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_roles(app_client: TestClient, tokens: dict, seeded: list[int]) -> None:
+    for method, path, body, allowed in ROUTES:
+        for role, token in tokens.items():
+            response = app_client.request(method, path, json=body, headers=bearer(token))
+            if role in allowed:
+                assert response.status_code not in (401, 403), (role, method, path, response.text)
+            else:
+                assert response.status_code == 403, (role, method, path, response.text)
+                detail = response.json()["detail"]
+                assert detail["error"] == "forbidden" and detail["role"] == role
+
+
+def test_revoked_and_rotated_tokens_stop_working(app_client: TestClient, db: Database) -> None:
+    store = UserStore(db)
+    _, token = store.create("carol", "staff")
+    assert app_client.get("/api/v1/me", headers=bearer(token)).json()["username"] == "carol"
+    _, new_token = store.rotate("carol")
+    assert app_client.get("/api/v1/me", headers=bearer(token)).status_code == 401
+    assert app_client.get("/api/v1/me", headers=bearer(new_token)).status_code == 200
+    store.revoke("carol")
+    response = app_client.get("/api/v1/me", headers=bearer(new_token))
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
+def test_only_the_hash_of_a_token_is_stored(db: Database) -> None:
+    _, token = UserStore(db).create("dave", "integrator")
+    assert token.startswith("gw_") and len(token) == 3 + 43
+    with db.session() as session:
+        stored = session.scalar(select(User.token_hash).where(User.username == "dave"))
+    assert stored == hash_token(token) == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in stored
+
+
+def test_users_api_issues_a_working_token_once(app_client: TestClient, tokens: dict) -> None:
+    admin = bearer(tokens["admin"])
+    created = app_client.post("/api/v1/users", json={"username": "erin", "role": "staff"}, headers=admin)
+    assert created.status_code == 201, created.text
+    token = created.json()["token"]
+    assert created.json()["user"] == {
+        **created.json()["user"],
+        "username": "erin",
+        "role": "staff",
+        "active": True,
+    }
+    assert app_client.get("/api/v1/me", headers=bearer(token)).json()["permissions"] == [
+        "cases:read",
+        "cases:transition",
+    ]
+    listed = app_client.get("/api/v1/users", headers=admin).json()
+    assert {u["username"] for u in listed} == {"staff-user", "integrator-user", "admin-user", "erin"}
+    assert all("token" not in u for u in listed)
+
+    duplicate = app_client.post("/api/v1/users", json={"username": "erin", "role": "admin"}, headers=admin)
+    assert duplicate.status_code == 409
+    bad_name = app_client.post(
+        "/api/v1/users", json={"username": "no spaces/please", "role": "staff"}, headers=admin
+    )
+    assert bad_name.status_code == 422
+    bad_role = app_client.post("/api/v1/users", json={"username": "frank", "role": "root"}, headers=admin)
+    assert bad_role.status_code == 422
+
+    rotated = app_client.post("/api/v1/users/erin/token", headers=admin)
+    assert rotated.status_code == 200 and rotated.json()["token"] != token
+    revoked = app_client.delete("/api/v1/users/erin/token", headers=admin)
+    assert revoked.status_code == 200 and revoked.json()["active"] is False
+    assert app_client.get("/api/v1/me", headers=bearer(rotated.json()["token"])).status_code == 401
+    assert app_client.delete("/api/v1/users/nobody/token", headers=admin).status_code == 404
+
+
+def test_health_needs_no_token_and_checks_the_database(app_client: TestClient, db: Database) -> None:
+    response = app_client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok" and response.json()["database"] == db.dialect
+
+
+def test_health_reports_an_unreachable_database() -> None:
+    # Nothing listens on port 1: connecting fails at once.
+    dead = Database("postgresql+psycopg://postgres@127.0.0.1:1/gridwarden?connect_timeout=2")
+    app = create_app(HubSettings(database_url=dead.url), db=dead)
+    with TestClient(app) as client:
+        response = client.get("/healthz")
+    dead.dispose()
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
+
+
+def test_openapi_and_docs_are_served(app_client: TestClient) -> None:
+    spec = app_client.get("/openapi.json")
+    assert spec.status_code == 200
+    document = spec.json()
+    assert {
+        "/api/v1/cases",
+        "/api/v1/cases/{case_id}",
+        "/api/v1/cases/{case_id}/transitions",
+        "/healthz",
+    } <= set(document["paths"])
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    transition = document["paths"]["/api/v1/cases/{case_id}/transitions"]["post"]
+    assert {"404", "409", "200"} <= set(transition["responses"])
+    assert transition["security"] == [{"HTTPBearer": []}]
+    assert "security" not in document["paths"]["/healthz"]["get"]
+    docs = app_client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()

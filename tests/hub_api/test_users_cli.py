@@ -1,0 +1,75 @@
+"""``gridwarden users create|list|revoke|rotate`` against a real database (both backends)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from gridwarden.hub.auth import Role, UserStore
+from gridwarden.hub.db.engine import Database
+from gridwarden.hub.users_cli import ROLE_NAMES, main, register_cli
+
+
+def run(capsys: pytest.CaptureFixture[str], db_url: str, *args: str) -> tuple[int, str, str]:
+    code = main(["--db", db_url, *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_create_prints_the_token_once_and_it_authenticates(
+    capsys: pytest.CaptureFixture[str], db_url: str
+) -> None:
+    code, out, err = run(capsys, db_url, "create", "alice", "--role", "staff")
+    assert code == 0
+    token = out.strip()
+    assert token.startswith("gw_") and "\n" not in token
+    assert "shown only once" in err
+    db = Database(db_url)
+    try:
+        principal = UserStore(db).authenticate(token)
+        assert principal is not None and (principal.username, principal.role) == ("alice", Role.STAFF)
+
+        code, out, _ = run(capsys, db_url, "create", "bob", "--role", "admin")
+        assert code == 0
+        code, out, _ = run(capsys, db_url, "list")
+        rows = [line.split() for line in out.strip().splitlines()]
+        assert rows[0] == ["NAME", "ROLE", "TOKEN", "CREATED"]
+        assert [r[:3] for r in rows[1:]] == [["alice", "staff", "active"], ["bob", "admin", "active"]]
+        assert token not in out
+
+        code, out, _ = run(capsys, db_url, "revoke", "alice")
+        assert code == 0 and "alice" in out
+        assert UserStore(db).authenticate(token) is None
+        _, out, _ = run(capsys, db_url, "list")
+        assert out.strip().splitlines()[1].split()[:3] == ["alice", "staff", "revoked"]
+
+        code, out, _ = run(capsys, db_url, "rotate", "alice")
+        assert code == 0
+        assert UserStore(db).authenticate(out.strip()) is not None
+    finally:
+        db.dispose()
+
+
+def test_errors_are_reported_not_raised(capsys: pytest.CaptureFixture[str], db_url: str) -> None:
+    assert run(capsys, db_url, "create", "alice", "--role", "staff")[0] == 0
+    code, out, err = run(capsys, db_url, "create", "alice", "--role", "admin")
+    assert (code, out) == (2, "") and "already exists" in err
+    code, _, err = run(capsys, db_url, "revoke", "nobody")
+    assert code == 2 and "no user named 'nobody'" in err
+    code, _, err = run(capsys, db_url, "create", "bad name", "--role", "staff")
+    assert code == 2 and "invalid user name" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["--db", db_url, "create", "carol", "--role", "root"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'root'" in capsys.readouterr().err
+
+
+def test_register_cli_adds_users_to_a_parser() -> None:
+    parser = argparse.ArgumentParser(prog="gridwarden")
+    register_cli(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["users", "--db", "sqlite:///x.db", "create", "dan", "--role", "integrator"])
+    assert (args.command, args.users_command, args.name, args.role, args.db) == (
+        "users", "create", "dan", "integrator", "sqlite:///x.db",
+    )  # fmt: skip
+    assert tuple(r.value for r in Role) == ROLE_NAMES
