@@ -53,7 +53,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import ValidationError
 from sqlalchemy import BigInteger, Text, and_, column, insert, or_, select, table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from gridwarden.contract import (
@@ -99,6 +99,7 @@ class RejectReason(StrEnum):
     EDGE_MISMATCH = "edge_mismatch"  # edge_id or site in the payload differs from the topic
     CAMERA_MISMATCH = "camera_mismatch"
     INCIDENT_CONFLICT = "incident_conflict"  # an incident id already used by another camera or edge
+    STORAGE_ERROR = "storage_error"  # valid on the wire, but the database kept refusing it
 
 
 class Outcome(StrEnum):
@@ -786,35 +787,73 @@ class HubIngestor:
             self._store_and_ack(batch)
 
     def _store_and_ack(self, batch: list[_Inbound]) -> None:
+        """Store a batch in one transaction, then acknowledge it. Nothing is acknowledged until
+        it is committed (or counted as rejected), so a crash at any point loses nothing."""
         delay = 0.05
-        for attempt in range(1, 1_000_000):
+        attempt = 0
+        while True:
+            attempt += 1
             started = time.monotonic()
             try:
                 results = self._store(batch)
-            except (IntegrityError, DBAPIError) as exc:
-                # A race with another hub process (caught by a unique key), a deadlock, or the
-                # database being away: roll back, wait, retry the whole batch. Nothing is
-                # acknowledged meanwhile, so nothing is lost even if this process dies now.
-                self._stats.note("db_errors")
-                log.warning(
-                    "hub %s: batch of %d failed (attempt %d, %s: %s); retrying",
-                    self.client_id, len(batch), attempt, exc.__class__.__name__, str(exc).splitlines()[0][:200],
-                )  # fmt: skip
+            except (OperationalError, InterfaceError) as exc:
+                # The database is away, or a lock timed out or deadlocked: wait and retry for as
+                # long as it takes; the broker keeps the unacknowledged messages meanwhile.
+                self._note_db_error(exc, len(batch), attempt)
                 if self._stopping.is_set() and attempt >= 3:
                     log.error(
-                        "hub %s: giving up on %d unstored messages at stop; the broker keeps them",
-                        self.client_id,
-                        len(batch),
+                        "hub %s: leaving %d unstored messages to the broker", self.client_id, len(batch)
                     )
                     return
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            self._stats.add(results, commit_s=time.monotonic() - started)
-            for item in batch:
-                if item.qos > 0:
-                    self._client.ack(item.mid, item.qos)
-            return
+            except DBAPIError as exc:
+                # The database refused the data (or a race with another hub broke a unique key).
+                # Retry a little, then find the message at fault by storing one at a time.
+                self._note_db_error(exc, len(batch), attempt)
+                if attempt >= 3:
+                    if len(batch) > 1:
+                        for item in batch:
+                            self._store_and_ack([item])
+                    else:
+                        self._quarantine(batch[0], exc)
+                    return
+            else:
+                self._stats.add(results, commit_s=time.monotonic() - started)
+                self._ack(batch)
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    def _note_db_error(self, exc: Exception, size: int, attempt: int) -> None:
+        self._stats.note("db_errors")
+        first_line = str(exc).splitlines()[0][:300] if str(exc) else ""
+        log.warning(
+            "hub %s: storing %d message(s) failed (attempt %d): %s: %s",
+            self.client_id, size, attempt, exc.__class__.__name__, first_line,
+        )  # fmt: skip
+
+    def _quarantine(self, item: _Inbound, exc: Exception) -> None:
+        """A message the database keeps refusing: count it as rejected and acknowledge it, so one
+        bad message cannot stop the stream (its text is in the log and the counter's detail)."""
+        rejection = _Rejection(RejectReason.STORAGE_ERROR, f"{exc.__class__.__name__}: {str(exc)[:400]}")
+        log.error(
+            "hub %s: rejected message on %r that the database refuses: %s",
+            self.client_id,
+            item.topic,
+            rejection.detail,
+        )
+        try:
+            with self.db.write_session() as session, session.begin():
+                _count_rejection(session, item.topic, rejection, utcnow())
+        except DBAPIError:
+            log.exception("hub %s: could not count the rejected message", self.client_id)
+        result = IngestResult(Outcome.REJECTED, item.topic, reason=rejection.reason, detail=rejection.detail)
+        self._stats.add([result], commit_s=0.0)
+        self._ack([item])
+
+    def _ack(self, batch: list[_Inbound]) -> None:
+        for item in batch:
+            if item.qos > 0:
+                self._client.ack(item.mid, item.qos)
 
     def _store(self, batch: list[_Inbound]) -> list[IngestResult]:
         with self.db.write_session() as session, session.begin():

@@ -20,7 +20,13 @@ from gridwarden.observability.metrics import (
     new_registry,
     sla_overdue_counts,
 )
-from gridwarden.observability.sdnotify import SystemdNotifier, Watchdog, WatchdogPinger, http_probe
+from gridwarden.observability.sdnotify import (
+    SystemdNotifier,
+    Watchdog,
+    WatchdogPinger,
+    http_probe,
+    notify_ready_when,
+)
 
 __all__ = [
     "EdgeMetrics",
@@ -37,5 +43,6 @@ __all__ = [
     "http_probe",
     "listen_address",
     "new_registry",
+    "notify_ready_when",
     "sla_overdue_counts",
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -85,13 +86,14 @@ class MetricsServer:
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
-        return f"http://{host}:{self.port}"
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     def start(self) -> None:
         """Bind and serve on a daemon thread; raises OSError if the address is taken."""
         handler = _make_handler(self.registry, self.liveness)
-        self._server = ThreadingHTTPServer((self.host, self.requested_port), handler)
+        server_class = _ThreadingHTTPServerV6 if ":" in self.host else ThreadingHTTPServer
+        self._server = server_class((self.host, self.requested_port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
         self._thread.start()
@@ -103,6 +105,10 @@ class MetricsServer:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(5.0)
+
+
+class _ThreadingHTTPServerV6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
 
 def _make_handler(registry: CollectorRegistry, liveness: Liveness | None) -> type[BaseHTTPRequestHandler]:

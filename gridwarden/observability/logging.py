@@ -84,7 +84,7 @@ class TextFormatter(logging.Formatter):
         return f"{head} [{fields}]{sep}{tail}"
 
 
-class _GridwardenHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _GridwardenHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
     """Marks the handler we installed, so a second configure_logging replaces it, not adds one."""
 
 

@@ -193,6 +193,36 @@ class WatchdogPinger:
             self._stop.wait(self.period_s)
 
 
+def notify_ready_when(
+    is_ready: Callable[[], bool],
+    notifier: SystemdNotifier,
+    *,
+    status: str | None = None,
+    give_up: Callable[[], bool] = lambda: False,
+    then: Callable[[], object] | None = None,
+    poll_s: float = 0.1,
+) -> threading.Thread:
+    """Send READY=1 (and call ``then``) from a thread once ``is_ready()`` is true.
+
+    For a server that owns the main thread while it starts, e.g. uvicorn:
+    ``notify_ready_when(lambda: server.started, notifier, give_up=lambda: server.should_exit,
+    then=pinger.start)``. The thread ends quietly if ``give_up()`` becomes true first.
+    """
+
+    def wait() -> None:
+        while not is_ready():
+            if give_up():
+                return
+            time.sleep(poll_s)
+        notifier.ready(status)
+        if then is not None:
+            then()
+
+    thread = threading.Thread(target=wait, name="sd-notify-ready", daemon=True)
+    thread.start()
+    return thread
+
+
 def http_probe(url: str, timeout_s: float = 5.0) -> Callable[[], bool]:
     """A probe for :class:`WatchdogPinger`: True when GET ``url`` answers 2xx within the timeout."""
     import urllib.error

@@ -113,7 +113,7 @@ def test_full_life_cycle_is_audited(db: Database) -> None:
         (None, "new", "system", "opened by incident a"),
         *[
             (prev, to, actor, reason)
-            for prev, (to, actor, reason) in zip(["new", *[s[0] for s in steps]], steps)
+            for prev, (to, actor, reason) in zip(["new", *[s[0] for s in steps]], steps, strict=False)
         ],
     ]
     assert all(h.at == NOW for h in history)

@@ -68,6 +68,52 @@ def test_malformed_messages_are_rejected_and_the_consumer_keeps_going(
         assert {r.reason: r.count for r in s.scalars(select(RejectedMessage))} == stats["rejected_by_reason"]
 
 
+_POISON_TRIGGER = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_poison BEFORE INSERT ON incidents WHEN NEW.zone = 'poison' "
+        "BEGIN SELECT RAISE(ABORT, 'zone poison refused'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.zone = 'poison' THEN RAISE EXCEPTION 'zone poison refused'; END IF; RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_poison BEFORE INSERT ON incidents FOR EACH ROW EXECUTE FUNCTION refuse_poison()",
+    ],
+}
+_POISON_CLEANUP = {
+    "sqlite": ["DROP TRIGGER IF EXISTS refuse_poison"],
+    "postgresql": [
+        "DROP TRIGGER IF EXISTS refuse_poison ON incidents",
+        "DROP FUNCTION IF EXISTS refuse_poison()",
+    ],
+}
+
+
+def test_a_message_the_database_refuses_is_isolated_and_the_rest_stored(
+    db: Database, ingestor: HubIngestor, publisher: Publisher
+) -> None:
+    """A valid message that the database refuses (here a trigger stands in for any such failure)
+    must not block the messages batched with it, nor the stream after it."""
+    with db.engine.begin() as conn:
+        for sql in _POISON_TRIGGER[db.dialect]:
+            conn.exec_driver_sql(sql)
+    try:
+        events = [
+            incident_event(seq=n, incident_id=f"i{n}", zone="poison" if n == 3 else "kerb-a")
+            for n in range(1, 7)
+        ]
+        publisher.publish_all([(topic_of(e), wire(e)) for e in events])
+        wait_until(lambda: ingestor.stats()["received"] >= 6, 30, what="all consumed")
+        stats = ingestor.stats()
+        assert stats["rejected_by_reason"] == {"storage_error": 1} and stats["stored"] == 5
+        assert _stored_keys(db) == [(EDGE, n) for n in (1, 2, 4, 5, 6)]
+        with db.session() as s:
+            assert "poison" in s.get(RejectedMessage, "storage_error").last_detail
+    finally:
+        with db.engine.begin() as conn:
+            for sql in _POISON_CLEANUP[db.dialect]:
+                conn.exec_driver_sql(sql)
+
+
 @pytest.mark.slow
 def test_hundreds_of_qos1_events_are_stored_exactly_once(
     db: Database, mosquitto_broker, publisher: Publisher
@@ -128,7 +174,7 @@ def test_two_hub_processes_share_the_stream(
         for hub in hubs:
             hub.start()
         streams = [incident_stream(240, edge_id=f"edge-{n:02d}") for n in range(1, 3)]
-        publisher.publish_all([(topic_of(e), wire(e)) for pair in zip(*streams) for e in pair])
+        publisher.publish_all([(topic_of(e), wire(e)) for pair in zip(*streams, strict=True) for e in pair])
         wait_until(lambda: _stored(db) >= 480, 60, what="all 480 stored")
         stats = [hub.terminate() for hub in hubs]
     finally:

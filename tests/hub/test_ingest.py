@@ -233,3 +233,12 @@ def test_status_messages_keep_the_newest(db: Database) -> None:
         edge = s.get(Edge, EDGE)
         assert (edge.online, edge.status["version"], edge.site) == (False, "2.0", SITE)
         assert s.get(Camera, (EDGE, "cam-1")).state == "offline"
+
+
+def test_stored_payload_is_what_the_edge_sent(db: Database) -> None:
+    e = incident_event(seq=1).model_copy(update={"config_version": "v" * 500})
+    _ingest(db, e)
+    with db.session() as s:
+        row = s.scalars(select(ReceivedEvent)).one()
+        assert row.payload == json.loads(wire(e))
+        assert s.get(Incident, "inc-1").config_version == "v" * 500

@@ -115,7 +115,7 @@ def upgrade() -> None:
         sa.Column("last_event_at", TS, nullable=False),
         sa.Column("last_seq", sa.BigInteger(), nullable=False),
         sa.Column("event_count", sa.Integer(), nullable=False),
-        sa.Column("config_version", sa.String(length=128), nullable=True),
+        sa.Column("config_version", sa.Text(), nullable=True),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("incident_id"),

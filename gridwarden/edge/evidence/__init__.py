@@ -1,0 +1,29 @@
+"""Evidence cut at the edge for each incident, and its safe transfer to the hub.
+
+* :mod:`.ring_buffer` keeps each camera's last seconds of ENCODED packets (the pre-roll);
+* :mod:`.clips` remuxes pre-roll + post-roll into an MP4 without re-encoding;
+* :mod:`.snapshots` writes the clean and the annotated JPEG of the moment the rule fired;
+* :mod:`.uploader` spools the files durably and PUTs them to the hub until acknowledged;
+* :mod:`.files` is the :class:`EvidenceFile` value (path + hash + media span) they share.
+"""
+
+from gridwarden.edge.evidence.clips import ClipRecorder, FinishedClip, write_clip
+from gridwarden.edge.evidence.files import EvidenceFile, sha256_file
+from gridwarden.edge.evidence.ring_buffer import BufferedPacket, PacketClock, PacketRingBuffer, StreamInfo
+from gridwarden.edge.evidence.snapshots import draw_overlay, write_snapshots
+from gridwarden.edge.evidence.uploader import EvidenceUploader
+
+__all__ = [
+    "BufferedPacket",
+    "ClipRecorder",
+    "EvidenceFile",
+    "EvidenceUploader",
+    "FinishedClip",
+    "PacketClock",
+    "PacketRingBuffer",
+    "StreamInfo",
+    "draw_overlay",
+    "sha256_file",
+    "write_clip",
+    "write_snapshots",
+]

@@ -1,0 +1,138 @@
+"""``/api/v1/evidence/{sha256}``: edges upload clips and snapshots; reviewers fetch them.
+
+``PUT`` is idempotent by hash: 201 when the file is new, 200 when the hub already has it (the
+body is still read and discarded, so a client that sent it is not cut off mid-request and made
+to retry). ``GET``/``HEAD`` serve the file with HTTP range requests (206 Partial Content,
+``Accept-Ranges``, ``Content-Range``, 416 for an unsatisfiable range) so a browser's ``<video>``
+can seek in a clip; Starlette's ``FileResponse`` implements ranges (Starlette >= 0.39).
+
+The router is built around an :class:`EvidenceStore` so the app decides where files live::
+
+    app.include_router(build_evidence_router(EvidenceStore(settings.evidence_root)))
+
+Who may call it: reading needs ``cases:read`` (staff and above). Uploading needs
+``upload_permission``; the auth module has no edge role yet, so it defaults to
+``config:write`` (integrator, admin) and an edge uses an integrator token until an ``edge`` role
+with an ``evidence:upload`` permission exists (then pass that permission here).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from gridwarden.hub.api.deps import error, require
+from gridwarden.hub.auth import Permission, Principal
+from gridwarden.hub.evidence_store import EvidenceError, EvidenceStore, EvidenceTooLarge
+
+EvidenceId = Annotated[
+    str, Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file, 64 lowercase hex characters")
+]
+
+
+class EvidenceStored(BaseModel):
+    sha256: str
+    size: int
+    content_type: str
+    created: bool
+
+
+def _declared_length(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    if value is None:
+        return None
+    try:
+        length = int(value)
+    except ValueError:
+        raise error(status.HTTP_400_BAD_REQUEST, "bad_length", "Content-Length is not a number") from None
+    if length < 0:
+        raise error(status.HTTP_400_BAD_REQUEST, "bad_length", "Content-Length is negative")
+    return length
+
+
+def build_evidence_router(
+    store: EvidenceStore,
+    *,
+    upload_permission: Permission = Permission.CONFIGURE,
+    read_permission: Permission = Permission.READ_CASES,
+) -> APIRouter:
+    """The evidence routes, serving ``store``; see the module docstring for the permissions."""
+    router = APIRouter(prefix="/api/v1/evidence", tags=["evidence"])
+
+    @router.put(
+        "/{sha256}",
+        response_model=EvidenceStored,
+        status_code=status.HTTP_201_CREATED,
+        summary="Upload an evidence file (idempotent by SHA-256)",
+        responses={
+            200: {"description": "Already stored", "model": EvidenceStored},
+            400: {"description": "The body's SHA-256 is not the id"},
+            413: {"description": "Larger than the hub accepts"},
+            415: {"description": "Not video/mp4 or image/jpeg (by header or by content)"},
+        },
+    )
+    async def put_evidence(
+        sha256: EvidenceId,
+        request: Request,
+        response: Response,
+        _: Annotated[Principal, Depends(require(upload_permission))],
+    ) -> EvidenceStored:
+        declared = _declared_length(request)
+        try:
+            if store.exists(sha256):
+                async for _chunk in request.stream():
+                    pass  # drain: see the module docstring
+                stored = store.stat(sha256)
+                if stored is not None:
+                    response.status_code = status.HTTP_200_OK
+                    return EvidenceStored(
+                        sha256=sha256, size=stored.size, content_type=stored.content_type, created=False
+                    )
+            upload = store.begin_upload(sha256, request.headers.get("content-type"), declared)
+            with upload:
+                async for chunk in request.stream():
+                    upload.write(chunk)
+                created = await run_in_threadpool(upload.finish)
+        except EvidenceTooLarge as exc:
+            raise error(exc.status, exc.code, str(exc), limit=store.max_upload_bytes) from exc
+        except EvidenceError as exc:
+            raise error(exc.status, exc.code, str(exc)) from exc
+        if not created:
+            response.status_code = status.HTTP_200_OK
+        return EvidenceStored(
+            sha256=sha256, size=upload.size, content_type=upload.content_type, created=created
+        )
+
+    @router.api_route(
+        "/{sha256}",
+        methods=["GET", "HEAD"],
+        summary="Download an evidence file (supports Range requests)",
+        response_class=FileResponse,
+        responses={
+            206: {"description": "Partial content"},
+            404: {},
+            416: {"description": "Range not satisfiable"},
+        },
+    )
+    async def get_evidence(
+        sha256: EvidenceId, _: Annotated[Principal, Depends(require(read_permission))]
+    ) -> FileResponse:
+        stored = await run_in_threadpool(store.stat, sha256)
+        if stored is None:
+            raise error(status.HTTP_404_NOT_FOUND, "not_found", f"no evidence {sha256}")
+        return FileResponse(
+            stored.path,
+            media_type=stored.content_type,
+            headers={
+                # Content-addressed: the bytes behind this URL can never change.
+                "ETag": f'"{sha256}"',
+                "Cache-Control": "private, max-age=31536000, immutable",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    return router
