@@ -2,7 +2,7 @@
 
 What it runs, each on a fresh private Mosquitto and a fresh database:
 
-* throughput: N incident events published at QoS 1 as fast as the publisher can, into SQLite and
+* throughput: N incident events (from four edges, interleaved) published at QoS 1 as fast as the publisher can, into SQLite and
   into PostgreSQL, with one and with two hub processes (``python -m gridwarden.hub.ingest``, a
   shared subscription); events/s = N / (first publish → last row committed). One extra run on
   PostgreSQL with ``--batch-max 1`` shows what batching buys.
@@ -54,6 +54,7 @@ SITE = "bench"
 # An incident's life on the wire: a start, eight updates (the edge reports material changes), an end.
 EVENT_KINDS = ("started", *["updated"] * 8, "ended")
 BASE_TIME = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+EDGES = 4  # edges whose streams the throughput runs interleave
 
 
 def make_events(
@@ -171,7 +172,14 @@ def run_throughput(
             with database(kind, args.pg, workdir) as url:
                 db = Database(url)
                 procs = [Hub(url, broker.port, f"hub-{k}", workdir, batch_max) for k in range(1, hubs + 1)]
-                payloads = [(t, e.model_dump_json().encode()) for t, e in make_events(n, "edge-01")]
+                # A district has many edges: interleave the streams of four.
+                streams = [make_events(n // EDGES, f"edge-{k:02d}") for k in range(1, EDGES + 1)]
+                payloads = [
+                    (t, e.model_dump_json().encode())
+                    for group in zip(*streams, strict=True)
+                    for t, e in group
+                ]
+                n = len(payloads)
                 pub = publisher(broker.port)
                 start = time.monotonic()
                 for topic, payload in payloads:

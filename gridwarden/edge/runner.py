@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from gridwarden.contract import CameraStatus, IncidentEvent, utcnow
 from gridwarden.edge.camera_analytics import CameraAnalytics, FrameResult
-from gridwarden.edge.camera_worker import CameraWorker
+from gridwarden.edge.camera_worker import CameraWorker, RateMeter
 from gridwarden.edge.config import EdgeConfig
 from gridwarden.edge.detector import Detector
 from gridwarden.edge.sources import SourceOptions
@@ -62,11 +62,10 @@ class CameraCounters:
     incidents: dict[str, int] = field(default_factory=dict)
     # Seconds from a frame's decode to the end of its analysis (wait for the loop + analysis).
     last_wait_s: float | None = None
-    analysed_times: list[float] = field(default_factory=list)
+    analysed_rate: RateMeter = field(default_factory=lambda: RateMeter(window_s=10.0))
 
-    def analysed_fps(self, now: float, window_s: float = 10.0) -> float:
-        self.analysed_times = [t for t in self.analysed_times if now - t <= window_s]
-        return len(self.analysed_times) / window_s
+    def analysed_fps(self, now: float) -> float:
+        return self.analysed_rate.rate(now)
 
 
 class EdgeRunner:
@@ -174,7 +173,7 @@ class EdgeRunner:
                 dets = detections.get(id(frame))
             result = analytics.process(frame, dets)
             counters.analysed += 1
-            counters.analysed_times.append(now)
+            counters.analysed_rate.tick(now)
             counters.last_wait_s = max(0.0, now - frame.wall_time)
             if dets is None:
                 counters.gated += 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 from pathlib import Path
 
@@ -23,9 +22,24 @@ log = logging.getLogger(__name__)
 
 def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
     """Run until ``stop`` is set or a termination signal arrives; return an exit status."""
+    from gridwarden.observability import (
+        EdgeMetrics,
+        Liveness,
+        MetricsServer,
+        SystemdNotifier,
+        Watchdog,
+        heartbeats,
+        listen_address,
+    )
+
     stop = stop or threading.Event()
     detector = build_detector(config)
+    notifier = SystemdNotifier()
+    metrics = EdgeMetrics(edge_id=config.edge_id)
+    if detector is not None:
+        metrics.instrument_detector(detector)
     publisher = None
+    outbox = None
     if config.mqtt is not None:
         from gridwarden.edge.outbox import Outbox
         from gridwarden.edge.publisher import IncidentPublisher, MqttSettings
@@ -63,17 +77,39 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
 
         status_sink = None
 
-    runner = EdgeRunner(config, detector=detector, sink=sink, status_sink=status_sink)
+    liveness = Liveness(max_age_s=30.0)
+    runner = EdgeRunner(
+        config,
+        detector=detector,
+        sink=sink,
+        status_sink=status_sink,
+        heartbeat=heartbeats(liveness, Watchdog(notifier)),
+    )
+    metrics.watch_runner(runner)
+    metrics.watch_liveness(liveness)
+    if outbox is not None:
+        metrics.watch_outbox(outbox)
+    metrics_server = None
+    if (address := listen_address()) is not None:
+        metrics_server = MetricsServer(metrics.registry, liveness, host=address[0], port=address[1])
+        metrics_server.start()
+        log.info("metrics and health on %s", metrics_server.url)
     _install_signal_handlers(stop)
     runner.start()
+    notifier.ready(f"{len(runner.workers)} cameras started")
     try:
         while not stop.wait(1.0):
             pass
     finally:
+        notifier.stopping("stopping")
         log.info("edge %s stopping", config.edge_id)
         runner.stop()
         if publisher is not None:
             publisher.stop()
+        if outbox is not None:
+            outbox.close()
+        if metrics_server is not None:
+            metrics_server.stop()
     return 0
 
 
@@ -91,8 +127,7 @@ def _install_signal_handlers(stop: threading.Event) -> None:
 
 def main_from_cli(config_path: str) -> int:
     from gridwarden.edge.config import load_edge_config
+    from gridwarden.observability import configure_logging
 
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging("INFO")
     return run_edge(load_edge_config(config_path))

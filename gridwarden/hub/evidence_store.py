@@ -40,7 +40,7 @@ _STALE_TMP_S = 3600.0
 _SNIFF_BYTES = 12
 
 
-class EvidenceError(Exception):
+class EvidenceError(ValueError):
     """An upload or lookup the store refuses; ``status`` and ``code`` map it to HTTP."""
 
     status = 400

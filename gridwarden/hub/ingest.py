@@ -573,6 +573,7 @@ class _Inbound:
     qos: int
     topic: str
     payload: bytes
+    arrived: float = field(default_factory=time.monotonic)
 
 
 class IngestStats:
@@ -758,13 +759,16 @@ class HubIngestor:
         except queue.Empty:
             return []
         batch = [first]
-        deadline = time.monotonic() + self.batch_wait_s
+        # The wait counts from when the first message arrived, not from when the writer got to it:
+        # after a slow commit the next batch goes at once instead of adding another full wait.
+        deadline = first.arrived + self.batch_wait_s
         while len(batch) < self.batch_max:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
             try:
-                batch.append(self._inbox.get(timeout=remaining))
+                # Past the deadline, still take whatever is already waiting (up to batch_max).
+                batch.append(
+                    self._inbox.get(timeout=remaining) if remaining > 0 else self._inbox.get_nowait()
+                )
             except queue.Empty:
                 break
         return batch

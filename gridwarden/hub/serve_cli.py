@@ -43,15 +43,25 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gridwarden.hub.app import create_app
-    from gridwarden.hub.cases import CaseService
+    from gridwarden.hub.cases import STATES, CaseService
     from gridwarden.hub.db.engine import Database
     from gridwarden.hub.ingest import HubIngestor
     from gridwarden.hub.settings import HubSettings
     from gridwarden.hub.webhooks import Backoff, WebhookForwarder
-
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    from gridwarden.observability import (
+        HubMetrics,
+        SystemdNotifier,
+        Watchdog,
+        WatchdogPinger,
+        add_metrics_route,
+        case_counts_by_state,
+        configure_logging,
+        http_probe,
+        notify_ready_when,
+        sla_overdue_counts,
     )
+
+    configure_logging(args.log_level.upper())
     overrides = {
         "database_url": args.db,
         "mqtt_host": args.mqtt_host,
@@ -81,6 +91,8 @@ def serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     db = Database.open(settings.database_url)
+    metrics = HubMetrics()
+    metrics.instrument_engine(db.engine)
     forwarder = None
     if args.webhook_url:
         assert secret is not None
@@ -107,11 +119,23 @@ def serve(args: argparse.Namespace) -> int:
         merge_window_s=settings.merge_window_s,
         merge_iou=settings.merge_iou,
     )
+    metrics.watch_ingest(ingestor.stats)
+    metrics.watch_cases(case_counts_by_state(db), states=STATES)
+    metrics.watch_sla(sla_overdue_counts(db, target_s=settings.sla_target_s))
+    add_metrics_route(app, metrics.registry)
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host=args.host, port=args.port, log_level=args.log_level.lower(), access_log=False
+            app,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level.lower(),
+            access_log=False,
+            log_config=None,  # our JSON/text logging handles uvicorn's lines too
         )
     )
+    notifier = SystemdNotifier()
+    probe_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
+    pinger = WatchdogPinger(Watchdog(notifier), http_probe(f"http://{probe_host}:{args.port}/healthz"))
 
     def request_stop(signum: int, _frame: object) -> None:
         # Installed before uvicorn starts (a signal during start-up must not kill us half-way) and
@@ -130,9 +154,18 @@ def serve(args: argparse.Namespace) -> int:
         args.host, args.port, settings.mqtt_host, settings.mqtt_port,
         f", webhooks to {args.webhook_url}" if forwarder else "",
     )  # fmt: skip
+    notify_ready_when(
+        lambda: server.started,
+        notifier,
+        status=f"serving on {args.host}:{args.port}",
+        give_up=lambda: server.should_exit,
+        then=pinger.start,
+    )
     try:
         server.run()
     finally:
+        notifier.stopping()
+        pinger.stop()
         log.info("hub stopping: ingestor, then webhooks")
         ingestor.stop()
         if forwarder is not None:

@@ -4,9 +4,11 @@
 * :mod:`.clips` remuxes pre-roll + post-roll into an MP4 without re-encoding;
 * :mod:`.snapshots` writes the clean and the annotated JPEG of the moment the rule fired;
 * :mod:`.uploader` spools the files durably and PUTs them to the hub until acknowledged;
+* :mod:`.camera` wires them together for one camera (the hooks the capture code calls);
 * :mod:`.files` is the :class:`EvidenceFile` value (path + hash + media span) they share.
 """
 
+from gridwarden.edge.evidence.camera import CameraEvidence
 from gridwarden.edge.evidence.clips import ClipRecorder, FinishedClip, write_clip
 from gridwarden.edge.evidence.files import EvidenceFile, sha256_file
 from gridwarden.edge.evidence.ring_buffer import BufferedPacket, PacketClock, PacketRingBuffer, StreamInfo
@@ -15,6 +17,7 @@ from gridwarden.edge.evidence.uploader import EvidenceUploader
 
 __all__ = [
     "BufferedPacket",
+    "CameraEvidence",
     "ClipRecorder",
     "EvidenceFile",
     "EvidenceUploader",

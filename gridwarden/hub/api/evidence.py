@@ -62,6 +62,10 @@ def build_evidence_router(
 ) -> APIRouter:
     """The evidence routes, serving ``store``; see the module docstring for the permissions."""
     router = APIRouter(prefix="/api/v1/evidence", tags=["evidence"])
+    # Dependencies are passed as default values, not in annotations: with postponed annotations
+    # FastAPI resolves annotation strings in module globals, where these closures do not exist.
+    may_upload = Depends(require(upload_permission))
+    may_read = Depends(require(read_permission))
 
     @router.put(
         "/{sha256}",
@@ -79,7 +83,7 @@ def build_evidence_router(
         sha256: EvidenceId,
         request: Request,
         response: Response,
-        _: Annotated[Principal, Depends(require(upload_permission))],
+        _: Principal = may_upload,
     ) -> EvidenceStored:
         declared = _declared_length(request)
         try:
@@ -107,9 +111,8 @@ def build_evidence_router(
             sha256=sha256, size=upload.size, content_type=upload.content_type, created=created
         )
 
-    @router.api_route(
+    @router.get(
         "/{sha256}",
-        methods=["GET", "HEAD"],
         summary="Download an evidence file (supports Range requests)",
         response_class=FileResponse,
         responses={
@@ -118,9 +121,7 @@ def build_evidence_router(
             416: {"description": "Range not satisfiable"},
         },
     )
-    async def get_evidence(
-        sha256: EvidenceId, _: Annotated[Principal, Depends(require(read_permission))]
-    ) -> FileResponse:
+    async def get_evidence(sha256: EvidenceId, _: Principal = may_read) -> FileResponse:
         stored = await run_in_threadpool(store.stat, sha256)
         if stored is None:
             raise error(status.HTTP_404_NOT_FOUND, "not_found", f"no evidence {sha256}")
@@ -135,4 +136,6 @@ def build_evidence_router(
             },
         )
 
+    # HEAD (a player probing the size) answers like GET without the body; one operation in OpenAPI.
+    router.add_api_route("/{sha256}", get_evidence, methods=["HEAD"], include_in_schema=False)
     return router
