@@ -207,6 +207,9 @@ def run_throughput(
         "events_per_s": round(stored / elapsed, 1),
         "per_hub_stored": [s["stored"] for s in stats],
         "batches": sum(s["batches"] for s in stats),
+        "store_ms_per_batch": round(
+            sum(s["commit_ms_total"] for s in stats) / max(1, sum(s["batches"] for s in stats)), 1
+        ),
     }
 
 
@@ -252,7 +255,7 @@ def run_latency(kind: str, rate: float, seconds: float, args: argparse.Namespace
                         if now - start > seconds + args.timeout_s:
                             break
                     time.sleep(0.001)
-                hub.stop()
+                hub_stats = hub.stop()
                 pub.disconnect()
                 pub.loop_stop()
                 db.dispose()
@@ -270,6 +273,8 @@ def run_latency(kind: str, rate: float, seconds: float, args: argparse.Namespace
         "p95_ms": round(float(np.percentile(lat_ms, 95)), 1),
         "p99_ms": round(float(np.percentile(lat_ms, 99)), 1),
         "max_ms": round(float(lat_ms.max()), 1),
+        "batches": hub_stats["batches"],
+        "store_ms_per_batch": round(hub_stats["commit_ms_total"] / max(1, hub_stats["batches"]), 1),
     }
 
 

@@ -54,7 +54,7 @@ from pydantic import ValidationError
 from sqlalchemy import BigInteger, Text, and_, column, insert, or_, select, table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from gridwarden.contract import (
     MAX_PAYLOAD_BYTES,
@@ -360,29 +360,32 @@ def _preload(session: Session, events: Sequence[IncidentEvent], now: datetime) -
     if not events:
         return ctx
     edges = sorted({e.edge_id for e in events})
-    # Make sure every edge has a sequence row, then lock those rows: all writers of one edge's
+    # Lock the edges' sequence rows (creating those of new edges first): all writers of one edge's
     # incidents and cases queue here, in edge order, so they cannot deadlock or race each other.
-    for edge_id in edges:
-        stmt = _insert(session, EdgeSequence).values(
-            edge_id=edge_id,
-            highest_contiguous_seq=-1,
-            highest_seen_seq=-1,
-            missing=[],
-            gaps_seen=0,
-            missing_total=0,
-            late_filled=0,
-            duplicates=0,
-            updated_at=now,
-        )
-        session.execute(stmt.on_conflict_do_nothing(index_elements=[EdgeSequence.edge_id]))
-    rows = session.scalars(
+    lock_rows = (
         select(EdgeSequence)
         .where(EdgeSequence.edge_id.in_(edges))
         .order_by(EdgeSequence.edge_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    ctx.sequences = {r.edge_id: r for r in rows}
+    ctx.sequences = {r.edge_id: r for r in session.scalars(lock_rows)}
+    if len(ctx.sequences) < len(edges):
+        for edge_id in edges:
+            if edge_id not in ctx.sequences:
+                stmt = _insert(session, EdgeSequence).values(
+                    edge_id=edge_id,
+                    highest_contiguous_seq=-1,
+                    highest_seen_seq=-1,
+                    missing=[],
+                    gaps_seen=0,
+                    missing_total=0,
+                    late_filled=0,
+                    duplicates=0,
+                    updated_at=now,
+                )
+                session.execute(stmt.on_conflict_do_nothing(index_elements=[EdgeSequence.edge_id]))
+        ctx.sequences = {r.edge_id: r for r in session.scalars(lock_rows)}
     by_edge: dict[str, list[int]] = {}
     for e in events:
         by_edge.setdefault(e.edge_id, []).append(e.seq)
@@ -397,10 +400,10 @@ def _preload(session: Session, events: Sequence[IncidentEvent], now: datetime) -
         select(Incident)
         .where(Incident.incident_id.in_(ids))
         .order_by(Incident.incident_id)
-        .options(selectinload(Incident.case_link).selectinload(CaseIncident.case))
+        .options(joinedload(Incident.case_link).joinedload(CaseIncident.case))
         .with_for_update(of=Incident)
     )
-    ctx.incidents = {i.incident_id: i for i in incidents}
+    ctx.incidents = {i.incident_id: i for i in incidents.unique()}
     return ctx
 
 

@@ -65,7 +65,9 @@ def create_hub_engine(url: str, *, echo: bool = False) -> Engine:
         _configure_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        # No pre-ping: it costs a round trip per transaction, and a connection that died with the
+        # server fails the transaction, which the callers retry (the pool then drops it).
+        return create_engine(url, echo=echo, pool_size=5, max_overflow=5)
     raise ValueError(
         f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: use sqlite or postgresql"
     )
