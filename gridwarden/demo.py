@@ -203,9 +203,8 @@ def run_demo(args: argparse.Namespace) -> int:
         cli = [sys.executable, "-m", "gridwarden.cli"]
         hub_cmd = [*cli, "hub", "serve", "--db", db_url, "--mqtt-host", mqtt_host, "--mqtt-port", str(mqtt_port),
                    "--host", args.host, "--port", str(api_port), "--client-id", "hub-demo"]  # fmt: skip
-        hub = subprocess.Popen(
-            hub_cmd, stdout=open(logs / "hub.log", "ab"), stderr=subprocess.STDOUT, env=env
-        )  # noqa: SIM115
+        with open(logs / "hub.log", "ab") as hub_log:  # the child keeps its own copy of the fd
+            hub = subprocess.Popen(hub_cmd, stdout=hub_log, stderr=subprocess.STDOUT, env=env)
         _wait_port(api_port, hub, "the hub")
 
         if args.config:
@@ -226,12 +225,13 @@ def run_demo(args: argparse.Namespace) -> int:
             cfg = demo_edge_config(scene, data_dir, mqtt_host, mqtt_port)
         edge_config = data_dir / "edge.yaml"
         edge_config.write_text(yaml.safe_dump(cfg, sort_keys=False))
-        edge = subprocess.Popen(
-            [*cli, "edge", "run", "--config", str(edge_config)],
-            stdout=open(logs / "edge.log", "ab"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+        with open(logs / "edge.log", "ab") as edge_log:
+            edge = subprocess.Popen(
+                [*cli, "edge", "run", "--config", str(edge_config)],
+                stdout=edge_log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
         shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
         print(
             "\n"
