@@ -138,6 +138,29 @@ class EdgeStatus(_Message):
     model: str | None = None
     config_version: str | None = None
     outbox_depth: int | None = None
+    last_seq: int | None = Field(
+        default=None,
+        ge=0,
+        description="Highest seq this edge has assigned: lets the hub see lost events at the tail of the stream.",
+    )
+    wall_time: datetime
+
+
+class ReplayRequest(_Message):
+    """Hub → edge on ``.../replay``: publish these sequence numbers again.
+
+    Why it exists: a broker can accept (PUBACK) an event and still lose it before any hub has it
+    — measured with Mosquitto 2.0.11, which does not restore shared subscriptions from its
+    persistence file after a restart, so events published before the hubs re-subscribe have no
+    subscriber. The hub sees the hole (a gap in ``seq``, or ``EdgeStatus.last_seq`` above what it
+    stored) and asks the edge, which keeps acknowledged events for a while, to send them again.
+    """
+
+    type: Literal["replay_request"] = "replay_request"
+    edge_id: Identifier
+    from_seq: int = Field(ge=1)
+    to_seq: int = Field(ge=1)
+    requested_by: str | None = None
     wall_time: datetime
 
 
@@ -161,6 +184,10 @@ class Topics:
     def config(self) -> str:
         return f"{self.base}/config"
 
+    @property
+    def replay(self) -> str:
+        return f"{self.base}/replay"
+
     def camera_status(self, camera_id: str) -> str:
         return f"{self.base}/cameras/{camera_id}/status"
 
@@ -180,7 +207,7 @@ def parse_topic(topic: str) -> dict[str, str] | None:
     if len(parts) < 5 or "/".join(parts[:2]) != TOPIC_ROOT:
         return None
     site, edge_id, rest = parts[2], parts[3], parts[4:]
-    if rest == ["incidents"] or rest == ["status"] or rest == ["config"]:
+    if rest in (["incidents"], ["status"], ["config"], ["replay"]):
         return {"site": site, "edge_id": edge_id, "channel": rest[0]}
     if len(rest) == 3 and rest[0] == "cameras" and rest[2] == "status":
         return {"site": site, "edge_id": edge_id, "channel": "camera_status", "camera": rest[1]}
@@ -196,6 +223,7 @@ MESSAGE_MODELS: dict[str, type[_Message]] = {
     "IncidentEvent": IncidentEvent,
     "CameraStatus": CameraStatus,
     "EdgeStatus": EdgeStatus,
+    "ReplayRequest": ReplayRequest,
 }
 
 

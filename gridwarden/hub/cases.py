@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from gridwarden.contract import utcnow
@@ -397,7 +397,7 @@ class CaseService:
         unknown = set(states) - set(STATES)
         if unknown:
             raise ValueError(f"unknown case state(s) {sorted(unknown)}; states are {', '.join(STATES)}")
-        stmt: Select[tuple[Case]] = select(Case)
+        stmt = select(Case)
         if states:
             stmt = stmt.where(Case.state.in_(states))
         for column, value in ((Case.camera, camera), (Case.zone, zone), (Case.rule, rule)):
@@ -415,7 +415,7 @@ class CaseService:
         now = self.clock()
         with self.db.session() as session:
             total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-            return [self._view(c, now) for c in session.scalars(page)], total
+            return [self._view(c, now) for c in session.scalars(page).all()], total
 
     def _load_case(self, session: Session, case_id: int, *, for_update: bool = False) -> Case:
         stmt = select(Case).where(Case.id == case_id)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.hub.conftest import pg_database_url  # noqa: F401 - a fixture used by the e2e tests
 from tests.support.scenarios import ParkedCarScenario, build_parked_car_clip
 
 

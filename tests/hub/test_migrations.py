@@ -36,5 +36,6 @@ def test_fresh_sqlite_gets_wal_busy_timeout_and_foreign_keys(tmp_path) -> None:
             assert s.execute(text("PRAGMA journal_mode")).scalar() == "wal"
             assert s.execute(text("PRAGMA foreign_keys")).scalar() == 1
             assert s.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+            assert s.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
     finally:
         db.dispose()
