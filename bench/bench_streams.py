@@ -55,7 +55,7 @@ def cpu_seconds() -> float:
 
 
 def run_one(n: int, seconds: float, warmup: float, analysis_fps: float) -> dict[str, float]:
-    server = RtspServer({f"cam{i}": CAR_CLIP for i in range(n)}, loop=1000)
+    server = RtspServer({f"cam{i}": CAR_CLIP for i in range(n)}, loop=8)  # 4 min of stream
     server.start()
     try:
         cfg = load_edge_config_text(config_for([server.url(f"cam{i}") for i in range(n)], analysis_fps))

@@ -5,7 +5,8 @@ Every user has one role and at most one active token. Roles map to permissions i
 
 * ``staff`` reads cases and moves them through their life cycle;
 * ``integrator`` reads cases and the fleet (edges, cameras) and, later, changes configuration;
-* ``admin`` may do everything, including managing users.
+* ``admin`` may do everything, including managing users;
+* ``edge`` is an edge box: it may only upload evidence (its incidents come over MQTT).
 
 Tokens are ``secrets.token_urlsafe(32)`` (256 random bits) with a ``gw_`` prefix, so secret
 scanners and humans can tell a Gridwarden token when one leaks into a log. The hub stores only
@@ -48,6 +49,7 @@ class Role(StrEnum):
     STAFF = "staff"
     INTEGRATOR = "integrator"
     ADMIN = "admin"
+    EDGE = "edge"
 
     @classmethod
     def parse(cls, value: str) -> Role:
@@ -64,6 +66,7 @@ class Permission(StrEnum):
     READ_FLEET = "fleet:read"
     CONFIGURE = "config:write"
     MANAGE_USERS = "users:manage"
+    UPLOAD_EVIDENCE = "evidence:upload"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -72,6 +75,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # not decide them.
     Role.INTEGRATOR: frozenset({Permission.READ_CASES, Permission.READ_FLEET, Permission.CONFIGURE}),
     Role.ADMIN: frozenset(Permission),
+    # An edge box holds a token only to upload evidence files; it can read nothing.
+    Role.EDGE: frozenset({Permission.UPLOAD_EVIDENCE}),
 }
 
 
