@@ -87,10 +87,11 @@ def _cmd_edge_replay(args: argparse.Namespace) -> int:
     on_frame = None
     if args.annotate:
         from gridwarden.edge.annotate import AnnotatedVideoWriter, draw_result
+        from gridwarden.edge.camera_analytics import CameraAnalytics, FrameResult
 
         camera = cfg.camera(args.camera) if args.camera else cfg.cameras[0]
 
-        def on_frame(analytics, result):  # type: ignore[no-untyped-def]
+        def on_frame(analytics: CameraAnalytics, result: FrameResult) -> None:
             nonlocal writer
             if writer is None:
                 writer = AnnotatedVideoWriter(
@@ -201,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
+def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Sub-commands that live beside their code (hub, users, models); registering them imports
     no database or web code, so ``gridwarden --help`` stays fast."""
     from gridwarden.demo import register_cli as register_demo_cli

@@ -262,7 +262,7 @@ def run_demo(args: argparse.Namespace) -> int:
         _stop(broker, "mosquitto")
 
 
-def register_cli(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "demo",
         help="run broker, hub and one edge on this machine (no camera or model needed)",

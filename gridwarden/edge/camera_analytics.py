@@ -14,6 +14,7 @@ Replay and live use this same class, and both measure time by the frame's media 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -101,28 +102,28 @@ class CameraAnalytics:
                     if schedule_cfg and schedule_cfg.windows
                     else None
                 )
-                common = dict(
-                    zone=zone,
-                    camera_id=camera.id,
-                    dwell_s=rc.dwell_s,
-                    stationary_tolerance=rc.stationary_tolerance,
-                    min_size=rc.min_size,
-                    schedule=schedule,
-                    cooldown_s=rc.cooldown_s,
-                    end_grace_s=rc.end_grace_s,
-                    update_interval_s=rc.update_interval_s,
-                )
+                common: dict[str, Any] = {
+                    "zone": zone,
+                    "camera_id": camera.id,
+                    "dwell_s": rc.dwell_s,
+                    "stationary_tolerance": rc.stationary_tolerance,
+                    "min_size": rc.min_size,
+                    "schedule": schedule,
+                    "cooldown_s": rc.cooldown_s,
+                    "end_grace_s": rc.end_grace_s,
+                    "update_interval_s": rc.update_interval_s,
+                }
                 if isinstance(rc, IllegalParkingRuleConfig):
                     ids = resolve_classes(rc.classes, self.class_names, groups)
-                    rules.append(IllegalParkingRule(class_ids=ids, **common))  # type: ignore[arg-type]
+                    rules.append(IllegalParkingRule(class_ids=ids, **common))
                 elif isinstance(rc, OccupiedSpaceRuleConfig):
                     ids = resolve_classes(rc.classes, self.class_names, groups)
-                    rules.append(OccupiedSpaceRule(class_ids=ids, coverage=rc.coverage, **common))  # type: ignore[arg-type]
+                    rules.append(OccupiedSpaceRule(class_ids=ids, coverage=rc.coverage, **common))
                 elif isinstance(rc, StaticObjectRuleConfig):
                     # The static-foreground model already waited min_static_s: no extra settling time.
                     rule = OccupiedSpaceRule(
                         class_ids={self.static_class_id}, coverage=rc.coverage, stationary_s=0.0, **common
-                    )  # type: ignore[arg-type]
+                    )
                     rule.rule_type = "static_object"
                     static_rules.append(rule)
                     static_regions.append(zc.polygon)
