@@ -4,7 +4,7 @@
 set -euo pipefail
 need=()
 for pkg in mosquitto python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-           gstreamer1.0-plugins-bad gstreamer1.0-rtsp postgresql systemd openssl; do
+           gstreamer1.0-plugins-bad gstreamer1.0-rtsp postgresql systemd openssl chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -18,6 +18,17 @@ any hash speed, so a slow hash would buy no security, while a fast unsalted hash
 request find its user with one indexed equality lookup (``token_hash`` is unique) instead of
 trying a slow hash against every user. A stolen database therefore reveals no usable token.
 
+Passwords (for the review console) are the opposite case: low-entropy and chosen by people, so
+they are stored as salted ``hashlib.scrypt`` hashes (per-user random salt, N=2**14, r=8, p=1).
+A successful log-in returns a *session token* (``gws_...``), not the API token: several browsers
+may be logged in at once and no API client is disturbed. Session tokens and the console's
+short-lived signed URLs (``gwt_...``, for ``<video src>`` and ``EventSource``, which cannot send
+an ``Authorization`` header) are stateless: ``user id . expiry . HMAC-SHA256`` under the user's
+``session_key``. Verifying one costs one primary-key lookup, works on every hub process sharing
+the database, and replacing the key (new password, ``revoke``) ends all of them at once.
+:meth:`UserStore.authenticate` accepts both API tokens and session tokens, so the API's bearer
+authentication is unchanged for API clients.
+
 >>> role = Role.parse("staff")
 >>> Permission.TRANSITION_CASES in ROLE_PERMISSIONS[role], Permission.READ_FLEET in ROLE_PERMISSIONS[role]
 (True, False)
@@ -25,9 +36,12 @@ trying a slow hash against every user. A stolen database therefore reveals no us
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -42,6 +56,17 @@ from gridwarden.hub.db.models import User
 
 TOKEN_PREFIX = "gw_"
 TOKEN_BYTES = 32
+SESSION_PREFIX = "gws_"
+TICKET_PREFIX = "gwt_"
+SESSION_SCOPE = "session"
+SESSION_TTL_S = 12 * 3600  # one shift
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+LANGUAGES: tuple[str, ...] = ("zh-CN", "en")
+DEFAULT_LANGUAGE = "zh-CN"
+# scrypt cost: 16 MiB and ~50 ms per hash on one core; the parameters are stored with each hash.
+SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_DKLEN = 2**14, 8, 1, 32
+SCOPE_PATTERN = re.compile(r"^[a-z]+(:[0-9a-f]{64})?$")
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 
 
@@ -96,6 +121,18 @@ class UnknownUser(UserError, LookupError):
     pass
 
 
+class WeakPassword(UserError):
+    pass
+
+
+class InvalidCredentials(UserError):
+    """Wrong user name or password (deliberately not saying which)."""
+
+
+class UnknownLanguage(UserError):
+    pass
+
+
 @dataclass(frozen=True)
 class Principal:
     """The authenticated caller of one request."""
@@ -116,6 +153,8 @@ class UserInfo:
     role: Role
     active: bool  # has a token that authenticates
     created_at: datetime
+    has_password: bool = False
+    language: str = DEFAULT_LANGUAGE
 
 
 def generate_token() -> str:
@@ -143,7 +182,82 @@ def _info(user: User) -> UserInfo:
         role=Role(user.role),
         active=user.token_hash is not None,
         created_at=user.created_at,
+        has_password=user.password_hash is not None,
+        language=user.language or DEFAULT_LANGUAGE,
     )
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    """``scrypt$N$r$p$salt$hash`` (salt and hash URL-safe base64): self-describing, so the cost
+    can be raised later without invalidating stored hashes."""
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=SCRYPT_DKLEN
+    )
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches a :func:`hash_password` string (constant-time comparison)."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = _unb64(digest)
+        actual = hashlib.scrypt(
+            password.encode("utf-8"),
+            salt=_unb64(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+            maxmem=128 * int(n) * int(r) * (int(p) + 1) + 1024 * 1024,
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+# Hashed once so that a log-in with an unknown name costs as much as one with a wrong password
+# (no user enumeration by timing).
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+def validate_password(password: str) -> str:
+    if not isinstance(password, str) or not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise WeakPassword(f"a password needs {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+    if password != password.strip():
+        raise WeakPassword("a password may not start or end with white space (a copy-paste accident?)")
+    return password
+
+
+def validate_language(language: str) -> str:
+    if language not in LANGUAGES:
+        raise UnknownLanguage(f"unknown language {language!r}; choose one of {', '.join(LANGUAGES)}")
+    return language
+
+
+def _signature(key: str, scope: str, user_id: int, expires: int) -> str:
+    message = f"{scope}|{user_id}|{expires}".encode()
+    return _b64(hmac.new(bytes.fromhex(key), message, hashlib.sha256).digest())
+
+
+def _parse_signed(token: str, prefix: str) -> tuple[int, int, str] | None:
+    """``prefix + user_id.expires.signature`` -> its parts, or None when malformed."""
+    if not token.startswith(prefix):
+        return None
+    parts = token[len(prefix) :].split(".")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        return None
+    return int(parts[0]), int(parts[1]), parts[2]
 
 
 class UserStore:
@@ -187,10 +301,14 @@ class UserStore:
             return _info(user), token
 
     def revoke(self, username: str) -> UserInfo:
-        """Make the user's token stop working (the user and its history stay)."""
+        """Make the user's token, password and console sessions stop working (the user and its
+        history stay; ``rotate`` and ``set_password`` let it back in)."""
         with self.db.write_session() as session, session.begin():
             user = self._get(session, username)
             user.token_hash = None
+            # Revoked means no way in at all: console sessions, signed URLs and the password too.
+            user.session_key = None
+            user.password_hash = None
             session.flush()
             return _info(user)
 
@@ -199,16 +317,117 @@ class UserStore:
             return [_info(u) for u in session.scalars(select(User).order_by(User.username))]
 
     def authenticate(self, token: str) -> Principal | None:
-        """The user whose active token this is, or ``None``.
+        """The user whose active API token or console session token this is, or ``None``.
 
         The lookup is by the token's hash: comparing hashes of a 256-bit secret leaks nothing
         useful through timing, so no constant-time comparison is needed here.
         """
+        if token.startswith(SESSION_PREFIX):
+            return self._verify_signed(token, SESSION_PREFIX, SESSION_SCOPE)
         if not token.startswith(TOKEN_PREFIX):
             return None
         with self.db.session() as session:
             user = session.scalar(select(User).where(User.token_hash == hash_token(token)))
             if user is None:
+                return None
+            return Principal(user_id=user.id, username=user.username, role=Role(user.role))
+
+    # ---- console: passwords, sessions, signed URLs, language
+
+    def set_password(self, username: str, password: str) -> UserInfo:
+        """Set (or replace) the user's console password. Also replaces the session key, so every
+        console session and signed URL issued before stops working."""
+        validate_password(password)
+        stored = hash_password(password)  # slow: outside the write transaction
+        with self.db.write_session() as session, session.begin():
+            user = self._get(session, username)
+            user.password_hash = stored
+            user.session_key = secrets.token_hex(32)
+            session.flush()
+            return _info(user)
+
+    def authenticate_password(
+        self, username: str, password: str, *, ttl_s: int = SESSION_TTL_S
+    ) -> tuple[Principal, str]:
+        """Check a console log-in; returns the user and a new session token valid ``ttl_s``
+        seconds. Raises :class:`InvalidCredentials` for an unknown user or a wrong password."""
+        with self.db.session() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            stored = user.password_hash if user is not None else None
+            key = user.session_key if user is not None else None
+            principal = (
+                Principal(user_id=user.id, username=user.username, role=Role(user.role))
+                if user is not None
+                else None
+            )
+        ok = verify_password(password, stored or _DUMMY_HASH) and stored is not None
+        if not ok or principal is None or key is None:
+            raise InvalidCredentials("wrong user name or password")
+        return principal, self._sign(principal.user_id, key, SESSION_PREFIX, SESSION_SCOPE, ttl_s)
+
+    def issue_ticket(self, principal: Principal, scope: str, *, ttl_s: int) -> tuple[str, int]:
+        """A short-lived signed token for one ``scope`` (``"stream"``, ``"evidence:<sha256>"``),
+        for URLs that cannot carry an ``Authorization`` header. Returns (ticket, expires epoch s)."""
+        if not SCOPE_PATTERN.fullmatch(scope) or scope == SESSION_SCOPE:
+            raise ValueError(f"invalid ticket scope {scope!r}")
+        key = self._session_key(principal.user_id)
+        ticket = self._sign(principal.user_id, key, TICKET_PREFIX, scope, ttl_s)
+        return ticket, int(ticket.split(".")[1])
+
+    def verify_ticket(self, ticket: str, scope: str) -> Principal | None:
+        """The user a :meth:`issue_ticket` ticket for ``scope`` was issued to, if it is still valid."""
+        return self._verify_signed(ticket, TICKET_PREFIX, scope)
+
+    def language(self, user_id: int) -> str:
+        with self.db.session() as session:
+            user = session.get(User, user_id)
+            if user is None:
+                raise UnknownUser(f"no user with id {user_id}")
+            return user.language or DEFAULT_LANGUAGE
+
+    def set_language(self, user_id: int, language: str) -> str:
+        validate_language(language)
+        with self.db.write_session() as session, session.begin():
+            user = session.get(User, user_id, with_for_update=True)
+            if user is None:
+                raise UnknownUser(f"no user with id {user_id}")
+            user.language = language
+        return language
+
+    @staticmethod
+    def _sign(user_id: int, key: str, prefix: str, scope: str, ttl_s: int) -> str:
+        if ttl_s <= 0:
+            raise ValueError(f"ttl_s must be positive, got {ttl_s}")
+        expires = int(time.time()) + int(ttl_s)
+        return f"{prefix}{user_id}.{expires}.{_signature(key, scope, user_id, expires)}"
+
+    def _session_key(self, user_id: int) -> str:
+        """The user's signing key, created on first use (API-token users have none until then)."""
+        with self.db.session() as session:
+            user = session.get(User, user_id)
+            if user is not None and user.session_key:
+                return user.session_key
+        with self.db.write_session() as session, session.begin():
+            user = session.get(User, user_id, with_for_update=True)
+            if user is None:
+                raise UnknownUser(f"no user with id {user_id}")
+            if not user.session_key:
+                user.session_key = secrets.token_hex(32)
+            return user.session_key
+
+    def _verify_signed(self, token: str, prefix: str, scope: str) -> Principal | None:
+        parts = _parse_signed(token, prefix)
+        if parts is None:
+            return None
+        user_id, expires, signature = parts
+        if expires < time.time():
+            return None
+        with self.db.session() as session:
+            user = session.get(User, user_id)
+            if user is None or not user.session_key:
+                return None
+            expected = _signature(user.session_key, scope, user_id, expires)
+            if not hmac.compare_digest(expected, signature):
                 return None
             return Principal(user_id=user.id, username=user.username, role=Role(user.role))
 

@@ -1,4 +1,4 @@
-"""``gridwarden users create|list|revoke|rotate``: manage who may call the hub's API.
+"""``gridwarden users create|list|revoke|rotate|set-password``: manage who may call the hub's API.
 
 ``create`` and ``rotate`` print the token once, on stdout alone (so ``TOKEN=$(gridwarden users
 create ...)`` works); a note goes to stderr. The hub keeps only the token's hash, so a lost
@@ -6,14 +6,19 @@ token cannot be shown again: rotate it.
 
 The database is ``--db URL`` or ``GRIDWARDEN_HUB_DATABASE_URL`` (default ``sqlite:///var/hub.db``);
 it is migrated first, so the command works on a fresh install before the hub ever ran.
+
+``set-password NAME`` sets the password for the review console. The password is read from a
+prompt (asked twice) or, when stdin is not a terminal, from the first line of stdin -- never from
+the command line, where every local user could read it in the process list.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:  # the real imports happen when a command runs, to keep `gridwarden --help` fast
     from gridwarden.hub.auth import UserStore
@@ -77,6 +82,35 @@ def _cmd_revoke(args: argparse.Namespace) -> int:
     return _run(args, action)
 
 
+def read_password(stdin: TextIO | None = None) -> str:
+    """The new password: from a prompt (twice) on a terminal, else the first line of stdin."""
+    stream = stdin or sys.stdin
+    if stream.isatty():
+        first = getpass.getpass("new password: ")
+        if getpass.getpass("repeat it: ") != first:
+            raise ValueError("the two passwords differ")
+        return first
+    line = stream.readline()
+    if not line:
+        raise ValueError("no password on stdin")
+    return line.rstrip("\r\n")
+
+
+def _cmd_set_password(args: argparse.Namespace) -> int:
+    try:
+        password = read_password()
+    except (ValueError, EOFError, KeyboardInterrupt) as exc:
+        print(f"error: {exc or 'cancelled'}", file=sys.stderr)
+        return EXIT_USAGE
+
+    def action(store: UserStore) -> int:
+        info = store.set_password(args.name, password)
+        print(f"password set for {info.username!r}; earlier console sessions have ended", file=sys.stderr)
+        return 0
+
+    return _run(args, action)
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     def action(store: UserStore) -> int:
         users = store.list()
@@ -122,6 +156,18 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     rotate = sub.add_parser("rotate", help="issue a new token for a user (the old one stops working)")
     rotate.add_argument("name")
     rotate.set_defaults(func=_cmd_rotate)
+
+    set_password = sub.add_parser(
+        "set-password",
+        help="set a user's review-console password (prompted, or the first line of stdin)",
+        description=(
+            "Set the password a user logs in to the review console with. It is asked for twice on a "
+            "terminal, or read from the first line of stdin; never pass it as an argument. Setting it "
+            "ends the user's existing console sessions."
+        ),
+    )
+    set_password.add_argument("name")
+    set_password.set_defaults(func=_cmd_set_password)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -249,6 +249,12 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(32))
     token_hash: Mapped[str | None] = mapped_column(String(256), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Console log-in: a salted scrypt hash (None: this user cannot log in with a password).
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    # The key that signs the user's console sessions and short-lived URLs; replacing it ends them all.
+    session_key: Mapped[str | None] = mapped_column(String(128))
+    # Interface language of the review console (zh-CN or en).
+    language: Mapped[str] = mapped_column(String(16), default="zh-CN", server_default="zh-CN")
 
 
 class WebhookOutbox(Base):

@@ -1,0 +1,673 @@
+// Gridwarden review console: plain JavaScript, no build step, no dependencies.
+//
+// The console talks to the hub's ordinary REST API with the session token from the log-in
+// (kept in sessionStorage: it dies with the tab). Media and the live stream use short-lived
+// signed URLs from /api/v1/console/*-urls, because <video src> and EventSource cannot send an
+// Authorization header.
+"use strict";
+
+(() => {
+  const API = "/api/v1";
+  const TOKEN_KEY = "gridwarden.console.token";
+  const LANG_HINT_KEY = "gridwarden.console.language";
+  const LANGUAGES = ["zh-CN", "en"];
+  const DEFAULT_LANGUAGE = "zh-CN";
+  const REVIEW_STATES = ["new", "in_review"];
+  const REJECT_REASONS = ["wrong_class", "not_in_zone", "moving", "permitted", "duplicate", "other"];
+  const QUEUE_LIMIT = 500;
+  // What each action moves a case to, and from which states it applies. Confirm and reject on a
+  // "new" case pass through "in_review" first: the life cycle has no shortcut, and the history
+  // then shows who took the case into review.
+  const ACTIONS = {
+    confirm: { to: "confirmed", from: ["new", "in_review"] },
+    reject: { to: "rejected", from: ["new", "in_review"] },
+    dispatch: { to: "dispatched", from: ["confirmed"] },
+    resolve: { to: "resolved", from: ["dispatched"] },
+    close: { to: "closed", from: ["resolved", "rejected"] },
+  };
+  const KEYS = { c: "confirm", r: "reject", d: "dispatch", s: "resolve", x: "close" };
+
+  const state = {
+    token: sessionStorage.getItem(TOKEN_KEY),
+    me: null,
+    lang: localStorage.getItem(LANG_HINT_KEY) || DEFAULT_LANGUAGE,
+    messages: {},
+    cases: [], // CaseView objects in queue order
+    stale: new Set(), // ids still listed although they no longer match the filters (just acted on)
+    selectedId: null,
+    detail: null,
+    clockOffsetMs: 0,
+    stream: null,
+    streamRetry: null,
+    busy: false,
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  // ------------------------------------------------------------------ i18n
+
+  function t(key, params) {
+    let text = Object.prototype.hasOwnProperty.call(state.messages, key) ? state.messages[key] : key;
+    if (params) {
+      text = text.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+    }
+    return text;
+  }
+
+  function applyI18n(root) {
+    for (const el of (root || document).querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+    for (const el of (root || document).querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
+    document.title = t("app.title");
+  }
+
+  async function setLanguage(lang) {
+    if (!LANGUAGES.includes(lang)) lang = DEFAULT_LANGUAGE;
+    const response = await fetch(`i18n/${lang}.json`, { cache: "no-cache" });
+    if (!response.ok) throw new Error(`i18n/${lang}.json: HTTP ${response.status}`);
+    state.messages = await response.json();
+    state.lang = lang;
+    localStorage.setItem(LANG_HINT_KEY, lang);
+    document.documentElement.lang = lang;
+    applyI18n();
+    if (state.me) {
+      renderQueue();
+      renderCase();
+      renderRejectReasons();
+      $("user-name").textContent = t("top.user", { name: state.me.username });
+      setLive(state.stream && state.stream.readyState === EventSource.OPEN);
+    }
+  }
+
+  async function toggleLanguage() {
+    const next = state.lang === "en" ? "zh-CN" : "en";
+    await setLanguage(next);
+    if (state.me) {
+      state.me = await api("/console/me", { method: "PUT", body: { language: next } });
+    }
+  }
+
+  // ------------------------------------------------------------------ formatting
+
+  const fmtDateTime = (iso) =>
+    iso ? new Intl.DateTimeFormat(state.lang, { dateStyle: "short", timeStyle: "medium" }).format(new Date(iso)) : "";
+
+  function fmtDuration(seconds) {
+    const s = Math.max(0, Math.round(seconds));
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const sec = String(s % 60).padStart(2, "0");
+    return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+  }
+
+  function fmtAge(iso) {
+    const seconds = (Date.now() + state.clockOffsetMs - Date.parse(iso)) / 1000;
+    const units = [["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
+    const rtf = new Intl.RelativeTimeFormat(state.lang, { numeric: "always", style: "narrow" });
+    for (const [unit, size] of units) {
+      if (Math.abs(seconds) >= size || unit === "second") return rtf.format(-Math.floor(seconds / size), unit);
+    }
+    return "";
+  }
+
+  const stateName = (s) => t(`state.${s}`);
+  const ruleName = (r) => (state.messages[`rule.${r}`] ? t(`rule.${r}`) : r);
+
+  function reasonText(reason) {
+    if (!reason) return "";
+    const [code, ...rest] = reason.split(":");
+    if (REJECT_REASONS.includes(code)) {
+      const note = rest.join(":").trim();
+      return note ? `${t(`reason.${code}`)}: ${note}` : t(`reason.${code}`);
+    }
+    return reason;
+  }
+
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(props || {})) {
+      if (k === "class") node.className = v;
+      else if (k === "dataset") Object.assign(node.dataset, v);
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v);
+    }
+    for (const child of children) if (child != null) node.append(child);
+    return node;
+  }
+
+  let toastTimer = null;
+  function toast(message, kind) {
+    const box = $("toast");
+    box.textContent = message;
+    box.dataset.kind = kind || "info";
+    box.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => (box.hidden = true), 4000);
+  }
+
+  // ------------------------------------------------------------------ API
+
+  class ApiError extends Error {
+    constructor(status, detail) {
+      super((detail && detail.message) || `HTTP ${status}`);
+      this.status = status;
+      this.detail = detail || {};
+    }
+  }
+
+  async function api(path, { method = "GET", body, params } = {}) {
+    const url = new URL(API + path, location.origin);
+    for (const [k, v] of Object.entries(params || {})) {
+      if (Array.isArray(v)) v.forEach((item) => url.searchParams.append(k, item));
+      else if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
+    }
+    const headers = { Accept: "application/json" };
+    if (state.token) headers.Authorization = `Bearer ${state.token}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const data = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
+    if (response.status === 401 && state.me) {
+      logout(t("login.expired"));
+    }
+    if (!response.ok) throw new ApiError(response.status, data && data.detail);
+    return data;
+  }
+
+  // ------------------------------------------------------------------ log-in
+
+  function showLogin(message) {
+    $("app").hidden = true;
+    $("login").hidden = false;
+    $("login-error").textContent = message || "";
+    $("login-username").focus();
+  }
+
+  async function onLogin(event) {
+    event.preventDefault();
+    $("login-error").textContent = "";
+    try {
+      const result = await api("/console/login", {
+        method: "POST",
+        body: { username: $("login-username").value.trim(), password: $("login-password").value },
+      });
+      state.token = result.token;
+      sessionStorage.setItem(TOKEN_KEY, result.token);
+      $("login-password").value = "";
+      await start(result);
+    } catch (err) {
+      const key = err.status === 401 ? "login.failed" : err.status === 403 ? "login.forbidden" : null;
+      $("login-error").textContent = key ? t(key) : t("error.network", { message: err.message });
+    }
+  }
+
+  function logout(message) {
+    state.token = null;
+    state.me = null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    closeStream();
+    clearInterval(state.clockTimer);
+    showLogin(message);
+  }
+
+  async function start(me) {
+    state.me = me;
+    await setLanguage(me.language);
+    $("user-name").textContent = t("top.user", { name: me.username });
+    $("login").hidden = true;
+    $("app").hidden = false;
+    renderRejectReasons();
+    await loadFacets();
+    await loadQueue();
+    openStream();
+    clearInterval(state.clockTimer);
+    state.clockTimer = setInterval(tick, 1000);
+    if (!state.selectedId && state.cases.length) selectCase(state.cases[0].id);
+  }
+
+  // ------------------------------------------------------------------ queue
+
+  function filters() {
+    const stateValue = $("filter-state").value;
+    const toIso = (v) => (v ? new Date(v).toISOString() : undefined);
+    return {
+      state: stateValue === "review" ? REVIEW_STATES : stateValue ? [stateValue] : [],
+      camera: $("filter-camera").value,
+      zone: $("filter-zone").value,
+      rule: $("filter-rule").value,
+      since: toIso($("filter-since").value),
+      until: toIso($("filter-until").value),
+      sort: $("filter-sort").value,
+    };
+  }
+
+  function matches(view, f) {
+    if (f.state.length && !f.state.includes(view.state)) return false;
+    if (f.camera && view.camera !== f.camera) return false;
+    if (f.zone && view.zone !== f.zone) return false;
+    if (f.rule && view.rule !== f.rule) return false;
+    if (f.since && Date.parse(view.detected_at) < Date.parse(f.since)) return false;
+    if (f.until && Date.parse(view.detected_at) >= Date.parse(f.until)) return false;
+    return true;
+  }
+
+  function sortCases() {
+    const descending = filters().sort.startsWith("-");
+    state.cases.sort((a, b) => {
+      const d = Date.parse(a.detected_at) - Date.parse(b.detected_at) || a.id - b.id;
+      return descending ? -d : d;
+    });
+  }
+
+  function fillSelect(select, values, labeller) {
+    const current = select.value;
+    select.replaceChildren(el("option", { value: "", "data-i18n": "filters.any" }, t("filters.any")));
+    for (const v of values) select.append(el("option", { value: v }, labeller ? labeller(v) : v));
+    select.value = values.includes(current) ? current : "";
+  }
+
+  async function loadFacets() {
+    const facets = await api("/console/facets");
+    fillSelect($("filter-camera"), facets.cameras);
+    fillSelect($("filter-zone"), facets.zones);
+    fillSelect($("filter-rule"), facets.rules, ruleName);
+  }
+
+  function ensureStateOptions() {
+    const select = $("filter-state");
+    if (select.options.length > 2) return;
+    for (const s of Object.keys(state.messages).filter((k) => k.startsWith("state.")).map((k) => k.slice(6))) {
+      select.append(el("option", { value: s, "data-i18n": `state.${s}` }, stateName(s)));
+    }
+  }
+
+  async function loadQueue() {
+    ensureStateOptions();
+    const f = filters();
+    const page = await api("/cases", {
+      params: { state: f.state, camera: f.camera, zone: f.zone, rule: f.rule, since: f.since, until: f.until, sort: f.sort, limit: QUEUE_LIMIT },
+    });
+    if (page.items.length) state.clockOffsetMs = Date.parse(page.items[0].sla.as_of) - Date.now();
+    state.cases = page.items;
+    state.stale.clear();
+    sortCases();
+    renderQueue();
+  }
+
+  function renderQueue() {
+    const list = $("queue-list");
+    list.replaceChildren(
+      ...state.cases.map((c) =>
+        el(
+          "li",
+          {
+            class: `queue-item${c.id === state.selectedId ? " selected" : ""}${state.stale.has(c.id) ? " stale" : ""}${c.sla.breached ? " breached" : ""}`,
+            role: "option",
+            "aria-selected": String(c.id === state.selectedId),
+            dataset: { caseId: c.id, state: c.state },
+            onclick: () => selectCase(c.id),
+          },
+          el("span", { class: "qi-id" }, `#${c.id}`),
+          el("span", { class: `state-badge state-${c.state}` }, stateName(c.state)),
+          el("span", { class: "qi-where" }, `${c.camera} · ${c.zone}`),
+          el("span", { class: "qi-rule" }, ruleName(c.rule)),
+          el("span", { class: "qi-age", dataset: { since: c.detected_at } }, fmtAge(c.detected_at)),
+        ),
+      ),
+    );
+    const live = state.cases.filter((c) => !state.stale.has(c.id)).length;
+    $("queue-count").textContent = t("queue.count", { count: live });
+    $("queue-empty").hidden = state.cases.length > 0;
+    const selected = list.querySelector(".selected");
+    if (selected) selected.scrollIntoView({ block: "nearest" });
+  }
+
+  function upsertCase(view) {
+    const f = filters();
+    const index = state.cases.findIndex((c) => c.id === view.id);
+    const fits = matches(view, f);
+    if (index >= 0) {
+      state.cases[index] = view;
+      if (!fits) {
+        if (view.id === state.selectedId) state.stale.add(view.id);
+        else state.cases.splice(index, 1);
+      } else state.stale.delete(view.id);
+    } else if (fits) {
+      state.cases.push(view);
+      const known = (id, value) => [...$(id).options].some((o) => o.value === value);
+      if (!known("filter-camera", view.camera) || !known("filter-zone", view.zone) || !known("filter-rule", view.rule)) {
+        loadFacets().catch(() => {});
+      }
+      if (view.state === "new") toast(t("queue.new_case", { id: view.id, camera: view.camera, zone: view.zone }));
+    }
+    sortCases();
+    renderQueue();
+    if (view.id === state.selectedId && state.detail && view.updated_at !== state.detail.updated_at) {
+      loadCase(view.id).catch(() => {});
+    }
+    if (!state.selectedId && state.cases.length) selectCase(state.cases[0].id);
+  }
+
+  function move(step) {
+    if (!state.cases.length) return;
+    const index = state.cases.findIndex((c) => c.id === state.selectedId);
+    const next = index < 0 ? 0 : Math.min(state.cases.length - 1, Math.max(0, index + step));
+    selectCase(state.cases[next].id);
+  }
+
+  async function selectCase(id) {
+    const previous = state.selectedId;
+    state.selectedId = id;
+    if (previous !== id && state.stale.has(previous)) {
+      state.stale.delete(previous);
+      state.cases = state.cases.filter((c) => c.id !== previous);
+    }
+    renderQueue();
+    await loadCase(id);
+  }
+
+  // ------------------------------------------------------------------ one case
+
+  async function loadCase(id) {
+    const detail = await api(`/cases/${id}`);
+    if (state.selectedId !== id) return;
+    const clip = latestEvidence(detail, ["clip"]);
+    const snapshot = latestEvidence(detail, ["snapshot_annotated", "snapshot"]);
+    const wanted = [clip, snapshot].filter(Boolean).map((e) => e.sha256);
+    const previous = state.detail && state.detail.id === id ? state.detail : null;
+    let urls = previous ? previous.urls : {};
+    if (wanted.some((sha) => !urls[sha])) {
+      urls = (await api("/console/evidence-urls", { method: "POST", body: { sha256: wanted } })).urls;
+    }
+    if (state.selectedId !== id) return;
+    state.clockOffsetMs = Date.parse(detail.sla.as_of) - Date.now();
+    state.detail = { ...detail, urls, clip, snapshot };
+    renderCase();
+  }
+
+  function latestEvidence(detail, kinds) {
+    for (const kind of kinds) {
+      for (const incident of [...detail.incidents].reverse()) {
+        const found = incident.evidence.find((e) => e.kind === kind);
+        if (found) return found;
+      }
+    }
+    return null;
+  }
+
+  function setMedia(node, url, missing) {
+    const src = url ? new URL(url, location.origin).href : "";
+    if (node.src !== src) {
+      if (src) node.src = src;
+      else node.removeAttribute("src");
+    }
+    node.hidden = !src;
+    missing.hidden = Boolean(src);
+  }
+
+  function renderCase() {
+    const d = state.detail;
+    $("case-empty").hidden = Boolean(d);
+    $("case-view").hidden = !d;
+    if (!d) return;
+    $("case-view").dataset.caseId = d.id;
+    $("case-title").textContent = t("case.title", { id: d.id });
+    const badge = $("case-state");
+    badge.textContent = stateName(d.state);
+    badge.className = `state-badge state-${d.state}`;
+    badge.dataset.state = d.state;
+    $("case-camera").textContent = `${d.camera} (${d.edge_id})`;
+    $("case-zone").textContent = d.zone;
+    $("case-rule").textContent = ruleName(d.rule);
+    $("case-classes").textContent = d.classes.join(", ");
+    $("case-detected").textContent = fmtDateTime(d.detected_at);
+    $("case-incidents").textContent = String(d.incident_count);
+    setMedia($("case-video"), d.clip && d.urls[d.clip.sha256], $("case-no-clip"));
+    setMedia($("case-snapshot"), d.snapshot && d.urls[d.snapshot.sha256], $("case-no-snapshot"));
+    for (const button of document.querySelectorAll("#actions [data-action]")) {
+      button.disabled = !ACTIONS[button.dataset.action].from.includes(d.state);
+    }
+    renderTimeline(d);
+    renderHistory(d);
+    renderSla();
+  }
+
+  function renderTimeline(d) {
+    const items = [];
+    for (const inc of d.incidents) {
+      items.push({
+        at: inc.started_at,
+        kind: "started",
+        text: t("timeline.started", {
+          rule: ruleName(inc.rule),
+          classes: inc.classes.join(", "),
+          confidence: inc.confidence.toFixed(2),
+        }),
+      });
+      if (inc.ended_at) items.push({ at: inc.ended_at, kind: "ended", text: t("timeline.ended", { dwell: fmtDuration(inc.dwell_s) }) });
+      else items.push({ at: inc.last_event_at, kind: "open", text: t("timeline.open", { at: fmtDateTime(inc.last_event_at), events: inc.event_count }) });
+    }
+    items.sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+    $("timeline").replaceChildren(
+      ...items.map((i) => el("li", { class: `tl-${i.kind}` }, el("time", { datetime: i.at }, fmtDateTime(i.at)), el("span", {}, i.text))),
+    );
+  }
+
+  function renderHistory(d) {
+    $("history").replaceChildren(
+      ...d.history.map((h) =>
+        el(
+          "li",
+          { dataset: { to: h.to_state, actor: h.actor } },
+          el("time", { datetime: h.at }, fmtDateTime(h.at)),
+          el("span", {}, h.from_state ? t("history.moved", { actor: h.actor, from: stateName(h.from_state), to: stateName(h.to_state) }) : t("history.opened")),
+          h.reason && h.from_state ? el("span", { class: "reason", dataset: { reason: h.reason } }, t("history.reason", { reason: reasonText(h.reason) })) : null,
+        ),
+      ),
+    );
+  }
+
+  // The SLA clock runs in the browser between refreshes, from the server's report and the
+  // measured offset between the server's clock and this one.
+  function renderSla() {
+    const d = state.detail;
+    if (!d) return;
+    const now = Date.now() + state.clockOffsetMs;
+    const detected = Date.parse(d.sla.detected_at);
+    const milestones = Object.values(d.sla.milestones);
+    const running = milestones.find((m) => m.running);
+    const box = $("sla");
+    if (running) {
+      const elapsed = (now - detected) / 1000;
+      $("sla-label").textContent = t("case.sla_clock", { milestone: t(`milestone.${running.name}`) });
+      $("sla-clock").textContent = `${fmtDuration(elapsed)} / ${fmtDuration(running.target_s)}`;
+      box.dataset.breached = String(elapsed > running.target_s);
+    } else {
+      $("sla-label").textContent = t("case.sla_done");
+      $("sla-clock").textContent = "";
+      box.dataset.breached = String(d.sla.breached);
+    }
+    $("sla-milestones").replaceChildren(
+      ...milestones.map((m) => {
+        let text;
+        if (m.reached_at) text = t("case.sla_reached", { elapsed: fmtDuration(m.elapsed_s) });
+        else if (m.running) text = t("case.sla_running", { elapsed: fmtDuration((now - detected) / 1000), target: fmtDuration(m.target_s) });
+        else text = t("case.sla_na");
+        const breached = m.breached || (m.running && (now - detected) / 1000 > m.target_s);
+        return el("li", { class: breached ? "breached" : "" }, el("span", {}, t(`milestone.${m.name}`)), el("span", {}, text), breached ? el("strong", {}, t("case.sla_breached")) : null);
+      }),
+    );
+  }
+
+  function tick() {
+    renderSla();
+    for (const node of document.querySelectorAll(".qi-age")) node.textContent = fmtAge(node.dataset.since);
+  }
+
+  // ------------------------------------------------------------------ actions
+
+  async function transition(id, to, reason) {
+    return api(`/cases/${id}/transitions`, { method: "POST", body: reason ? { to, reason } : { to } });
+  }
+
+  async function act(action, reason) {
+    const d = state.detail;
+    const spec = ACTIONS[action];
+    if (!d || state.busy || !spec.from.includes(d.state)) return;
+    state.busy = true;
+    try {
+      let detail = d;
+      if (detail.state === "new" && (action === "confirm" || action === "reject")) {
+        detail = await transition(d.id, "in_review");
+      }
+      detail = await transition(d.id, spec.to, reason);
+      state.detail = { ...state.detail, ...detail };
+      renderCase();
+      upsertCase(detail);
+      toast(t("action.done", { id: d.id, state: stateName(detail.state) }));
+    } catch (err) {
+      toast(t("action.failed", { message: err.message }), "error");
+      await loadCase(d.id).catch(() => {});
+    } finally {
+      state.busy = false;
+    }
+  }
+
+  function renderRejectReasons() {
+    $("reject-reasons").replaceChildren(
+      ...REJECT_REASONS.map((code, i) =>
+        el(
+          "label",
+          { class: "reason-option" },
+          el("input", { type: "radio", name: "reason", value: code, ...(i === 0 ? { checked: "" } : {}) }),
+          el("kbd", {}, String(i + 1)),
+          el("span", {}, t(`reason.${code}`)),
+        ),
+      ),
+    );
+  }
+
+  function openReject() {
+    const d = state.detail;
+    if (!d || !ACTIONS.reject.from.includes(d.state)) return;
+    $("reject-title").textContent = t("reject.title", { id: d.id });
+    $("reject-note").value = "";
+    $("reject-form").querySelector('input[name="reason"]').checked = true;
+    $("reject-dialog").showModal();
+    $("reject-form").querySelector('input[name="reason"]:checked').focus();
+  }
+
+  function submitReject(event) {
+    event.preventDefault();
+    const code = $("reject-form").querySelector('input[name="reason"]:checked').value;
+    const note = $("reject-note").value.trim();
+    $("reject-dialog").close();
+    act("reject", note ? `${code}: ${note}` : code);
+  }
+
+  // ------------------------------------------------------------------ keyboard
+
+  function onKey(event) {
+    if (!state.me || event.ctrlKey || event.metaKey || event.altKey) return;
+    const rejectOpen = $("reject-dialog").open;
+    if (rejectOpen) {
+      const n = Number(event.key);
+      if (n >= 1 && n <= REJECT_REASONS.length && event.target.id !== "reject-note") {
+        const radio = $("reject-form").querySelectorAll('input[name="reason"]')[n - 1];
+        radio.checked = true;
+        radio.focus();
+        event.preventDefault();
+      }
+      return; // Enter submits, Escape closes: the dialog's own behaviour
+    }
+    if ($("help-dialog").open) return;
+    const tag = event.target.tagName;
+    if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") return;
+    const key = event.key;
+    if (key === "?") {
+      $("help-dialog").showModal();
+    } else if (key === "j") move(1);
+    else if (key === "k") move(-1);
+    else if (key === "r") openReject();
+    else if (KEYS[key]) act(KEYS[key]);
+    else if (key === " " && tag !== "BUTTON" && tag !== "VIDEO") {
+      const video = $("case-video");
+      if (video.src) video.paused ? video.play() : video.pause();
+    } else return;
+    event.preventDefault();
+  }
+
+  // ------------------------------------------------------------------ live stream
+
+  function setLive(on) {
+    $("live").dataset.state = on ? "on" : "off";
+    $("live-text").textContent = t(on ? "live.on" : "live.off");
+  }
+
+  function closeStream() {
+    clearTimeout(state.streamRetry);
+    if (state.stream) state.stream.close();
+    state.stream = null;
+    setLive(false);
+  }
+
+  // Each connection needs a fresh signed URL (valid a minute), so on any error the console
+  // closes the EventSource (whose own retry would reuse the expired URL) and opens a new one.
+  async function openStream() {
+    closeStream();
+    if (!state.me) return;
+    let url;
+    try {
+      url = (await api("/console/stream-url", { method: "POST" })).url;
+    } catch (err) {
+      state.streamRetry = setTimeout(openStream, 3000);
+      return;
+    }
+    const source = new EventSource(url);
+    state.stream = source;
+    source.addEventListener("ready", () => {
+      setLive(true);
+      // Changes between loading the queue and the stream opening arrive as "case" events
+      // (the server looks a few seconds back), so nothing is missed in between.
+    });
+    source.addEventListener("case", (event) => upsertCase(JSON.parse(event.data)));
+    const reconnect = () => {
+      if (state.stream !== source) return;
+      source.close();
+      setLive(false);
+      state.streamRetry = setTimeout(openStream, 1000);
+    };
+    source.addEventListener("expired", reconnect);
+    source.addEventListener("error", reconnect);
+  }
+
+  // ------------------------------------------------------------------ wiring
+
+  function wire() {
+    $("login-form").addEventListener("submit", onLogin);
+    for (const b of document.querySelectorAll("[data-set-lang]")) b.addEventListener("click", () => setLanguage(b.dataset.setLang));
+    $("lang-toggle").addEventListener("click", () => toggleLanguage().catch((e) => toast(e.message, "error")));
+    $("help-button").addEventListener("click", () => $("help-dialog").showModal());
+    $("logout").addEventListener("click", () => logout());
+    $("filters").addEventListener("change", () => loadQueue().catch((e) => toast(e.message, "error")));
+    $("filters").addEventListener("reset", () => setTimeout(() => loadQueue().catch(() => {}), 0));
+    for (const b of document.querySelectorAll("#actions [data-action]")) {
+      b.addEventListener("click", () => (b.dataset.action === "reject" ? openReject() : act(b.dataset.action)));
+    }
+    $("reject-form").addEventListener("submit", submitReject);
+    $("reject-cancel").addEventListener("click", () => $("reject-dialog").close());
+    $("case-snapshot").addEventListener("error", () => toast(t("case.media_error"), "error"));
+    document.addEventListener("keydown", onKey);
+  }
+
+  async function boot() {
+    wire();
+    await setLanguage(state.lang);
+    if (!state.token) return showLogin();
+    try {
+      await start(await api("/console/me"));
+    } catch (err) {
+      if (state.token) logout(err.status === 401 ? t("login.expired") : t("error.network", { message: err.message }));
+    }
+  }
+
+  boot();
+})();
