@@ -6,6 +6,17 @@ acked when the broker goes away, the process is SIGKILLed or the power is cut is
 here, in ``seq`` order, on the next connection. Duplicates are expected and harmless: the hub is
 idempotent by ``(edge_id, seq)``.
 
+Why acknowledged rows are KEPT (``acked_at`` set, not deleted) for ``retain_acked_s`` (default 24 h):
+a PUBACK only says the broker took the event, not that a hub has it. Measured with Mosquitto
+2.0.11: after a broker restart, shared subscriptions (``$share/<group>/...``, which the hub uses)
+are not restored from the persistence file, so events acknowledged between the restart and the
+hub re-subscribing reach nobody. The hub notices the hole (a ``seq`` gap, or
+``EdgeStatus.last_seq`` above what it stored) and asks for a replay; :meth:`Outbox.replay` marks
+the retained rows pending again and the publisher sends them once more. :meth:`Outbox.depth`
+still counts only rows the broker has not acknowledged: it is the "stuck at the edge" metric.
+Files written before this column existed are migrated in place when opened (the column is added;
+their rows are all unacknowledged, which is what they were).
+
 Why SQLite in WAL mode: one file, atomic transactions, readers (the publisher) never block the
 writer (the pipeline), and a SIGKILL mid-write leaves the last committed state.
 
@@ -23,7 +34,9 @@ pipeline thread at most a few ms per event. Both modes survive a SIGKILL of the 
 pages are in the OS page cache); only ``FULL`` survives losing power. ``NORMAL`` stays available
 for boxes on a UPS that need raw throughput. Acks are never fsynced (see :meth:`ack_many`).
 
-Bound and drop policy: at most ``max_rows`` rows are kept. When full, the oldest ``updated``
+Bound and drop policy: at most ``max_rows`` rows (acknowledged or not) are kept. When full, the
+oldest acknowledged row is deleted first (it has reached the broker; only the replay window
+shrinks). With no acknowledged row left, the oldest unacknowledged ``updated``
 event is deleted to make room (an ``updated`` is superseded by any later event of the same
 incident). ``started`` and ``ended`` are never dropped: they open and close cases at the hub. If
 the outbox is full of nothing but ``started``/``ended`` rows the new event is still accepted --
@@ -44,6 +57,7 @@ Example::
     event = box.enqueue(event)          # event.seq is now assigned and on disk
     for ev in box.pending(limit=100):   # oldest first
         ...publish..., then box.ack(ev.seq)
+    box.replay(40, 60)                  # the hub missed 40..60: pending again, sent again
 """
 
 from __future__ import annotations
@@ -56,7 +70,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from gridwarden.contract import IncidentEvent
 
@@ -64,22 +78,44 @@ log = logging.getLogger(__name__)
 
 SyncMode = Literal["FULL", "NORMAL"]
 
-_SCHEMA = """
+# Default replay window: how long an acknowledged event stays available to a hub's ReplayRequest.
+DEFAULT_RETAIN_ACKED_S = 24 * 3600.0
+# Expired acknowledged rows are deleted from ack_many at most this often (one indexed DELETE).
+_PRUNE_INTERVAL_S = 30.0
+
+_SCHEMA_TABLES = """
 CREATE TABLE IF NOT EXISTS outbox (
     seq         INTEGER PRIMARY KEY,
     kind        TEXT    NOT NULL CHECK (kind IN ('started', 'updated', 'ended')),
     incident_id TEXT    NOT NULL,
     payload     TEXT    NOT NULL,
-    enqueued_at REAL    NOT NULL
+    enqueued_at REAL    NOT NULL,
+    acked_at    REAL    -- NULL: not yet acknowledged by the broker (pending)
 );
--- Finds the oldest droppable row without scanning when the outbox is full.
-CREATE INDEX IF NOT EXISTS outbox_updated_by_seq ON outbox (seq) WHERE kind = 'updated';
 CREATE TABLE IF NOT EXISTS outbox_meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO outbox_meta (key, value) VALUES ('next_seq', 1), ('dropped', 0);
 """
+
+# Created after the in-place migration, since they name ``acked_at``.
+_SCHEMA_INDEXES = """
+-- Finds the oldest droppable row without scanning when the outbox is full.
+CREATE INDEX IF NOT EXISTS outbox_updated_by_seq ON outbox (seq) WHERE kind = 'updated';
+-- The sender's read: pending rows in seq order, without stepping over the retained acked ones.
+CREATE INDEX IF NOT EXISTS outbox_pending_by_seq ON outbox (seq) WHERE acked_at IS NULL;
+-- Oldest acknowledged rows first: window expiry and making room.
+CREATE INDEX IF NOT EXISTS outbox_acked_by_time ON outbox (acked_at, seq) WHERE acked_at IS NOT NULL;
+"""
+
+
+class Replayed(NamedTuple):
+    """What :meth:`Outbox.replay` found in the span it was asked for."""
+
+    remarked: int  # acknowledged rows marked pending again (they will be sent again)
+    already_pending: int  # rows not yet acknowledged anyway (they are on their way)
+    unavailable: int  # seqs no longer stored (window expired, pruned, dropped) or never assigned
 
 
 class OutboxError(RuntimeError):
@@ -98,14 +134,24 @@ class Outbox:
     a lock; every operation is a short transaction.
     """
 
-    def __init__(self, path: str | Path, *, max_rows: int = 100_000, synchronous: SyncMode = "FULL") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_rows: int = 100_000,
+        synchronous: SyncMode = "FULL",
+        retain_acked_s: float = DEFAULT_RETAIN_ACKED_S,
+    ) -> None:
         if max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, got {max_rows}")
+        if not retain_acked_s >= 0:  # also refuses NaN
+            raise ValueError(f"retain_acked_s must be >= 0, got {retain_acked_s}")
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
         self.path = Path(path)
         self.max_rows = max_rows
         self.synchronous: SyncMode = synchronous
+        self.retain_acked_s = float(retain_acked_s)
         self._lock = threading.Lock()
         self._lock_file = self._acquire_owner_lock(self.path)
         try:
@@ -113,13 +159,31 @@ class Outbox:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA synchronous={synchronous}")
             self._conn.execute("PRAGMA busy_timeout=5000")
-            self._conn.executescript(_SCHEMA)
-            self._depth: int = self._conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            self._conn.executescript(_SCHEMA_TABLES)
+            self._migrate(self._conn)
+            self._conn.executescript(_SCHEMA_INDEXES)
+            self._rows: int = self._conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            self._depth: int = self._conn.execute(
+                "SELECT COUNT(*) FROM outbox WHERE acked_at IS NULL"
+            ).fetchone()[0]
         except sqlite3.DatabaseError as exc:
             self._release_owner_lock()
             raise OutboxError(f"cannot open outbox {self.path}: {exc}") from exc
         self._warned_over_bound = False
         self._closed = False
+        self._next_prune = 0.0
+        self.prune_expired()
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        """Bring an outbox file from an older release up to this schema, in place.
+
+        Boxes in the field carry outbox files without ``acked_at``: their rows are all unacked
+        (acked rows used to be deleted), so a NULL column is exactly right for them."""
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
+        if "acked_at" not in columns:
+            conn.execute("ALTER TABLE outbox ADD COLUMN acked_at REAL")
+            log.info("outbox: migrated an older file in place (added acked_at)")
 
     # -- ownership ---------------------------------------------------------------------------
 
@@ -156,7 +220,9 @@ class Outbox:
             try:
                 seq = conn.execute("SELECT value FROM outbox_meta WHERE key = 'next_seq'").fetchone()[0]
                 stored = event.model_copy(update={"seq": seq})
-                dropped_now = self._make_room(conn) if self._depth >= self.max_rows else 0
+                removed_rows, removed_pending = (
+                    self._make_room(conn) if self._rows >= self.max_rows else (0, 0)
+                )
                 conn.execute(
                     "INSERT INTO outbox (seq, kind, incident_id, payload, enqueued_at) VALUES (?, ?, ?, ?, ?)",
                     (seq, stored.event, stored.incident_id, stored.model_dump_json(), time.time()),
@@ -166,27 +232,38 @@ class Outbox:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            self._depth += 1 - dropped_now
+            self._rows += 1 - removed_rows
+            self._depth += 1 - removed_pending
             self._warn_if_over_bound()
             return stored
 
-    def _make_room(self, conn: sqlite3.Connection) -> int:
-        """Delete the oldest ``updated`` row inside the caller's transaction; return 0 or 1."""
-        row = conn.execute("SELECT seq FROM outbox WHERE kind = 'updated' ORDER BY seq LIMIT 1").fetchone()
+    def _make_room(self, conn: sqlite3.Connection) -> tuple[int, int]:
+        """Delete one row inside the caller's transaction: the oldest acknowledged row if any
+        (it reached the broker; only the replay window shrinks), else the oldest unacknowledged
+        ``updated``. Return (rows deleted, unacknowledged rows deleted)."""
+        row = conn.execute(
+            "SELECT seq FROM outbox WHERE acked_at IS NOT NULL ORDER BY acked_at, seq LIMIT 1"
+        ).fetchone()
+        if row is not None:
+            conn.execute("DELETE FROM outbox WHERE seq = ?", (row[0],))
+            return 1, 0
+        row = conn.execute(
+            "SELECT seq FROM outbox WHERE kind = 'updated' AND acked_at IS NULL ORDER BY seq LIMIT 1"
+        ).fetchone()
         if row is None:
-            return 0
+            return 0, 0
         conn.execute("DELETE FROM outbox WHERE seq = ?", (row[0],))
         conn.execute("UPDATE outbox_meta SET value = value + 1 WHERE key = 'dropped'")
-        return 1
+        return 1, 1
 
     def _warn_if_over_bound(self) -> None:
-        if self._depth > self.max_rows:
+        if self._rows > self.max_rows:
             if not self._warned_over_bound:
                 log.warning(
                     "outbox %s holds %d rows, over its bound of %d: only started/ended events are "
                     "left and those are never dropped; is the broker reachable?",
                     self.path,
-                    self._depth,
+                    self._rows,
                     self.max_rows,
                 )
                 self._warned_over_bound = True
@@ -194,12 +271,14 @@ class Outbox:
             self._warned_over_bound = False
 
     def ack(self, seq: int) -> None:
-        """Remove the event with ``seq`` (its PUBACK arrived). Unknown seqs are ignored:
-        duplicates of one event are acked more than once after a replay."""
+        """Mark the event with ``seq`` acknowledged (its PUBACK arrived); it stays retained for
+        replay. Unknown or already acknowledged seqs are ignored: duplicates of one event are
+        acked more than once after a reconnect."""
         self.ack_many((seq,))
 
     def ack_many(self, seqs: Iterable[int]) -> None:
-        """Remove several events in one transaction.
+        """Mark several events acknowledged in one transaction (and, at most every
+        ``_PRUNE_INTERVAL_S``, delete acknowledged rows older than the replay window).
 
         Acks are committed without an fsync even under ``synchronous=FULL``: an ack lost to a
         power cut only brings the row back, and the event is delivered once more -- a duplicate
@@ -207,18 +286,25 @@ class Outbox:
         fsync covers these WAL frames too; an unsynced tail is discarded whole at recovery, so
         the file stays consistent.)
         """
-        params = [(int(s),) for s in seqs]
+        now = time.time()
+        params = [(now, int(s)) for s in seqs]
         if not params:
             return
         with self._lock:
             conn = self._connection()
-            before = conn.total_changes
             if self.synchronous == "FULL":
                 conn.execute("PRAGMA synchronous=NORMAL")
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    conn.executemany("DELETE FROM outbox WHERE seq = ?", params)
+                    before = conn.total_changes
+                    conn.executemany(
+                        "UPDATE outbox SET acked_at = ? WHERE seq = ? AND acked_at IS NULL", params
+                    )
+                    acked = conn.total_changes - before
+                    pruned = (
+                        self._prune_expired_locked(conn, now) if time.monotonic() >= self._next_prune else 0
+                    )
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -226,8 +312,59 @@ class Outbox:
             finally:
                 if self.synchronous == "FULL":
                     conn.execute("PRAGMA synchronous=FULL")
-            self._depth -= conn.total_changes - before
+            self._depth -= acked
+            self._rows -= pruned
             self._warn_if_over_bound()
+
+    def prune_expired(self, now: float | None = None) -> int:
+        """Delete acknowledged rows older than the replay window; return how many. Called on
+        open and from :meth:`ack_many`; public so an idle edge's owner can call it too."""
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                pruned = self._prune_expired_locked(conn, time.time() if now is None else now)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._rows -= pruned
+            return pruned
+
+    def _prune_expired_locked(self, conn: sqlite3.Connection, now: float) -> int:
+        self._next_prune = time.monotonic() + _PRUNE_INTERVAL_S
+        before = conn.total_changes
+        conn.execute(
+            "DELETE FROM outbox WHERE acked_at IS NOT NULL AND acked_at < ?", (now - self.retain_acked_s,)
+        )
+        return conn.total_changes - before
+
+    def replay(self, from_seq: int, to_seq: int) -> Replayed:
+        """Mark the retained, acknowledged events ``from_seq..to_seq`` (inclusive) pending again,
+        so the sender publishes them once more in seq order (a hub asked: it never got them).
+
+        Raises ``ValueError`` for a span that is not ``1 <= from_seq <= to_seq``."""
+        if not (isinstance(from_seq, int) and isinstance(to_seq, int)) or not 1 <= from_seq <= to_seq:
+            raise ValueError(f"replay span must satisfy 1 <= from_seq <= to_seq, got {from_seq}..{to_seq}")
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                before = conn.total_changes
+                conn.execute(
+                    "UPDATE outbox SET acked_at = NULL WHERE seq BETWEEN ? AND ? AND acked_at IS NOT NULL",
+                    (from_seq, to_seq),
+                )
+                remarked = conn.total_changes - before
+                stored = conn.execute(
+                    "SELECT COUNT(*) FROM outbox WHERE seq BETWEEN ? AND ?", (from_seq, to_seq)
+                ).fetchone()[0]
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._depth += remarked
+            return Replayed(remarked, stored - remarked, to_seq - from_seq + 1 - stored)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -246,16 +383,23 @@ class Outbox:
             return (
                 self._connection()
                 .execute(
-                    "SELECT seq, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                    "SELECT seq, payload FROM outbox WHERE acked_at IS NULL AND seq > ? ORDER BY seq LIMIT ?",
                     (after_seq if after_seq is not None else 0, limit),
                 )
                 .fetchall()
             )
 
     def depth(self) -> int:
-        """Number of events stored and not yet acked (a metric)."""
+        """Number of events not yet acknowledged by the broker (a metric; retained acknowledged
+        rows are not counted)."""
         with self._lock:
             return self._depth
+
+    def stored_rows(self) -> int:
+        """Rows in the file: pending plus acknowledged ones kept for replay (bounded by ``max_rows``
+        unless only ``started``/``ended`` rows are pending)."""
+        with self._lock:
+            return self._rows
 
     def dropped(self) -> int:
         """Number of ``updated`` events dropped by the full-outbox policy, over the file's life."""
@@ -303,4 +447,7 @@ class Outbox:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Outbox({str(self.path)!r}, max_rows={self.max_rows}, synchronous={self.synchronous!r})"
+        return (
+            f"Outbox({str(self.path)!r}, max_rows={self.max_rows}, synchronous={self.synchronous!r}, "
+            f"retain_acked_s={self.retain_acked_s})"
+        )

@@ -17,9 +17,20 @@ Delivery model: *at least once, in seq order, from disk*.
 * A PUBACK with a failure reason code (e.g. not authorised) does not delete the row: it is
   logged and retried on the next connection rather than lost.
 
-Status: on every connect the retained ``EdgeStatus(online=True)`` is published, and the MQTT
-Last Will (retained ``EdgeStatus(online=False)``) covers crashes and network loss; a clean
-:meth:`stop` publishes the offline status itself. Camera statuses are latest-value: only the
+Replay on request: the broker's PUBACK does not prove a hub has the event (Mosquitto 2.0.11 drops
+shared subscriptions on restart, so events acknowledged before the hubs re-subscribe reach
+nobody). The outbox therefore keeps acknowledged rows for a while, and the publisher subscribes
+(QoS 1) to its own ``.../replay`` topic. A valid :class:`~gridwarden.contract.ReplayRequest` for
+this edge re-marks that span pending (:meth:`Outbox.replay`); the sender rewinds its cursor and
+sends those rows again, in seq order, skipping any still in flight. Anything else on that topic
+(bad JSON, wrong schema, another edge's id, an inverted span) is logged and ignored. The request
+is handled on the sender thread, never in paho's callback (see the locking note above).
+
+Status: on every connect, and then every ``status_interval_s`` (default 10 s), the retained
+``EdgeStatus(online=True)`` is published with ``last_seq`` (the highest seq assigned) and the
+outbox depth, so a hub learns the tail of the stream even when the last events were lost; the
+MQTT Last Will (retained ``EdgeStatus(online=False)``) covers crashes and network loss; a clean
+:meth:`stop` publishes the offline status itself, with ``last_seq``. Camera statuses are latest-value: only the
 newest per camera is kept in memory and (re)published retained on each connect; they do not go
 through the outbox because a stale camera state is worth nothing after the fact.
 
@@ -37,6 +48,7 @@ Example::
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import threading
 import time
@@ -48,14 +60,19 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import ValidationError
 
-from gridwarden.contract import CameraStatus, EdgeStatus, IncidentEvent, Topics, utcnow
+from gridwarden.contract import CameraStatus, EdgeStatus, IncidentEvent, ReplayRequest, Topics, utcnow
 from gridwarden.edge.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
 # How long the sender sleeps when nothing wakes it: bounds the latency of anything missed.
 _IDLE_WAIT_S = 0.5
+# Default period of the retained online status (with last_seq) while connected.
+DEFAULT_STATUS_INTERVAL_S = 10.0
+# Replay requests waiting for the sender; more than this in one idle period are refused (logged).
+_MAX_QUEUED_REPLAYS = 1000
 
 
 @dataclass
@@ -124,9 +141,12 @@ class IncidentPublisher:
         version: str | None = None,
         model: str | None = None,
         config_version: str | None = None,
+        status_interval_s: float = DEFAULT_STATUS_INTERVAL_S,
     ) -> None:
         if inflight < 1:
             raise ValueError(f"inflight must be >= 1, got {inflight}")
+        if not status_interval_s > 0:
+            raise ValueError(f"status_interval_s must be > 0, got {status_interval_s}")
         # Building a status validates site and edge_id against the contract's identifier rules.
         EdgeStatus(edge_id=edge_id, site=site, online=False, wall_time=utcnow())
         self.site = site
@@ -134,6 +154,7 @@ class IncidentPublisher:
         self.outbox = outbox
         self.settings = mqtt
         self.inflight = inflight
+        self.status_interval_s = status_interval_s
         self.topics = Topics(site, edge_id)
         self._status_fields: dict[str, Any] = {
             "version": version,
@@ -144,6 +165,7 @@ class IncidentPublisher:
         # Shared between paho's network thread and the sender: plain flags, a deque, an event.
         self._wake = threading.Event()
         self._acked_mids: collections.deque[int] = collections.deque()
+        self._replay_requests: collections.deque[ReplayRequest] = collections.deque()
         self._connected = threading.Event()
         self._session_started = False  # set by on_connect, consumed by the sender
         self._stopping = False
@@ -151,7 +173,10 @@ class IncidentPublisher:
 
         # Owned by the sender thread only.
         self._mid_to_seq: dict[int, int] = {}
+        self._inflight_seqs: set[int] = set()
         self._cursor: int | None = None
+        self._next_status_at = 0.0
+        self.replays_served = 0  # replay requests applied (a metric)
 
         self._camera_lock = threading.Lock()
         self._camera_latest: dict[str, str] = {}
@@ -162,13 +187,15 @@ class IncidentPublisher:
 
     # -- setup -------------------------------------------------------------------------------
 
-    def _status_payload(self, online: bool) -> str:
-        depth = self.outbox.depth() if online else None
+    def _status_payload(self, online: bool, *, with_outbox: bool = True) -> str:
+        """The retained edge status. The Last Will is built before any connection, so it
+        carries neither depth nor ``last_seq`` (both would be stale when it fires)."""
         return EdgeStatus(
             edge_id=self.edge_id,
             site=self.site,
             online=online,
-            outbox_depth=depth,
+            outbox_depth=self.outbox.depth() if online and with_outbox else None,
+            last_seq=self.outbox.last_seq() if with_outbox else None,
             wall_time=utcnow(),
             **self._status_fields,
         ).model_dump_json()
@@ -185,12 +212,15 @@ class IncidentPublisher:
         if s.uses_tls:
             client.tls_set(ca_certs=s.tls_ca, certfile=s.tls_cert, keyfile=s.tls_key)
             client.tls_insecure_set(s.tls_insecure)
-        client.will_set(self.topics.status, self._status_payload(online=False), qos=1, retain=True)
+        client.will_set(
+            self.topics.status, self._status_payload(online=False, with_outbox=False), qos=1, retain=True
+        )
         client.reconnect_delay_set(min_delay=s.reconnect_min_delay, max_delay=s.reconnect_max_delay)
         client.max_inflight_messages_set(self.inflight)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         client.enable_logger(_PAHO_LOG)
         return client
 
@@ -211,6 +241,8 @@ class IncidentPublisher:
             return
         self._last_error = None
         self._client.last_connect_exception = None
+        # Every connect: the broker may have lost the session (or a persisted one may lack it).
+        client.subscribe(self.topics.replay, qos=1)
         self._session_started = True
         self._connected.set()
         log.info("connected to %s:%s as %s", self.settings.host, self.settings.port, self.edge_id)
@@ -232,6 +264,37 @@ class IncidentPublisher:
             return
         self._acked_mids.append(mid)
         self._wake.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        """Only the replay topic is subscribed. Validate here (cheap, no locks) and queue."""
+        request = self._parse_replay_request(message.topic, bytes(message.payload))
+        if request is None:
+            return
+        if len(self._replay_requests) >= _MAX_QUEUED_REPLAYS:
+            log.warning("replay request %d..%d ignored: too many queued", request.from_seq, request.to_seq)
+            return
+        self._replay_requests.append(request)
+        self._wake.set()
+
+    def _parse_replay_request(self, topic: str, payload: bytes) -> ReplayRequest | None:
+        """A valid request for this edge, or ``None`` (logged) for anything else."""
+        if topic != self.topics.replay:
+            log.warning("ignoring a message on unexpected topic %r", topic[:200])
+            return None
+        try:
+            request = ReplayRequest.model_validate(json.loads(payload))
+        except (ValueError, ValidationError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+            log.warning("ignoring an invalid replay request on %s: %s", topic, str(exc)[:300])
+            return None
+        if request.edge_id != self.edge_id:
+            log.warning("ignoring a replay request for edge %r on %s", request.edge_id, topic)
+            return None
+        if request.from_seq > request.to_seq:
+            log.warning(
+                "ignoring a replay request with an inverted span %d..%d", request.from_seq, request.to_seq
+            )
+            return None
+        return request
 
     # -- public API --------------------------------------------------------------------------
 
@@ -347,37 +410,78 @@ class IncidentPublisher:
             seq = self._mid_to_seq.pop(self._acked_mids.popleft(), None)
             if seq is not None:
                 seqs.append(seq)
+                self._inflight_seqs.discard(seq)
         if seqs:
             self.outbox.ack_many(seqs)
 
+    def _apply_replay_requests(self) -> None:
+        """Re-mark requested spans pending and rewind the cursor so they are sent again."""
+        while self._replay_requests:
+            request = self._replay_requests.popleft()
+            outcome = self.outbox.replay(request.from_seq, request.to_seq)
+            self.replays_served += 1
+            log.info(
+                "replay %d..%d requested by %s: %d to resend, %d already pending, %d no longer stored",
+                request.from_seq, request.to_seq, request.requested_by or "?",
+                outcome.remarked, outcome.already_pending, outcome.unavailable,
+            )  # fmt: skip
+            if outcome.unavailable:
+                log.warning(
+                    "replay %d..%d: %d event(s) are no longer in the outbox (replay window or bound)",
+                    request.from_seq, request.to_seq, outcome.unavailable,
+                )  # fmt: skip
+            if self._cursor is not None and self._cursor >= request.from_seq:
+                self._cursor = request.from_seq - 1
+
     def _send_once(self) -> None:
         self._flush_acks()
+        self._apply_replay_requests()
         if not self._connected.is_set():
             return
         if self._session_started:
             self._session_started = False
             self._begin_session()
+        elif time.monotonic() >= self._next_status_at:
+            self._publish_online_status()
         self._send_camera_statuses()
         room = self.inflight - len(self._mid_to_seq)
         if room <= 0:
             return
         # Every PUBACK and every enqueue sets _wake, so a full window or a new row brings us back.
-        for seq, payload in self.outbox.pending_raw(room, after_seq=self._cursor):
-            info = self._client.publish(self.topics.incidents, payload, qos=1)
-            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                # Lost the connection mid-batch: the next connect replays from the outbox.
+        # After a replay rewound the cursor, rows still in flight are skipped, not sent twice.
+        while room > 0:
+            rows = self.outbox.pending_raw(room + len(self._inflight_seqs), after_seq=self._cursor)
+            if not rows:
                 return
-            self._mid_to_seq[info.mid] = seq
-            self._cursor = seq
+            for seq, payload in rows:
+                self._cursor = seq
+                if seq in self._inflight_seqs:
+                    continue
+                info = self._client.publish(self.topics.incidents, payload, qos=1)
+                if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    # Lost the connection mid-batch: the next connect replays from the outbox.
+                    return
+                self._mid_to_seq[info.mid] = seq
+                self._inflight_seqs.add(seq)
+                room -= 1
+                if room == 0:
+                    return
 
     def _begin_session(self) -> None:
         """A fresh connection: forget old mids, replay the outbox from its oldest row,
         announce the edge online and re-send every camera's latest status."""
         self._mid_to_seq.clear()
+        self._inflight_seqs.clear()
         self._cursor = None
-        self._client.publish(self.topics.status, self._status_payload(online=True), qos=1, retain=True)
+        self._publish_online_status()
         with self._camera_lock:
             self._camera_dirty.update(self._camera_latest)
+
+    def _publish_online_status(self) -> None:
+        """Retained online status with the current ``last_seq``: on connect and periodically,
+        so a hub that lost the tail of the stream learns how far it goes."""
+        self._next_status_at = time.monotonic() + self.status_interval_s
+        self._client.publish(self.topics.status, self._status_payload(online=True), qos=1, retain=True)
 
     def _send_camera_statuses(self) -> None:
         with self._camera_lock:

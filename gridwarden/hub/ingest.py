@@ -18,6 +18,13 @@ messages or ``batch_wait_s`` after the first, whichever comes first) amortises i
 told (MQTT 5 Receive Maximum) to keep up to two batches in flight unacknowledged, so the next
 batch fills while this one commits.
 
+Replay: a broker can acknowledge an edge's event and still lose it before any hub has it
+(Mosquitto 2.0.11 does not restore shared subscriptions after a restart). After each commit the
+consumer tells a :class:`~gridwarden.hub.replay.ReplayRequester` about gaps and edge statuses; it
+compares what the DATABASE holds with ``EdgeStatus.last_seq`` and the per-edge holes and asks the
+edge (``.../replay``, QoS 1) to send the missing spans again, rate-limited. See
+:mod:`gridwarden.hub.replay`; ``stats()`` counts ``replay_requests`` and ``replay_seqs_requested``.
+
 Malformed messages (oversized, not JSON, wrong schema, wrong topic, edge/site/camera in the
 payload different from the topic) are rejected: logged with the reason, counted by reason in
 ``rejected_messages`` and acknowledged, so they are neither redelivered forever nor able to stop
@@ -67,6 +74,7 @@ from gridwarden.contract import (
     CameraStatus,
     EdgeStatus,
     IncidentEvent,
+    ReplayRequest,
     Topics,
     parse_topic,
     utcnow,
@@ -89,6 +97,7 @@ from gridwarden.hub.db.models import (
     RejectedMessage,
     UTCDateTime,
 )
+from gridwarden.hub.replay import ReplayRequester, ReplaySettings, StatusNote
 from gridwarden.hub.settings import HubSettings
 
 log = logging.getLogger(__name__)
@@ -130,6 +139,8 @@ class IngestResult:
     case_how: str | None = None  # opened | merged, when this message brought a new incident
     gap: tuple[int, ...] = ()  # sequence numbers this message revealed as missing
     late: bool = False  # this message filled an earlier gap
+    edge_online: bool | None = None  # for an edge status: its online flag
+    edge_last_seq: int | None = None  # for an edge status: the highest seq the edge has assigned
 
 
 # --------------------------------------------------------------------------- validation
@@ -451,7 +462,16 @@ def ingest_batch(
                 result = IngestResult(Outcome.REJECTED, topic, reason=item.reason, detail=item.detail)
             elif item is None:
                 result = IngestResult(Outcome.IGNORED, topic)
-            elif isinstance(item, EdgeStatus | CameraStatus):
+            elif isinstance(item, EdgeStatus):
+                _apply_status(session, item, now)
+                result = IngestResult(
+                    Outcome.STATUS,
+                    topic,
+                    edge_id=item.edge_id,
+                    edge_online=item.online,
+                    edge_last_seq=item.last_seq,
+                )
+            elif isinstance(item, CameraStatus):
                 _apply_status(session, item, now)
                 result = IngestResult(Outcome.STATUS, topic, edge_id=item.edge_id)
             else:
@@ -632,6 +652,8 @@ class IngestStats:
                 "commit_ms_total": c["commit_ms_total"],
                 "db_errors": c["db_errors"],
                 "connects": c["connects"],
+                "replay_requests": c["replay_requests"],
+                "replay_seqs_requested": c["replay_seqs_requested"],
             }
 
 
@@ -658,6 +680,8 @@ class HubIngestor:
         merge_iou: float = DEFAULT_MERGE_IOU,
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
         keepalive_s: int = 30,
+        replay: ReplaySettings | None = None,
+        request_replays: bool = True,
     ) -> None:
         if batch_max < 1 or batch_wait_s <= 0:
             raise ValueError("batch_max must be >= 1 and batch_wait_s > 0")
@@ -692,6 +716,28 @@ class HubIngestor:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self._replayer = (
+            ReplayRequester(
+                db,
+                self._publish_replay,
+                requested_by=self.client_id,
+                settings=replay,
+                on_request=self._count_replay,
+            )
+            if request_replays
+            else None
+        )
+
+    def _publish_replay(self, topic: str, payload: bytes) -> bool:
+        """Hand a replay request to paho (QoS 1, not retained); refused while disconnected so a
+        request is not queued behind an outage (the requester asks again later)."""
+        if not self._ready.is_set():
+            return False
+        return self._client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_SUCCESS
+
+    def _count_replay(self, request: ReplayRequest) -> None:
+        self._stats.note("replay_requests")
+        self._stats.note("replay_seqs_requested", request.to_seq - request.from_seq + 1)
 
     # ---- MQTT callbacks (network thread)
 
@@ -745,6 +791,8 @@ class HubIngestor:
         )
         self._worker = threading.Thread(target=self._run, name=f"{self.client_id}-writer", daemon=True)
         self._worker.start()
+        if self._replayer is not None:
+            self._replayer.start()
         self._client.loop_start()
 
     def wait_ready(self, timeout: float | None = None) -> bool:
@@ -754,6 +802,8 @@ class HubIngestor:
     def stop(self, timeout: float = 10.0) -> None:
         """Store and acknowledge what has arrived, then disconnect (the session stays on the broker)."""
         self._stopping.set()
+        if self._replayer is not None:
+            self._replayer.stop()
         if self._worker is not None:
             self._worker.join(timeout)
         self._client.disconnect()
@@ -835,9 +885,21 @@ class HubIngestor:
             else:
                 self._stats.add(results, commit_s=time.monotonic() - started)
                 self._ack(batch)
+                self._tell_replayer(results)
                 return
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+    def _tell_replayer(self, results: Sequence[IngestResult]) -> None:
+        if self._replayer is None:
+            return
+        notes = [
+            StatusNote(r.edge_id, r.topic, gap=bool(r.gap), online=r.edge_online, last_seq=r.edge_last_seq)
+            for r in results
+            if r.edge_id is not None and (r.gap or r.edge_online is not None)
+        ]
+        if notes:
+            self._replayer.observe(notes)
 
     def _note_db_error(self, exc: Exception, size: int, attempt: int) -> None:
         self._stats.note("db_errors")
@@ -905,6 +967,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--stats-file", type=Path, default=None, help="write stats JSON here every second and at exit"
     )
+    p.add_argument(
+        "--replay-settle-s", type=float, default=ReplaySettings.settle_s,
+        help="how long a seq must stay missing in the database before the edge is asked to replay it",
+    )  # fmt: skip
+    p.add_argument("--replay-retry-s", type=float, default=ReplaySettings.retry_s)
+    p.add_argument("--no-replay", action="store_true", help="never ask edges to replay missing events")
     p.add_argument("--no-migrate", action="store_true", help="do not run database migrations at start")
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
@@ -936,6 +1004,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_wait_s=args.batch_wait_s,
         merge_window_s=args.merge_window_s,
         merge_iou=args.merge_iou,
+        replay=ReplaySettings(settle_s=args.replay_settle_s, retry_s=args.replay_retry_s),
+        request_replays=not args.no_replay,
     )
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -255,3 +255,26 @@ def test_last_will_only_on_its_own_status_topic(secured_broker: MosquittoBroker,
         assert hub.receive() == (Topics("north", "edge-01").status, b"sentinel")
     finally:
         sentinel.close()
+
+
+def test_edge_receives_only_its_own_replay_requests_and_cannot_send_any(
+    secured_broker: MosquittoBroker, hub: Probe
+) -> None:
+    """The hub asks an edge to replay missing events on ``.../<edge_id>/replay``: only that edge
+    may read it, and no edge may write a replay topic (it could make another edge flood the
+    broker with old events)."""
+    own, other = Topics("north", "edge-01"), Topics("north", "edge-02")
+    e1, e2 = edge(secured_broker), edge(secured_broker, "edge-02")
+    try:
+        e1.subscribe(own.replay, other.replay, "gridwarden/v1/+/+/replay")
+        for topic in (own.replay, other.replay):
+            assert e2.publish(topic, b"forged-request").value == NOT_AUTHORIZED, topic
+        assert hub.publish(other.replay, b"e2-replay").value == 0
+        assert hub.publish(own.replay, b"e1-replay").value == 0
+        # Matched by two of e1's subscriptions, its own request may arrive twice; nothing else may.
+        assert e1.receive() == (own.replay, b"e1-replay")
+        while not e1.messages.empty():
+            assert e1.receive() == (own.replay, b"e1-replay")
+    finally:
+        e1.close()
+        e2.close()

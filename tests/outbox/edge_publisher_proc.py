@@ -7,13 +7,18 @@ It resumes the stream where the outbox's seq counter says the previous run stopp
     python -m tests.outbox.edge_publisher_proc OUTBOX PORT --count 1000 --rate 100 --keepalive 2
 
 Exit status 0 when everything was enqueued and the outbox drained, 1 otherwise.
+
+With ``--serve`` it stays connected after draining, as a real edge does, so that it can answer
+the hub's replay requests, until SIGTERM; then it drains again and exits (0 when drained).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import time
 
 from gridwarden.edge.outbox import Outbox
@@ -29,7 +34,11 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="events per second")
     parser.add_argument("--keepalive", type=int, default=2)
     parser.add_argument("--drain-timeout", type=float, default=60.0)
+    parser.add_argument("--status-interval", type=float, default=10.0)
+    parser.add_argument("--serve", action="store_true", help="after draining, keep serving until SIGTERM")
     args = parser.parse_args()
+    terminated = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: terminated.set())
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="edge %(levelname)s %(name)s: %(message)s"
     )
@@ -42,6 +51,7 @@ def main() -> int:
         mqtt=MqttSettings(
             port=args.port, keepalive=args.keepalive, reconnect_min_delay=1, reconnect_max_delay=2
         ),
+        status_interval_s=args.status_interval,
     )
     publisher.start()
     start_index = outbox.last_seq()
@@ -54,6 +64,11 @@ def main() -> int:
         publisher.publish_incident(make_event(index))
     print("enqueued all", flush=True)
     drained = publisher.wait_drained(args.drain_timeout)
+    if args.serve:
+        print("drained, serving" if drained else "NOT drained, serving", flush=True)
+        terminated.wait()
+        drained = publisher.wait_drained(args.drain_timeout)
+        print(f"served {publisher.replays_served} replay request(s)", flush=True)
     publisher.stop(timeout=5.0)
     outbox.close()
     print("drained" if drained else "NOT drained", flush=True)

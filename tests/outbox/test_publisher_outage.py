@@ -27,7 +27,12 @@ OUTAGE_S = 10.0
 
 
 def _start_edge(
-    outbox_path: Path, port: int, log_path: Path, count: int = COUNT, rate: float = 100.0
+    outbox_path: Path,
+    port: int,
+    log_path: Path,
+    count: int = COUNT,
+    rate: float = 100.0,
+    extra_args: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
     return subprocess.Popen(
@@ -43,6 +48,7 @@ def _start_edge(
             str(rate),
             "--keepalive",
             str(KEEPALIVE_S),
+            *extra_args,
         ],
         cwd=REPO_ROOT,
         stdout=log,
