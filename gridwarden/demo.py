@@ -14,6 +14,11 @@ It starts, as child processes so each stops cleanly on its own:
   case appear with no camera, no model and no download. With ``--config FILE`` it runs that
   edge configuration (its ``mqtt`` section is pointed at the demo's broker).
 
+Evidence runs end to end: the demo creates an ``edge`` user on the hub (a role that may only
+upload evidence), writes its token to ``<data-dir>/edge-token`` (mode 0600) and points the edge's
+``hub`` section at the demo hub, so each incident's two snapshots and its clip are uploaded and
+served by the hub at ``/api/v1/evidence/<sha256>`` (the case's incidents list their hashes).
+
 SIGTERM or Ctrl-C stops the edge, then the hub, then the broker.
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -29,11 +35,21 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 DEMO_CAMERA = "street-01"
 DEMO_ZONE = "pavement"
+EDGE_USER = "demo-edge"
+
+
+def _write_secret(path: Path, value: str) -> None:
+    """Write a token readable by this user only (created 0600, never world-readable)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
 
 
 def render_demo_scene(
@@ -59,7 +75,7 @@ def render_demo_scene(
     return path
 
 
-def demo_edge_config(scene: Path, data_dir: Path, mqtt_host: str, mqtt_port: int) -> dict[str, object]:
+def demo_edge_config(scene: Path, data_dir: Path, mqtt_host: str, mqtt_port: int) -> dict[str, Any]:
     """Edge configuration for the synthetic scene: one camera, a static-object rule on the pavement."""
     from gridwarden.edge.synthetic_scene import STALL_BOX_NORMALISED
 
@@ -191,12 +207,18 @@ def run_demo(args: argparse.Namespace) -> int:
         db = Database.open(db_url)
         try:
             users = UserStore(db)
-            if any(u.username == "demo" for u in users.list()):
-                _, token = users.rotate("demo")  # a fresh token each run; the old one stops working
-            else:
-                _, token = users.create("demo", "admin")
+            existing = {u.username for u in users.list()}
+            # Fresh tokens each run; the old ones stop working.
+            _, token = users.rotate("demo") if "demo" in existing else users.create("demo", "admin")
+            _, edge_token = (
+                users.rotate(EDGE_USER) if EDGE_USER in existing else users.create(EDGE_USER, "edge")
+            )
+            password = secrets.token_urlsafe(9)  # a fresh console password each run
+            users.set_password("demo", password)
         finally:
             db.dispose()
+        edge_token_file = data_dir / "edge-token"
+        _write_secret(edge_token_file, edge_token)
 
         api_port = args.port or _free_port()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -223,6 +245,10 @@ def run_demo(args: argparse.Namespace) -> int:
             )
             scene = render_demo_scene(data_dir / "street-scene.mp4")
             cfg = demo_edge_config(scene, data_dir, mqtt_host, mqtt_port)
+        shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
+        cfg["hub"] = {"url": f"http://{shown_host}:{api_port}", "token_file": str(edge_token_file)}
+        cfg.setdefault("evidence", {"enabled": True})
+        cfg.setdefault("data_dir", str(data_dir / "edge"))
         edge_config = data_dir / "edge.yaml"
         edge_config.write_text(yaml.safe_dump(cfg, sort_keys=False))
         with open(logs / "edge.log", "ab") as edge_log:
@@ -232,14 +258,16 @@ def run_demo(args: argparse.Namespace) -> int:
                 stderr=subprocess.STDOUT,
                 env=env,
             )
-        shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
         print(
             "\n"
             f"  Gridwarden is running.\n"
+            f"  Review console: http://{shown_host}:{api_port}/console/\n"
+            f"  Console login:  user 'demo', password {password}\n"
             f"  API and docs:   http://{shown_host}:{api_port}/docs\n"
             f"  Cases:          http://{shown_host}:{api_port}/api/v1/cases\n"
-            f"  Login:          user 'demo', bearer token {token}\n"
+            f"  API token:      {token}\n"
             f"  Try:            curl -H 'Authorization: Bearer {token}' http://{shown_host}:{api_port}/api/v1/cases\n"
+            f"  Evidence:       http://{shown_host}:{api_port}/api/v1/evidence/<sha256> (hashes in each case)\n"
             f"  Logs:           {logs}/\n"
             "  A case appears within about a minute. Ctrl-C stops everything.\n",
             flush=True,

@@ -70,6 +70,9 @@ class CameraAnalytics:
         self.all_class_names = [*self.class_names, STATIC_OBJECT_CLASS]
         self.timezone = edge.timezone
         groups = {**DEFAULT_CLASS_GROUPS, **edge.class_groups}
+        # Kept to tell, on a reconfiguration, whether rules of an unchanged zone would resolve alike.
+        self._class_groups = groups
+        self._tracker_config = edge.tracker
         polygons = [z.polygon for z in camera.zones]
         self.gate: MotionGate | None = None
         if camera.motion_gate.enabled:
@@ -186,6 +189,56 @@ class CameraAnalytics:
                 for rule in zr.static_rules:
                     updates.extend(rule.update(static_tracks, ctx))
         return FrameResult(frame, tracks, static, detections is not None, moving, updates)
+
+    def reconfigured(self, camera: CameraConfig, edge: EdgeConfig) -> CameraAnalytics:
+        """A new instance for a changed configuration that keeps what has not changed.
+
+        Why: rebuilding a camera from scratch forgets every dwell timer and open incident, so a
+        car parked for 50 of its 60 seconds would start again at 0 and an open incident would be
+        reported a second time. So the new instance keeps
+
+        * the rule objects (timers, open incidents) of every zone whose id and configuration are
+          identical — and whose rules resolve identically (same timezone, same class groups);
+        * the tracker (track ids, hence the rules' memory of objects), unless the tracker
+          settings changed;
+        * the motion gate and camera-motion estimator when their settings and the gate's regions
+          (the zone polygons) are unchanged; a gate watching old regions would miss motion in a
+          new zone, and a fresh one only costs one detector call;
+        * the static-foreground model when its regions and settling time are unchanged.
+
+        Zones that are new or changed get fresh rules; removed zones' open incidents are dropped
+        (they end with this zone's configuration).
+        """
+        new = CameraAnalytics(camera, edge, self.class_names)
+        same_rule_context = self.timezone == new.timezone and self._class_groups == new._class_groups
+        old_zones = {zc.id: (zc, zr) for zc, zr in zip(self.camera.zones, self.zones, strict=True)}
+        for index, zc in enumerate(camera.zones):
+            kept = old_zones.get(zc.id)
+            if same_rule_context and kept is not None and kept[0] == zc:
+                new.zones[index] = kept[1]
+        if self._tracker_config == new._tracker_config:
+            new.tracker = self.tracker
+            new._confirming = self._confirming
+        same_regions = [z.polygon for z in self.camera.zones] == [z.polygon for z in camera.zones]
+        if same_regions and self.camera.motion_gate == camera.motion_gate:
+            new.gate = self.gate
+        if self.camera.detect_camera_motion == camera.detect_camera_motion:
+            new.camera_motion = self.camera_motion
+        if self._static_settings == new._static_settings:
+            new.static_detector = self.static_detector
+        new.detector_calls = self.detector_calls
+        new.gated_frames = self.gated_frames
+        return new
+
+    @property
+    def _static_settings(self) -> list[tuple[list[tuple[float, float]], float]]:
+        """What the static-foreground model is built from: its regions and settling times."""
+        return [
+            (zc.polygon, rc.min_static_s)
+            for zc in self.camera.zones
+            for rc in zc.rules
+            if isinstance(rc, StaticObjectRuleConfig)
+        ]
 
     def all_rules(self) -> list[Rule]:
         return [r for zr in self.zones for r in (*zr.rules, *zr.static_rules)]

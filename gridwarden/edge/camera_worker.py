@@ -29,9 +29,16 @@ later than expected and the lag grows. For a file read as fast as possible there
 clock to compare with, so lag is ``None``; with ``realtime=True`` the file's pacing is the clock.
 
 Media time delivered by a worker keeps counting up across reconnects: a new connection's pts
-start again from zero, so its frames are shifted to continue after the last delivered frame
-plus the outage's wall-clock length (live) or one analysis interval (files). Without that, a
-reconnect would make every dwell timer downstream see time run backwards.
+start again from zero, so its packets and frames are shifted to continue after the newest media
+time seen (packet or frame) plus the outage's wall-clock length (live) or one analysis interval
+(files). Without that, a reconnect would make every dwell timer downstream see time run
+backwards. The shift is fixed at the connection's FIRST PACKET, before any frame is decoded, so
+the packets handed to ``on_packet`` (the evidence pre-roll) and the frames handed on share one
+clock on every connection.
+
+Evidence hooks: ``on_stream(stream)`` and ``on_packet(packet, media_time)`` are passed through to
+each connection's :class:`StreamReader` (called on the reader thread; see there), with
+``media_time`` already on the worker's continuous clock.
 
 Example::
 
@@ -48,7 +55,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
+
+import av
 
 from gridwarden.edge.sources import SourceError, SourceOptions, StreamReader, redact_url
 from gridwarden.edge.types import Frame
@@ -214,6 +223,8 @@ class CameraWorker:
         on_frame: Callable[[Frame], None] | None = None,
         healthy_after_s: float = 30.0,
         rng: random.Random | None = None,
+        on_stream: Callable[[Any], None] | None = None,
+        on_packet: Callable[[av.Packet, float], None] | None = None,
     ) -> None:
         if stall_timeout_s <= 0:
             raise ValueError(f"stall_timeout_s must be positive, got {stall_timeout_s}")
@@ -223,6 +234,8 @@ class CameraWorker:
         self.healthy_after_s = healthy_after_s
         self._backoff = Backoff(backoff_initial_s, backoff_max_s, rng=rng)
         self._on_frame = on_frame
+        self._on_stream = on_stream
+        self._on_packet = on_packet
         self._buffer: LatestFrames[tuple[Frame, float | None]] = LatestFrames(queue_size)
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -236,8 +249,9 @@ class CameraWorker:
         self._state: CameraState = "offline"
         self._lag_s: float | None = None
         self._last_frame_wall_time: float | None = None
-        self._last_frame_monotonic: float | None = None
-        self._last_media_time: float | None = None
+        # Newest media time handed on (packet or frame) and when: where a reconnect continues.
+        self._newest_media_time: float | None = None
+        self._newest_monotonic: float | None = None
         self._reconnects = 0
         self._last_error: str | None = None
         self._finished = False
@@ -329,7 +343,12 @@ class CameraWorker:
     def _run_connection(self, number: int) -> _Connection:
         conn = _Connection(number=number, started=time.monotonic())
         reader = StreamReader(
-            self.camera_id, self.options, self._stop, on_decoded=lambda t: self._on_decoded(conn, t)
+            self.camera_id,
+            self.options,
+            self._stop,
+            on_decoded=lambda t: self._on_decoded(conn, t),
+            on_stream=None if self._on_stream is None else lambda s: self._stream_found(conn, s),
+            on_packet=lambda p, t: self._packet_read(conn, p, t),
         )
         thread = threading.Thread(
             target=self._read, args=(conn, reader), name=f"gw-read-{self.camera_id}-{number}", daemon=True
@@ -399,18 +418,40 @@ class CameraWorker:
             conn.online_at = now
             self._set_state("online")
 
+    def _stream_found(self, conn: _Connection, stream: Any) -> None:
+        if conn.abandoned or conn.error is not None or self._on_stream is None:
+            return
+        self._on_stream(stream)
+
+    def _packet_read(self, conn: _Connection, packet: av.Packet, raw_media_time: float) -> None:
+        """Fix the connection's clock shift at its first packet, then hand the packet on."""
+        if conn.abandoned or conn.error is not None:  # aborted by the watchdog: no longer counts
+            return
+        now = time.monotonic()
+        if conn.media_offset is None:
+            conn.media_offset = self._continuation_offset(now, raw_media_time)
+        media_time = raw_media_time + conn.media_offset
+        self._note_newest(media_time, now)
+        if self._on_packet is not None:
+            self._on_packet(packet, media_time)
+
+    def _note_newest(self, media_time: float, now: float) -> None:
+        with self._lock:
+            if self._newest_media_time is None or media_time >= self._newest_media_time:
+                self._newest_media_time = media_time
+                self._newest_monotonic = now
+
     def _deliver(self, conn: _Connection, frame: Frame) -> None:
         now = time.monotonic()
         raw_media_time = frame.media_time
         expected: float | None = None
         if self._lag_measurable and conn.min_arrival_offset is not None:
             expected = conn.min_arrival_offset + raw_media_time
-        if conn.media_offset is None:
+        if conn.media_offset is None:  # normally fixed at the first packet already
             conn.media_offset = self._continuation_offset(now, raw_media_time)
         frame.media_time = raw_media_time + conn.media_offset
+        self._note_newest(frame.media_time, now)
         with self._lock:
-            self._last_media_time = frame.media_time
-            self._last_frame_monotonic = now
             self._last_frame_wall_time = frame.wall_time
         self._analysed_rate.tick(now)
         if self._on_frame is None:
@@ -421,9 +462,9 @@ class CameraWorker:
         conn.last_progress = time.monotonic()
 
     def _continuation_offset(self, now: float, first_media_time: float) -> float:
-        """Shift for a new connection's media times so they continue after the last frame."""
+        """Shift for a new connection's media times so they continue after the newest one seen."""
         with self._lock:
-            last_media, last_mono = self._last_media_time, self._last_frame_monotonic
+            last_media, last_mono = self._newest_media_time, self._newest_monotonic
         if last_media is None or last_mono is None:
             return 0.0
         gap = now - last_mono if self.options.is_live else 0.0

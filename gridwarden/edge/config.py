@@ -18,6 +18,14 @@ Minimum shape::
             rules:
               - {type: illegal_parking, classes: [vehicle], dwell_s: 60}
 
+Evidence (optional): with ``evidence: {enabled: true}`` each camera keeps its last
+``pre_roll_s`` of encoded video, and every incident gets two snapshots and a clip of
+``pre_roll_s + post_roll_s``; with a ``hub`` section they are uploaded to the hub with the edge's
+token (read from ``token_file``; a token is never written in this file)::
+
+    evidence: {enabled: true, pre_roll_s: 10, post_roll_s: 10}
+    hub: {url: https://hub.example, token_file: /etc/gridwarden/edge-token}
+
 Camera kinds (``skynet``, ``estate``, ``handheld``, ``vehicle``) fill in defaults a field left
 out; see :data:`CAMERA_KIND_DEFAULTS`. Handheld and vehicle cameras move, so camera-motion
 detection is on for them and dwell rules pause while the view moves.
@@ -163,6 +171,9 @@ class CameraConfig(_Strict):
     detect_camera_motion: bool = False
     motion_gate: MotionGateConfig = Field(default_factory=MotionGateConfig)
     zones: list[ZoneConfig] = Field(default_factory=list)
+    evidence: bool = Field(
+        default=True, description="Record clips and snapshots for this camera (when evidence is enabled)."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -204,6 +215,44 @@ class MqttConfig(_Strict):
     keepalive: int = Field(default=30, ge=5)
 
 
+class EvidenceConfig(_Strict):
+    """Clips and snapshots cut at the edge for each incident (see :mod:`gridwarden.edge.evidence`).
+
+    Why the clip has a pre-roll: the rule fires only after the dwell time, so the moment the
+    vehicle arrived is in the past; the camera's last ``pre_roll_s`` of ENCODED video (a few
+    hundred kB per camera) is kept in memory for that.
+    """
+
+    enabled: bool = False
+    pre_roll_s: float = Field(default=10.0, ge=0.0, le=120.0)
+    post_roll_s: float = Field(default=10.0, ge=0.0, le=120.0)
+    dir: str | None = Field(
+        default=None, description="Where files are written before upload (default: <data_dir>/evidence)."
+    )
+
+
+class HubConfig(_Strict):
+    """The hub the evidence files are uploaded to (incidents themselves go over MQTT)."""
+
+    url: str = Field(pattern=r"^https?://", description="Base URL of the hub API, e.g. https://hub:8080")
+    token_file: str = Field(
+        min_length=1, description="File holding the edge's bearer token (an 'edge' role user's token)."
+    )
+    spool_max_bytes: int = Field(default=2_000_000_000, gt=0, description="Oldest files dropped beyond this.")
+    tls_ca: str | None = Field(default=None, description="CA bundle to verify the hub's certificate.")
+
+    def read_token(self) -> str:
+        """The token, read when the edge starts; a missing or empty file is a clear error."""
+        path = Path(self.token_file)
+        try:
+            token = path.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"hub.token_file {path}: cannot read it ({exc.strerror or exc})") from None
+        if not token:
+            raise ValueError(f"hub.token_file {path} is empty")
+        return token
+
+
 class TrackerConfig(_Strict):
     """ByteTrack-class association. Cars seen from above score 0.4-0.7 with yolox_nano, hence
     a new track may start at 0.4."""
@@ -226,6 +275,8 @@ class EdgeConfig(_Strict):
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     mqtt: MqttConfig | None = None
     outbox_max_rows: int = Field(default=100_000, ge=100)
+    evidence: EvidenceConfig | None = None
+    hub: HubConfig | None = None
     cameras: list[CameraConfig] = Field(min_length=1)
 
     @field_validator("timezone")
@@ -248,6 +299,16 @@ class EdgeConfig(_Strict):
             seen.add(cam.id)
         return self
 
+    @property
+    def evidence_enabled(self) -> bool:
+        return self.evidence is not None and self.evidence.enabled
+
+    def evidence_dir(self) -> Path:
+        """Where evidence files are written before upload (relative paths: like ``data_dir``)."""
+        if self.evidence is not None and self.evidence.dir:
+            return Path(self.evidence.dir)
+        return Path(self.data_dir) / "evidence"
+
     def camera(self, camera_id: str) -> CameraConfig:
         for cam in self.cameras:
             if cam.id == camera_id:
@@ -269,6 +330,10 @@ def load_edge_config(path: str | Path) -> EdgeConfig:
     for cam in cfg.cameras:
         if "://" not in cam.url:
             cam.url = str(_resolve(base, cam.url))
+    if cfg.hub is not None:
+        cfg.hub.token_file = str(_resolve(base, cfg.hub.token_file))
+        if cfg.hub.tls_ca:
+            cfg.hub.tls_ca = str(_resolve(base, cfg.hub.tls_ca))
     return cfg
 
 

@@ -5,22 +5,35 @@ stream cannot stall the others; the detector is one onnxruntime session for the 
 frames waiting from several cameras go through it in one batched call. Each camera keeps only
 its newest frame waiting (:class:`NewestFramePerCamera`), so a box that falls behind drops frames —
 counted and visible as lag — instead of building a queue that grows without bound.
+
+Evidence (when the configuration enables it): each camera's :class:`CameraEvidence` is fed from
+its worker's packet hooks on the READER thread (it only copies and queues packets there; its
+own writer thread writes clips). When a rule's update is ``started``, the analysis thread writes
+the two snapshots of that very frame and their refs go out in the ``started`` event. The clip is
+finished ``post_roll_s`` later on the writer thread, which only queues it; the analysis thread
+then sends an ``updated`` event for the incident carrying all its evidence refs (the hub merges
+evidence by hash). So every event still leaves from one thread, in order.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from gridwarden.contract import CameraStatus, IncidentEvent, utcnow
+import numpy as np
+
+from gridwarden.contract import CameraStatus, EvidenceRef, IncidentEvent, utcnow
 from gridwarden.edge.camera_analytics import CameraAnalytics, FrameResult
 from gridwarden.edge.camera_worker import CameraWorker, RateMeter
-from gridwarden.edge.config import EdgeConfig
+from gridwarden.edge.config import CameraConfig, EdgeConfig
 from gridwarden.edge.detector import Detector
+from gridwarden.edge.evidence import CameraEvidence, EvidenceFile, EvidenceUploader
+from gridwarden.edge.rules.base import IncidentUpdate
 from gridwarden.edge.sources import SourceOptions
 from gridwarden.edge.types import Detections, Frame
 from gridwarden.edge.wire import to_wire
@@ -68,8 +81,27 @@ class CameraCounters:
         return self.analysed_rate.rate(now)
 
 
+# An incident whose clip has not arrived after this long (camera gone for good, write failure)
+# is forgotten, so the bookkeeping cannot grow without bound.
+_CLIP_WAIT_LIMIT_S = 6 * 3600.0
+
+
+@dataclass
+class _AwaitingClip:
+    """An incident whose clip is being recorded: its newest event and the refs sent so far."""
+
+    latest: IncidentEvent
+    refs: list[EvidenceRef]
+    since: float = field(default_factory=time.monotonic)
+
+
 class EdgeRunner:
-    """Runs every enabled camera of an edge configuration until :meth:`stop`."""
+    """Runs every enabled camera of an edge configuration until :meth:`stop`.
+
+    ``evidence_uploader``: where the evidence files go when ``config.evidence`` is enabled (see
+    :func:`gridwarden.edge.service.build_evidence_uploader`); without it they stay on disk in
+    ``config.evidence_dir()``.
+    """
 
     def __init__(
         self,
@@ -81,6 +113,7 @@ class EdgeRunner:
         status_interval_s: float = 10.0,
         on_result: Callable[[CameraAnalytics, FrameResult], None] | None = None,
         heartbeat: Callable[[], None] | None = None,
+        evidence_uploader: EvidenceUploader | None = None,
     ) -> None:
         self.config = config
         self.detector = detector
@@ -94,6 +127,13 @@ class EdgeRunner:
         self.analytics = {c.id: CameraAnalytics(c, config, class_names) for c in cameras}
         self.counters = {c.id: CameraCounters() for c in cameras}
         self.frames = NewestFramePerCamera()
+        self.evidence: dict[str, CameraEvidence] = {
+            c.id: self._camera_evidence(c, evidence_uploader) for c in cameras if self._records_evidence(c)
+        }
+        self._zone_polygons = {(c.id, z.id): z.polygon for c in cameras for z in c.zones}
+        # Finished clips, queued by the evidence writer threads for the analysis thread to announce.
+        self._finished_clips: queue.SimpleQueue[tuple[str, EvidenceFile]] = queue.SimpleQueue()
+        self._awaiting_clips: dict[str, _AwaitingClip] = {}
         self.workers = {
             c.id: CameraWorker(
                 c.id,
@@ -107,6 +147,8 @@ class EdgeRunner:
                 ),
                 stall_timeout_s=c.stall_timeout_s,
                 on_frame=self.frames.put,
+                on_stream=self.evidence[c.id].on_stream if c.id in self.evidence else None,
+                on_packet=self.evidence[c.id].on_packet if c.id in self.evidence else None,
             )
             for c in cameras
         }
@@ -114,6 +156,22 @@ class EdgeRunner:
         self._thread: threading.Thread | None = None
         self._last_status = 0.0
         self.max_batch = detector.max_batch if detector is not None and hasattr(detector, "max_batch") else 8
+
+    def _records_evidence(self, camera: CameraConfig) -> bool:
+        return self.config.evidence_enabled and camera.evidence
+
+    def _camera_evidence(self, camera: CameraConfig, uploader: EvidenceUploader | None) -> CameraEvidence:
+        settings = self.config.evidence
+        assert settings is not None
+        return CameraEvidence(
+            camera.id,
+            self.config.evidence_dir() / camera.id,
+            uploader=uploader,
+            on_clip=lambda incident_id, file: self._finished_clips.put((incident_id, file)),
+            pre_roll_s=settings.pre_roll_s,
+            post_roll_s=settings.post_roll_s,
+            background=True,
+        )
 
     def start(self) -> None:
         provider = self.detector.provider if self.detector else "none (class-agnostic rules only)"
@@ -129,11 +187,17 @@ class EdgeRunner:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the cameras and the analysis; clips still in post-roll are written with what
+        they have and announced (so call it before stopping the event sink)."""
         self._stop.set()
         for worker in self.workers.values():
             worker.stop()
         if self._thread is not None:
             self._thread.join(timeout)
+        for evidence in self.evidence.values():
+            evidence.close()
+        if self._thread is None or not self._thread.is_alive():
+            self.announce_finished_clips()  # the analysis thread is gone: events still leave in order
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -145,6 +209,10 @@ class EdgeRunner:
                     self.analyse(frames)
                 except Exception:  # one bad frame must not stop the box
                     log.exception("analysis failed for a batch of %d frames", len(frames))
+            try:
+                self.announce_finished_clips()
+            except Exception:
+                log.exception("announcing finished clips failed")
             now = time.time()
             if self.status_sink is not None and now - self._last_status >= self.status_interval_s:
                 self._last_status = now
@@ -160,8 +228,8 @@ class EdgeRunner:
         if self.detector is not None:
             for start in range(0, len(wanted), self.max_batch):
                 chunk = wanted[start : start + self.max_batch]
-                for frame, dets in zip(chunk, self.detector.detect([f.image for f in chunk]), strict=True):
-                    detections[id(frame)] = dets
+                for frame, found in zip(chunk, self.detector.detect([f.image for f in chunk]), strict=True):
+                    detections[id(frame)] = found
         results = []
         now = time.time()
         for frame in frames:
@@ -181,15 +249,77 @@ class EdgeRunner:
                 counters.detector_frames += 1
             for update in result.updates:
                 counters.incidents[update.rule] = counters.incidents.get(update.rule, 0) + 1
-                self.sink(
-                    to_wire(
-                        update, site=self.config.site, edge_id=self.config.edge_id, wall_time=frame.wall_time
-                    )
+                event = to_wire(
+                    update, site=self.config.site, edge_id=self.config.edge_id, wall_time=frame.wall_time
                 )
+                if update.event == "started" and frame.camera_id in self.evidence:
+                    # Registered first: the clip is announced on this thread, so it cannot be
+                    # missed even if it finishes before incident_started() returns.
+                    awaiting = self._awaiting_clips[update.incident_id] = _AwaitingClip(event, [])
+                    event.evidence = awaiting.refs = self._record_evidence(frame, update)
+                    if self.evidence[frame.camera_id].recorder is None:  # no video yet: no clip
+                        del self._awaiting_clips[update.incident_id]
+                elif update.incident_id in self._awaiting_clips:
+                    self._awaiting_clips[update.incident_id].latest = event
+                self.sink(event)
             if self.on_result is not None:
                 self.on_result(analytics, result)
             results.append(result)
         return results
+
+    def _record_evidence(self, frame: Frame, update: IncidentUpdate) -> list[EvidenceRef]:
+        """Snapshots of the frame the rule fired on, and the start of its clip; [] on failure
+        (an incident must be published even when its evidence cannot be written)."""
+        polygon = np.asarray(self._zone_polygons[(frame.camera_id, update.zone)], dtype=np.float64)
+        if update.objects:
+            target = max(update.objects, key=lambda o: o.confidence)
+            box = np.clip(np.asarray(target.box, dtype=np.float64), 0.0, 1.0)
+            class_name = target.class_name
+        else:  # a class-agnostic rule without a tracked object: frame the zone itself
+            box = np.concatenate([polygon.min(axis=0), polygon.max(axis=0)]).clip(0.0, 1.0)
+            class_name = ", ".join(update.classes) or update.rule
+        try:
+            return self.evidence[frame.camera_id].incident_started(
+                update.incident_id,
+                frame.media_time,
+                frame.image,
+                zone_polygon=polygon.clip(0.0, 1.0),
+                box=box,
+                class_name=class_name,
+                dwell_s=update.dwell_s,
+            )
+        except Exception:
+            log.exception("%s: evidence for incident %s failed", frame.camera_id, update.incident_id)
+            return []
+
+    def announce_finished_clips(self) -> int:
+        """Send an ``updated`` event with all evidence refs for each clip finished since the
+        last call; returns how many. Runs on the analysis thread (or after it has stopped)."""
+        sent = 0
+        while True:
+            try:
+                incident_id, clip = self._finished_clips.get_nowait()
+            except queue.Empty:
+                break
+            awaiting = self._awaiting_clips.pop(incident_id, None)
+            if awaiting is None:
+                log.warning("clip %s of incident %s has no event to attach to", clip.sha256[:12], incident_id)
+                continue
+            refs = [*awaiting.refs, clip.ref()]
+            self.sink(
+                awaiting.latest.model_copy(
+                    update={"event": "updated", "evidence": refs, "wall_time": utcnow(), "seq": 0}
+                )
+            )
+            sent += 1
+        now = time.monotonic()
+        for incident_id, awaiting in list(self._awaiting_clips.items()):
+            if now - awaiting.since > _CLIP_WAIT_LIMIT_S:
+                log.warning(
+                    "incident %s: no clip after %.0fs; giving up on it", incident_id, now - awaiting.since
+                )
+                del self._awaiting_clips[incident_id]
+        return sent
 
     def camera_statuses(self) -> list[CameraStatus]:
         out = []

@@ -3,21 +3,52 @@
 Wires configuration → detector → :class:`EdgeRunner` → durable outbox → MQTT, and stops
 cleanly on SIGTERM/SIGINT (systemd's stop). Without an ``mqtt`` section the events go to stdout
 as JSON lines, which is handy on a bench.
+
+With ``evidence`` enabled and a ``hub`` section, clips and snapshots are spooled under
+``<data_dir>/evidence-spool`` and uploaded to the hub by :class:`EvidenceUploader` with the token
+read from ``hub.token_file``. Stop order: cameras (pending clips are written and announced), then
+the uploader (unsent files stay spooled for the next start), then the publisher.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from pathlib import Path
 
 from gridwarden.contract import IncidentEvent
 from gridwarden.edge.config import EdgeConfig
+from gridwarden.edge.evidence import EvidenceUploader
 from gridwarden.edge.model_loader import build_detector
 from gridwarden.edge.runner import EdgeRunner
 
 log = logging.getLogger(__name__)
+
+EXIT_CONFIG = 2
+
+
+def build_evidence_uploader(config: EdgeConfig) -> EvidenceUploader | None:
+    """The uploader for ``config.hub`` (not started), or None without a hub section.
+
+    Raises ``ValueError`` naming the file when the token cannot be read.
+    """
+    if config.hub is None:
+        if config.evidence_enabled:
+            log.warning(
+                "evidence is enabled but no hub is configured: files stay in %s and are never pruned",
+                config.evidence_dir(),
+            )
+        return None
+    hub = config.hub
+    return EvidenceUploader(
+        spool_dir=Path(config.data_dir) / "evidence-spool",
+        hub_url=hub.url,
+        token=hub.read_token(),
+        max_spool_bytes=hub.spool_max_bytes,
+        verify=hub.tls_ca or True,
+    )
 
 
 def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
@@ -33,6 +64,11 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
     )
 
     stop = stop or threading.Event()
+    try:
+        uploader = build_evidence_uploader(config)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     detector = build_detector(config)
     notifier = SystemdNotifier()
     metrics = EdgeMetrics(edge_id=config.edge_id)
@@ -84,6 +120,7 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
         sink=sink,
         status_sink=status_sink,
         heartbeat=heartbeats(liveness, Watchdog(notifier)),
+        evidence_uploader=uploader,
     )
     metrics.watch_runner(runner)
     metrics.watch_liveness(liveness)
@@ -95,6 +132,8 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
         metrics_server.start()
         log.info("metrics and health on %s", metrics_server.url)
     _install_signal_handlers(stop)
+    if uploader is not None:
+        uploader.start()
     runner.start()
     notifier.ready(f"{len(runner.workers)} cameras started")
     try:
@@ -104,6 +143,8 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
         notifier.stopping("stopping")
         log.info("edge %s stopping", config.edge_id)
         runner.stop()
+        if uploader is not None:
+            uploader.close()
         if publisher is not None:
             publisher.stop()
         if outbox is not None:

@@ -11,6 +11,11 @@ Why this module looks the way it does:
 * **Media time, not wall time.** ``Frame.media_time`` is seconds from the first pts this
   connection saw, so replaying a file at 10x and watching the live camera give the rules the
   same clock. A looping file keeps counting up across the loop.
+* **One clock for packets and frames.** The clock starts at the first demuxed packet with a
+  timestamp, not at the first decoded frame, and each decoded frame takes the media time its
+  packet was given (looked up by pts). So the encoded packets handed to ``on_packet`` (the
+  evidence ring buffer) and the frames the rules see agree exactly: "10 s before the rule fired"
+  cuts the clip at the right place, across B-frame reordering, clock resets and file loops.
 * **Nothing blocks forever.** RTSP is opened with FFmpeg's ``timeout`` socket option
   (microseconds; since FFmpeg 5 the old ``stimeout`` is silently ignored) plus PyAV's
   ``timeout=(open, read)`` interrupt callback, so a camera that accepts the connection and goes
@@ -214,6 +219,12 @@ class AnalysisSampler:
 
 
 DecodedCallback = Callable[[float], None]
+StreamCallback = Callable[[Any], None]
+PacketCallback = Callable[[av.Packet, float], None]
+
+# Packets whose frame has not been decoded yet, remembered by pts; more than the deepest decoder
+# delay. Bounded because packets that never become frames (keyframes_only, corrupt) stay behind.
+_PENDING_PACKET_TIMES = 512
 
 
 class StreamReader:
@@ -223,6 +234,12 @@ class StreamReader:
     watchdog from another thread; single attribute writes are atomic under the GIL.
     ``on_decoded(media_time)`` is called for every decoded frame, kept or not, so the worker can
     measure input fps and lag without this class knowing about either.
+
+    Evidence hooks, called on the reading thread (keep them short: they delay the next read):
+    ``on_stream(stream)`` once per connection (and per file loop) when the video stream is found,
+    before its first packet; ``on_packet(packet, media_time)`` for every demuxed video packet that
+    carries data (size > 0), BEFORE it is decoded, with the media time its frame will have.
+    An exception in a hook is logged and counted (``hook_errors``); it never stops the camera.
     """
 
     def __init__(
@@ -231,6 +248,9 @@ class StreamReader:
         options: SourceOptions,
         stop: threading.Event | None = None,
         on_decoded: DecodedCallback | None = None,
+        *,
+        on_stream: StreamCallback | None = None,
+        on_packet: PacketCallback | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.options = options
@@ -238,6 +258,9 @@ class StreamReader:
         self._abort = threading.Event()
         self._abort_reason = ""
         self._on_decoded = on_decoded
+        self._on_stream = on_stream
+        self._on_packet = on_packet
+        self.hook_errors = 0
         self._sampler = AnalysisSampler(options.analysis_fps)
         self.opened = False
         self.decoded_frames = 0
@@ -247,6 +270,7 @@ class StreamReader:
         # Media clock state, carried across loops of a file.
         self._media_offset = 0.0
         self._last_media_time: float | None = None
+        self._newest_media_time: float | None = None  # max over packets (decode order is not pts order)
         self._frame_interval = 0.04
         self._loop_length: float | None = None  # a file's stream duration, for looping
         self._pace_origin: tuple[float, float] | None = None  # (monotonic, media_time)
@@ -286,9 +310,9 @@ class StreamReader:
             if self.decoded_frames == 0:
                 raise SourceError(f"{name}: file has no decodable frames")
             # The next loop continues the media clock where this one's stream ended.
-            assert self._last_media_time is not None
+            assert self._newest_media_time is not None
             end = self._media_offset + self._loop_length if self._loop_length else 0.0
-            self._media_offset = max(end, self._last_media_time + self._frame_interval)
+            self._media_offset = max(end, self._newest_media_time + self._frame_interval)
 
     def _read(self, container: av.container.InputContainer) -> Iterator[Frame]:
         name = redact_url(self.options.url)
@@ -305,6 +329,10 @@ class StreamReader:
         if stream.duration:
             self._loop_length = float(stream.duration * time_base)
         first_pts: int | None = None
+        # Media time given to each packet, by pts, until its frame comes out of the decoder.
+        packet_times: dict[int, float] = {}
+        if self._on_stream is not None:
+            self._call_hook(self._on_stream, stream)
         packets = container.demux(stream)
         while True:
             if self._should_end():
@@ -323,6 +351,18 @@ class StreamReader:
                 if self._should_end():
                     return
                 raise SourceError(f"{name}: read failed: {_describe(exc)}") from exc
+            if packet.size > 0:  # size 0: the demuxer's end-of-stream flush packet, no data
+                timestamp = packet.pts if packet.pts is not None else packet.dts
+                if timestamp is not None and first_pts is None:
+                    first_pts = timestamp  # the clock starts at the first packet, not frame
+                packet_time = self._media_time(timestamp, first_pts, time_base)
+                if packet_time is not None:
+                    if packet.pts is not None:
+                        packet_times[packet.pts] = packet_time
+                        if len(packet_times) > _PENDING_PACKET_TIMES:
+                            del packet_times[next(iter(packet_times))]  # oldest (insertion order)
+                    if self._on_packet is not None:
+                        self._call_hook(self._on_packet, packet, packet_time)
             try:
                 decoded = codec.decode(packet)
             except av.error.InvalidDataError:
@@ -330,9 +370,11 @@ class StreamReader:
                 self.corrupt_packets += 1
                 continue
             for frame in decoded:
-                if frame.pts is not None and first_pts is None:
-                    first_pts = frame.pts
-                media_time = self._media_time(frame.pts, first_pts, time_base)
+                media_time = packet_times.pop(frame.pts, None) if frame.pts is not None else None
+                if media_time is None:  # a frame whose packet had no pts: place it on the clock
+                    if frame.pts is not None and first_pts is None:
+                        first_pts = frame.pts
+                    media_time = self._media_time(frame.pts, first_pts, time_base)
                 if media_time is None:
                     continue
                 self.decoded_frames += 1
@@ -371,7 +413,18 @@ class StreamReader:
             self._media_offset += last - media_time + self._frame_interval
             media_time = last + self._frame_interval
         self._last_media_time = media_time
+        if self._newest_media_time is None or media_time > self._newest_media_time:
+            self._newest_media_time = media_time
         return media_time
+
+    def _call_hook(self, hook: Callable[..., object], *args: Any) -> None:
+        """Run an evidence hook; its failure is logged (first, then every 100th) and counted."""
+        try:
+            hook(*args)
+        except Exception:
+            self.hook_errors += 1
+            if self.hook_errors % 100 == 1:
+                log.exception("%s: a stream/packet hook failed (%d so far)", self.camera_id, self.hook_errors)
 
     def _pace(self, media_time: float) -> None:
         """Sleep until ``media_time`` is due on the wall clock, waking early when stopped."""

@@ -7,6 +7,11 @@ given) sends confirmed cases out. SIGTERM or SIGINT stops uvicorn first (no new 
 the ingestor (what arrived is stored and acknowledged, the rest stays on the broker), then the
 forwarder (undelivered webhooks stay in the outbox), and the process exits 0.
 
+Evidence: the app also serves ``/api/v1/evidence/{sha256}`` (edges PUT clips and snapshots with
+an ``edge`` token; staff GET them, with HTTP ranges) from an :class:`EvidenceStore` under
+``--evidence-root`` (default: an ``evidence`` folder beside a SQLite database). A daemon thread
+applies the retention policy once at start and then hourly; it stops with the process.
+
 Options default to the ``GRIDWARDEN_HUB_*`` environment (see :mod:`gridwarden.hub.settings`).
 The webhook secret is read from a file or ``GRIDWARDEN_HUB_WEBHOOK_SECRET``, never from the
 command line, where any local user could read it in the process list.
@@ -19,12 +24,19 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gridwarden.hub.evidence_store import EvidenceStore
+    from gridwarden.hub.settings import HubSettings
 
 WEBHOOK_SECRET_ENV = "GRIDWARDEN_HUB_WEBHOOK_SECRET"
 WEBHOOK_STATES = ("confirmed",)
 EXIT_USAGE = 2
+PRUNE_INTERVAL_S = 3600.0
 
 log = logging.getLogger("gridwarden.hub.serve")
 
@@ -39,10 +51,62 @@ def _read_secret(path: str | None, env_name: str) -> bytes | None:
     return value.encode() if value else None
 
 
+class EvidencePruner:
+    """Applies the store's retention policy now and then every ``interval_s``, on a daemon thread.
+
+    Why a thread in the hub and not a cron job: the single-box install has no other scheduler,
+    and a prune that runs where the files are written needs no extra permissions.
+    """
+
+    def __init__(self, store: EvidenceStore, interval_s: float = PRUNE_INTERVAL_S) -> None:
+        self.store = store
+        self.interval_s = interval_s
+        self.runs = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="evidence-prune", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                report = self.store.prune()
+                log.info(
+                    "evidence retention: removed %d files (%d bytes), kept %d (%d bytes)",
+                    report.removed_files, report.removed_bytes, report.kept_files, report.kept_bytes,
+                )  # fmt: skip
+            except Exception:  # a bad file must not end pruning for good
+                log.exception("evidence prune failed; retrying in %.0fs", self.interval_s)
+            self.runs += 1
+            if self._stop.wait(self.interval_s):
+                return
+
+
+def build_evidence_store(settings: HubSettings) -> EvidenceStore:
+    """The evidence store the settings describe (its folder is created)."""
+    from gridwarden.hub.evidence_store import EvidenceStore, RetentionPolicy
+
+    return EvidenceStore(
+        settings.resolved_evidence_root(),
+        max_upload_bytes=settings.evidence_max_upload_bytes,
+        retention=RetentionPolicy(
+            max_age_days=settings.evidence_retention_days, max_total_bytes=settings.evidence_max_total_bytes
+        ),
+    )
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from gridwarden.hub.api.evidence import build_evidence_router
     from gridwarden.hub.app import create_app
+    from gridwarden.hub.auth import Permission
     from gridwarden.hub.cases import STATES, CaseService
     from gridwarden.hub.db.engine import Database
     from gridwarden.hub.ingest import HubIngestor
@@ -68,6 +132,7 @@ def serve(args: argparse.Namespace) -> int:
         "mqtt_port": args.mqtt_port,
         "mqtt_username": args.mqtt_username,
         "mqtt_client_id": args.client_id,
+        "evidence_root": args.evidence_root,
     }
     settings = HubSettings.from_env()
     settings = HubSettings.model_validate(
@@ -90,6 +155,11 @@ def serve(args: argparse.Namespace) -> int:
         print(f"error: --webhook-url must be http(s)://..., got {args.webhook_url!r}", file=sys.stderr)
         return EXIT_USAGE
 
+    try:
+        store = build_evidence_store(settings)
+    except OSError as exc:
+        print(f"error: evidence root {settings.resolved_evidence_root()}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     db = Database.open(settings.database_url)
     metrics = HubMetrics()
     metrics.instrument_engine(db.engine)
@@ -106,6 +176,11 @@ def serve(args: argparse.Namespace) -> int:
     app = create_app(
         settings, db=db, webhook_states=WEBHOOK_STATES if forwarder else (), webhook_waker=forwarder
     )
+    app.include_router(build_evidence_router(store, upload_permission=Permission.UPLOAD_EVIDENCE))
+    from gridwarden.hub.api.console import install_console
+
+    install_console(app, evidence=store)
+    pruner = EvidencePruner(store)
     ingestor = HubIngestor(
         db=db,
         mqtt_host=settings.mqtt_host,
@@ -130,6 +205,8 @@ def serve(args: argparse.Namespace) -> int:
             port=args.port,
             log_level=args.log_level.lower(),
             access_log=False,
+            # An open console holds a server-sent-events stream; don't let it delay a SIGTERM.
+            timeout_graceful_shutdown=5,
             log_config=None,  # our JSON/text logging handles uvicorn's lines too
         )
     )
@@ -149,10 +226,11 @@ def serve(args: argparse.Namespace) -> int:
     ingestor.start()
     if forwarder is not None:
         forwarder.start()
+    pruner.start()
     log.info(
-        "hub serving on http://%s:%d, ingesting from mqtt://%s:%d%s",
+        "hub serving on http://%s:%d, ingesting from mqtt://%s:%d%s; evidence in %s",
         args.host, args.port, settings.mqtt_host, settings.mqtt_port,
-        f", webhooks to {args.webhook_url}" if forwarder else "",
+        f", webhooks to {args.webhook_url}" if forwarder else "", store.root,
     )  # fmt: skip
     notify_ready_when(
         lambda: server.started,
@@ -170,6 +248,7 @@ def serve(args: argparse.Namespace) -> int:
         ingestor.stop()
         if forwarder is not None:
             forwarder.stop()
+        pruner.stop()
         db.dispose()
         log.info("hub stopped")
     return 0
@@ -197,6 +276,11 @@ def register_hub_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     sv.add_argument("--mqtt-username", help="broker user name of the hub")
     sv.add_argument("--mqtt-password-file", help="file holding the hub's broker password")
     sv.add_argument("--client-id", help="stable MQTT client id of this hub process (default: hub-<group>)")
+    sv.add_argument(
+        "--evidence-root",
+        help="folder for uploaded clips and snapshots (default: $GRIDWARDEN_HUB_EVIDENCE_ROOT, "
+        "else 'evidence' beside a SQLite database, else var/hub/evidence)",
+    )
     sv.add_argument("--host", default="127.0.0.1", help="address the API listens on (default: 127.0.0.1)")
     sv.add_argument("--port", type=int, default=8080, help="port the API listens on (default: 8080)")
     sv.add_argument("--webhook-url", help="POST confirmed cases here (signed with the shared secret)")

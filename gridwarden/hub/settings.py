@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ENV_PREFIX = "GRIDWARDEN_HUB_"
 DEFAULT_DATABASE_URL = "sqlite:///var/hub.db"
+DEFAULT_EVIDENCE_ROOT = "var/hub/evidence"
 
 
 class HubSettings(BaseModel):
@@ -33,6 +35,32 @@ class HubSettings(BaseModel):
     merge_iou: float = Field(default=0.3, gt=0.0, le=1.0)
     # The district's target from detection to each case milestone.
     sla_target_s: float = Field(default=600.0, gt=0.0)
+    # Evidence files uploaded by edges. None: an "evidence" folder beside a SQLite database, or
+    # var/hub/evidence (relative to the working directory) for a server database.
+    evidence_root: str | None = None
+    evidence_max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    # Retention, applied hourly: older files go first, then the oldest until the total fits.
+    evidence_retention_days: float | None = Field(default=90.0, gt=0.0)
+    evidence_max_total_bytes: int | None = Field(default=None, gt=0)
+
+    @field_validator("evidence_retention_days", "evidence_max_total_bytes", "evidence_root", mode="before")
+    @classmethod
+    def _blank_means_none(cls, value: object) -> object:
+        # From the environment, GRIDWARDEN_HUB_EVIDENCE_RETENTION_DAYS= (or "none") lifts the limit.
+        if isinstance(value, str) and value.strip().lower() in ("", "none"):
+            return None
+        return value
+
+    def resolved_evidence_root(self) -> Path:
+        """Where evidence lives: ``evidence_root``, else beside the SQLite file (see above)."""
+        if self.evidence_root:
+            return Path(self.evidence_root)
+        for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
+            if self.database_url.startswith(prefix):
+                db_path = self.database_url[len(prefix) :].split("?", 1)[0]
+                if db_path and db_path != ":memory:":
+                    return Path(db_path).parent / "evidence"
+        return Path(DEFAULT_EVIDENCE_ROOT)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> HubSettings:

@@ -36,7 +36,8 @@ def test_demo_raises_a_case_and_stops_on_sigterm(tmp_path: Path) -> None:
             base = match.group(1) if match else None
             time.sleep(0.2)
         assert base, out.read_text()
-        assert "Login:" in out.read_text()
+        login = re.search(r"Console login:\s+user 'demo', password (\S+)", out.read_text())
+        assert login, out.read_text()
         headers = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
         case = None
         # the bound: a case within a minute of starting (scene rendering included)
@@ -46,6 +47,20 @@ def test_demo_raises_a_case_and_stops_on_sigterm(tmp_path: Path) -> None:
             time.sleep(1)
         assert case is not None, (tmp_path / "demo" / "logs" / "edge.log").read_text()[-3000:]
         assert case["rule"] == "static_object" and case["camera"] == "street-01"
+        # the review console is served, and the printed password logs in
+        page = httpx.get(f"{base}/console/", timeout=5)
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        session = httpx.post(
+            f"{base}/api/v1/console/login", json={"username": "demo", "password": login.group(1)}, timeout=10
+        )
+        assert session.status_code == 200, session.text
+        # the incident came with its two snapshots, and the hub serves them
+        detail = httpx.get(f"{base}/api/v1/cases/{case['id']}", headers=headers, timeout=5).json()
+        refs = [ref for inc in detail["incidents"] for ref in inc.get("evidence", [])]
+        snapshots = [r for r in refs if r["kind"] in ("snapshot", "snapshot_annotated")]
+        assert len(snapshots) == 2, detail
+        image = httpx.get(f"{base}/api/v1/evidence/{snapshots[0]['sha256']}", headers=headers, timeout=5)
+        assert image.status_code == 200 and image.content[:2] == b"\xff\xd8"
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

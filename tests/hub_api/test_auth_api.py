@@ -111,7 +111,13 @@ def test_users_api_issues_a_working_token_once(app_client: TestClient, tokens: d
         "cases:transition",
     ]
     listed = app_client.get("/api/v1/users", headers=admin).json()
-    assert {u["username"] for u in listed} == {"staff-user", "integrator-user", "admin-user", "edge-user", "erin"}
+    assert {u["username"] for u in listed} == {
+        "staff-user",
+        "integrator-user",
+        "admin-user",
+        "edge-user",
+        "erin",
+    }
     assert all("token" not in u for u in listed)
 
     duplicate = app_client.post("/api/v1/users", json={"username": "erin", "role": "admin"}, headers=admin)

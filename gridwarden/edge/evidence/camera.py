@@ -14,11 +14,22 @@ Why the clip arrives later than the snapshots: the clip needs ``post_roll_s`` of
 not been filmed yet when the rule fires. So the ``started`` event carries the two snapshot refs
 (returned at once) and ``on_clip(incident_id, file)`` is called when the clip is written, for an
 ``updated`` event carrying its ref (the hub merges evidence lists by hash).
+
+``background=True`` keeps the camera's reader thread free of disk work: the hooks then only copy
+the packet (its buffer is reused by the demuxer) and queue it; a per-camera writer thread feeds
+the ring, writes finished clips (remux, fsync, hash) and hands them to the uploader and
+``on_clip``. Why: an fsync on a busy SD card or disk can take hundreds of milliseconds, and a
+reader that stops reading makes a live camera's socket back up. If the writer falls more than
+``queue_packets`` behind, packets are dropped up to the next keyframe (so nothing undecodable
+reaches a clip) and counted in ``dropped_packets``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,6 +61,8 @@ class CameraEvidence:
         on_clip: ClipCallback | None = None,
         pre_roll_s: float = 10.0,
         post_roll_s: float = 10.0,
+        background: bool = False,
+        queue_packets: int = 2000,
     ) -> None:
         self.camera_id = camera_id
         self.out_dir = Path(out_dir)
@@ -60,12 +73,24 @@ class CameraEvidence:
         self.ring = PacketRingBuffer(max(pre_roll_s, 1.0))
         self.recorder: ClipRecorder | None = None
         self._warned_no_stream = False
+        self.dropped_packets = 0
+        self._resync = False  # after a drop: skip packets until the next keyframe
+        self._queue: queue.Queue[tuple[str, Any] | None] | None = None
+        self._writer: threading.Thread | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=queue_packets)
+            self._writer = threading.Thread(
+                target=self._write_loop, name=f"gw-evidence-{camera_id}", daemon=True
+            )
+            self._writer.start()
 
     def on_stream(self, stream: Any) -> None:
         """A new connection's video stream (its codec parameters are copied, not kept)."""
-        info = StreamInfo(stream)
+        info = StreamInfo(stream)  # here, on the caller's thread: the stream dies with its container
         if self.recorder is None:
             self.recorder = ClipRecorder(self.ring, info, self.out_dir, self.pre_roll_s, self.post_roll_s)
+        elif self._queue is not None:
+            self._queue.put(("stream", info))  # in order with the packets around it
         else:
             self._hand_over(self.recorder.set_stream(info))
 
@@ -77,7 +102,39 @@ class CameraEvidence:
             return
         if packet.size == 0:
             return  # a demuxer flush packet, no data
-        self._hand_over(self.recorder.on_packet(BufferedPacket.from_av(packet, media_time)))
+        buffered = BufferedPacket.from_av(packet, media_time)
+        if self._queue is None:
+            self._hand_over(self.recorder.on_packet(buffered))
+            return
+        if self._resync and not buffered.is_keyframe:
+            self.dropped_packets += 1
+            return
+        try:
+            self._queue.put_nowait(("packet", buffered))
+            self._resync = False
+        except queue.Full:
+            self.dropped_packets += 1
+            if not self._resync:
+                log.warning(
+                    "%s: evidence writer %d packets behind; dropping video until the next keyframe",
+                    self.camera_id,
+                    self._queue.maxsize,
+                )
+            self._resync = True
+
+    def _write_loop(self) -> None:
+        assert self._queue is not None
+        while (item := self._queue.get()) is not None:
+            kind, value = item
+            recorder = self.recorder
+            assert recorder is not None  # created by the first on_stream, before any item
+            try:
+                if kind == "packet":
+                    self._hand_over(recorder.on_packet(value))
+                else:
+                    self._hand_over(recorder.set_stream(value))
+            except Exception:  # the writer must outlive one bad packet or a full disk
+                log.exception("%s: evidence writer failed on a %s", self.camera_id, kind)
 
     def incident_started(
         self,
@@ -110,11 +167,24 @@ class CameraEvidence:
             self._spool(file)
         return refs
 
-    def close(self) -> None:
-        """Write the clips still waiting for post-roll with what they have (camera stopping)."""
-        if self.recorder is not None:
-            self._hand_over(self.recorder.flush())
-            self.recorder.stream.close()
+    def close(self, timeout: float = 30.0) -> None:
+        """Write the clips still waiting for post-roll with what they have (camera stopping).
+
+        Call it after the camera's reader has stopped; with ``background`` the queued packets are
+        written first (the writer is given ``timeout`` to catch up).
+        """
+        if self._queue is not None and self._writer is not None:
+            with contextlib.suppress(queue.Full):  # then the join below times out and reports it
+                self._queue.put(None, timeout=timeout)
+            self._writer.join(timeout)
+            if self._writer.is_alive():
+                log.error("%s: evidence writer did not finish within %.0fs", self.camera_id, timeout)
+                return
+            self._writer = None
+        recorder, self.recorder = self.recorder, None  # a second close() finds nothing to do
+        if recorder is not None:
+            self._hand_over(recorder.flush())
+            recorder.stream.close()
 
     def _spool(self, file: EvidenceFile) -> EvidenceFile:
         return self.uploader.enqueue(file) if self.uploader is not None else file

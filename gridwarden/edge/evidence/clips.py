@@ -150,6 +150,9 @@ class ClipRecorder:
     def start_clip(self, incident_id: str, media_time: float) -> None:
         """Begin a clip for ``incident_id`` around ``media_time``; a repeat call is ignored."""
         safe_incident_id(incident_id)
+        # The ring is read under the recorder's lock, and on_packet pushes into the ring under the
+        # same lock: so a packet arriving meanwhile is either in the pre-roll or appended after
+        # it, never lost between the two (the reader and the analysis are different threads).
         with self._lock:
             if incident_id in self._pending:
                 return
@@ -167,9 +170,9 @@ class ClipRecorder:
 
     def on_packet(self, packet: BufferedPacket) -> list[FinishedClip]:
         """Buffer ``packet`` and extend the pending clips; return the clips it completed."""
-        self.ring.push(packet)
         done: list[_PendingClip] = []
         with self._lock:
+            self.ring.push(packet)
             for clip in self._pending.values():
                 if clip.packets and packet.media_time >= clip.end:
                     done.append(clip)

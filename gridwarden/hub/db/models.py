@@ -271,3 +271,24 @@ class WebhookOutbox(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class EdgeConfigVersion(Base):
+    """One version of one edge's configuration YAML. Append-only: a rollback is a new row with
+    an old row's text (``rollback_of``), so the history always says who ran what and when."""
+
+    __tablename__ = "edge_config_versions"
+    __table_args__ = (UniqueConstraint("edge_id", "version", name="uq_edge_config_versions_edge_version"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    edge_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    site: Mapped[str] = mapped_column(String(64))
+    yaml: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(128))
+    comment: Mapped[str] = mapped_column(Text)
+    rollback_of: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # When the broker acknowledged the retained message (None: stored but not yet delivered).
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
