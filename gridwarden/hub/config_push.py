@@ -1,0 +1,153 @@
+"""Sends a stored configuration version to its edge: retained, QoS 1, on ``.../<edge_id>/config``.
+
+Why retained: an edge that is offline when the configuration changes (or that restarts) gets
+the newest version from the broker the moment it subscribes, without asking the hub. Why wait
+for the PUBACK: the API answers "published" only once the broker holds the message; until then
+the version is stored on the hub but not yet delivered (``published_at`` stays empty), and the
+API says so instead of pretending.
+
+One :class:`ConfigPublisher` per hub process, shared by the API's threads (paho's ``publish``
+is thread-safe; its network loop runs in paho's own thread). The broker ACL
+(``configs/mosquitto/acl``) lets only the ``hub`` user write config topics.
+
+Example::
+
+    publisher = ConfigPublisher(host="127.0.0.1", port=1883, username="hub", password=secret)
+    publisher.connect()
+    publisher.publish(store.current("edge-01"))
+    publisher.close()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from gridwarden.contract import Topics, utcnow
+from gridwarden.edge.config_sync import EdgeConfigMessage
+from gridwarden.hub.config_store import ConfigVersion
+
+log = logging.getLogger(__name__)
+
+
+class ConfigPublishError(RuntimeError):
+    """The broker did not take the configuration message (down, refused, or timed out)."""
+
+
+def config_message(version: ConfigVersion) -> EdgeConfigMessage:
+    """The wire message for one stored version."""
+    return EdgeConfigMessage(
+        edge_id=version.edge_id,
+        version=version.version,
+        yaml=version.yaml,
+        sha256=version.sha256,
+        author=version.author,
+        wall_time=utcnow(),
+    )
+
+
+class ConfigPublisher:
+    """A small MQTT 5 client that publishes configuration messages and waits for their PUBACK."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        username: str | None = None,
+        password: str | None = None,
+        client_id: str | None = None,
+        tls_ca: str | None = None,
+        keepalive: int = 30,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.timeout_s = timeout_s
+        self.keepalive = keepalive
+        self._connected = threading.Event()
+        self._last_error: str | None = None
+        self._results: dict[int, ReasonCode] = {}
+        self._results_cond = threading.Condition()
+        # A client id of its own: the ingest consumer's stable id must not be kicked off the broker.
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"hub-config-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv5,
+        )
+        if username is not None:
+            self._client.username_pw_set(username, password)
+        if tls_ca:
+            self._client.tls_set(ca_certs=tls_ca)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
+        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self._started = False
+
+    # -- paho callbacks (network thread) ---------------------------------------------------
+
+    def _on_connect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        if reason.is_failure:
+            self._last_error = f"broker {self.host}:{self.port} refused the connection: {reason}"
+            log.error("%s", self._last_error)
+            return
+        self._last_error = None
+        self._connected.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        self._connected.clear()
+
+    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: ReasonCode, _p: Any) -> None:
+        with self._results_cond:
+            self._results[mid] = reason
+            self._results_cond.notify_all()
+
+    # -- public API --------------------------------------------------------------------------
+
+    def connect(self, timeout_s: float | None = None) -> bool:
+        """Start connecting (paho keeps retrying in the background); wait up to ``timeout_s``
+        for the connection and return whether it is up. A hub may start before its broker."""
+        if not self._started:
+            self._client.connect_async(self.host, self.port, keepalive=self.keepalive)
+            self._client.loop_start()
+            self._started = True
+        return self._connected.wait(self.timeout_s if timeout_s is None else timeout_s)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def publish(self, version: ConfigVersion) -> EdgeConfigMessage:
+        """Publish ``version`` retained with QoS 1 and wait for the broker's PUBACK; raise
+        :class:`ConfigPublishError` when it does not come with success in ``timeout_s``."""
+        message = config_message(version)
+        topic = Topics(version.site, version.edge_id).config
+        if not self._connected.wait(self.timeout_s):
+            raise ConfigPublishError(
+                self._last_error or f"not connected to the broker {self.host}:{self.port}"
+            )
+        info = self._client.publish(topic, message.model_dump_json(), qos=1, retain=True)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise ConfigPublishError(f"publish on {topic} failed: {mqtt.error_string(info.rc)}")
+        with self._results_cond:
+            if not self._results_cond.wait_for(lambda: info.mid in self._results, self.timeout_s):
+                raise ConfigPublishError(f"no PUBACK for {topic} within {self.timeout_s:.0f}s")
+            reason = self._results.pop(info.mid)
+        if reason.is_failure:
+            raise ConfigPublishError(f"broker refused the publish on {topic}: {reason}")
+        log.info("published configuration v%d of %s on %s", version.version, version.edge_id, topic)
+        return message
+
+    def close(self) -> None:
+        if self._started:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._started = False
+        self._connected.clear()
