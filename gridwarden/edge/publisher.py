@@ -351,6 +351,13 @@ class IncidentPublisher:
         self._wake.set()
         return stored
 
+    def set_config_version(self, version: str | None) -> None:
+        """Report the configuration version the edge now runs: the retained EdgeStatus is
+        republished at once, so the hub's fleet view shows it without waiting for the interval."""
+        self._status_fields["config_version"] = version
+        self._next_status_at = 0.0
+        self._wake.set()
+
     def publish_camera_status(self, status: CameraStatus) -> None:
         """Publish ``status`` retained on the camera's status topic, now if connected, else on
         the next connect. Only the latest status per camera is kept."""

@@ -17,12 +17,17 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gridwarden.contract import IncidentEvent
 from gridwarden.edge.config import EdgeConfig
 from gridwarden.edge.evidence import EvidenceUploader
 from gridwarden.edge.model_loader import build_detector
 from gridwarden.edge.runner import EdgeRunner
+
+if TYPE_CHECKING:
+    from gridwarden.edge.config_sync import ConfigSync
+    from gridwarden.edge.publisher import IncidentPublisher, MqttSettings
 
 log = logging.getLogger(__name__)
 
@@ -84,20 +89,18 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
         data_dir.mkdir(parents=True, exist_ok=True)
         outbox = Outbox(data_dir / "outbox.sqlite3", max_rows=config.outbox_max_rows)
         m = config.mqtt
+        mqtt_settings = MqttSettings(
+            host=m.host,
+            port=m.port,
+            username=m.username,
+            password=m.password,
+            tls_ca=m.tls_ca,
+            tls_cert=m.tls_cert,
+            tls_key=m.tls_key,
+            keepalive=m.keepalive,
+        )
         publisher = IncidentPublisher(
-            site=config.site,
-            edge_id=config.edge_id,
-            outbox=outbox,
-            mqtt=MqttSettings(
-                host=m.host,
-                port=m.port,
-                username=m.username,
-                password=m.password,
-                tls_ca=m.tls_ca,
-                tls_cert=m.tls_cert,
-                tls_key=m.tls_key,
-                keepalive=m.keepalive,
-            ),
+            site=config.site, edge_id=config.edge_id, outbox=outbox, mqtt=mqtt_settings
         )
         publisher.start()
 
@@ -135,6 +138,9 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
     if uploader is not None:
         uploader.start()
     runner.start()
+    config_sync = None
+    if publisher is not None:
+        config_sync = _start_config_sync(config, mqtt_settings, runner, publisher)
     notifier.ready(f"{len(runner.workers)} cameras started")
     try:
         while not stop.wait(1.0):
@@ -142,6 +148,8 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
     finally:
         notifier.stopping("stopping")
         log.info("edge %s stopping", config.edge_id)
+        if config_sync is not None:
+            config_sync.stop()
         runner.stop()
         if uploader is not None:
             uploader.close()
@@ -152,6 +160,29 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
         if metrics_server is not None:
             metrics_server.stop()
     return 0
+
+
+def _start_config_sync(
+    config: EdgeConfig, mqtt_settings: MqttSettings, runner: EdgeRunner, publisher: IncidentPublisher
+) -> ConfigSync:
+    """Follow the hub's retained configuration topic and apply new versions to the running edge
+    (zones and rules live; a changed camera list or model is logged as needing a restart)."""
+    from gridwarden.edge.config_sync import ConfigSync, apply_to_runner
+
+    def on_config(new_config: EdgeConfig, version: int) -> None:
+        result = apply_to_runner(runner, new_config)
+        publisher.set_config_version(str(version))
+        log.info("configuration version %d applied: %s", version, result)
+
+    sync = ConfigSync(
+        config.site,
+        config.edge_id,
+        mqtt_settings,
+        on_config=on_config,
+        state_dir=Path(config.data_dir) / "config",
+    )
+    sync.start()
+    return sync
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:

@@ -16,9 +16,11 @@ from fastapi import FastAPI
 
 from gridwarden import __version__
 from gridwarden.hub.api import cameras, cases, edges, health, users
+from gridwarden.hub.api.configs import build_configs_router
 from gridwarden.hub.api.deps import HubServices, Waker
 from gridwarden.hub.auth import UserStore
 from gridwarden.hub.cases import CaseService
+from gridwarden.hub.config_push import ConfigPublisher
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.settings import HubSettings
 
@@ -38,6 +40,7 @@ def create_app(
     webhook_states: Collection[str] = (),
     webhook_waker: Waker | None = None,
     migrate: bool = True,
+    config_publisher: ConfigPublisher | None = None,
 ) -> FastAPI:
     """Build the API.
 
@@ -46,6 +49,8 @@ def create_app(
     ``webhook_states``: case states whose arrival is queued for the webhook forwarder
     (``("confirmed",)`` when a webhook is configured). ``webhook_waker``: told after such a
     transition so the forwarder sends at once instead of at its next poll.
+    ``config_publisher``: sends edge configurations on their retained MQTT topics; without it
+    configurations are stored and validated but not pushed.
     """
     settings = settings or HubSettings.from_env()
     owns_db = db is None
@@ -73,6 +78,8 @@ def create_app(
 
     app = FastAPI(title="Gridwarden hub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
+    app.state.config_publisher = config_publisher
     for module in (health, cases, edges, cameras, users):
         app.include_router(module.router)
+    app.include_router(build_configs_router())
     return app

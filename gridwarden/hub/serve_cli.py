@@ -173,8 +173,22 @@ def serve(args: argparse.Namespace) -> int:
             case_service=CaseService(db, sla_target_s=settings.sla_target_s),
             backoff=Backoff(base_s=args.webhook_backoff_s, max_s=args.webhook_backoff_max_s),
         )
+    from gridwarden.hub.config_push import ConfigPublisher
+
+    config_publisher = ConfigPublisher(
+        host=settings.mqtt_host,
+        port=settings.mqtt_port,
+        username=settings.mqtt_username,
+        password=mqtt_password,
+        client_id=f"{settings.mqtt_client_id or 'hub'}-config",
+    )
+    config_publisher.connect(timeout_s=0)  # keeps retrying in the background
     app = create_app(
-        settings, db=db, webhook_states=WEBHOOK_STATES if forwarder else (), webhook_waker=forwarder
+        settings,
+        db=db,
+        webhook_states=WEBHOOK_STATES if forwarder else (),
+        webhook_waker=forwarder,
+        config_publisher=config_publisher,
     )
     app.include_router(build_evidence_router(store, upload_permission=Permission.UPLOAD_EVIDENCE))
     from gridwarden.hub.api.console import install_console
@@ -249,6 +263,7 @@ def serve(args: argparse.Namespace) -> int:
         if forwarder is not None:
             forwarder.stop()
         pruner.stop()
+        config_publisher.close()
         db.dispose()
         log.info("hub stopped")
     return 0
