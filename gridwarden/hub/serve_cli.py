@@ -194,6 +194,11 @@ def serve(args: argparse.Namespace) -> int:
     from gridwarden.hub.api.console import install_console
 
     install_console(app, evidence=store)
+    from gridwarden.hub.api.dry_run import build_dry_run_router
+    from gridwarden.hub.dry_run import DryRunService
+
+    dry_runs = DryRunService(store.root.parent / "dry-runs", model_dir=settings.model_dir)
+    app.include_router(build_dry_run_router(dry_runs, store))
     pruner = EvidencePruner(store)
     ingestor = HubIngestor(
         db=db,
@@ -264,6 +269,7 @@ def serve(args: argparse.Namespace) -> int:
             forwarder.stop()
         pruner.stop()
         config_publisher.close()
+        dry_runs.close()
         db.dispose()
         log.info("hub stopped")
     return 0

@@ -42,8 +42,13 @@ class HubSettings(BaseModel):
     # Retention, applied hourly: older files go first, then the oldest until the total fits.
     evidence_retention_days: float | None = Field(default=90.0, gt=0.0)
     evidence_max_total_bytes: int | None = Field(default=None, gt=0)
+    # Dry runs replay clips with a candidate configuration, so the hub needs the edge's model
+    # file: at the config's model.path, or here (by relative path or file name).
+    model_dir: str | None = None
 
-    @field_validator("evidence_retention_days", "evidence_max_total_bytes", "evidence_root", mode="before")
+    @field_validator(
+        "evidence_retention_days", "evidence_max_total_bytes", "evidence_root", "model_dir", mode="before"
+    )
     @classmethod
     def _blank_means_none(cls, value: object) -> object:
         # From the environment, GRIDWARDEN_HUB_EVIDENCE_RETENTION_DAYS= (or "none") lifts the limit.
