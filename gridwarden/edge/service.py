@@ -71,6 +71,7 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
     stop = stop or threading.Event()
     try:
         uploader = build_evidence_uploader(config)
+        hub_token = config.hub.read_token() if config.hub is not None else None
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -116,6 +117,13 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
 
         status_sink = None
 
+    snapshots = None
+    if config.hub is not None and hub_token is not None:
+        # The zone editor draws on each camera's latest picture: one at start, then every 5 min.
+        from gridwarden.edge.camera_snapshots import CameraSnapshotUploader
+
+        snapshots = CameraSnapshotUploader(config.hub.url, hub_token, 300.0, edge_id=config.edge_id)
+        snapshots.start()
     liveness = Liveness(max_age_s=30.0)
     runner = EdgeRunner(
         config,
@@ -124,6 +132,7 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
         status_sink=status_sink,
         heartbeat=heartbeats(liveness, Watchdog(notifier)),
         evidence_uploader=uploader,
+        on_result=None if snapshots is None else (lambda _a, r: snapshots.offer(r.frame.camera_id, r.frame)),
     )
     metrics.watch_runner(runner)
     metrics.watch_liveness(liveness)
@@ -151,6 +160,8 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
         if config_sync is not None:
             config_sync.stop()
         runner.stop()
+        if snapshots is not None:
+            snapshots.stop()
         if uploader is not None:
             uploader.close()
         if publisher is not None:

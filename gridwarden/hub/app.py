@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from gridwarden import __version__
 from gridwarden.hub.api import cameras, cases, edges, health, users
+from gridwarden.hub.api.config_documents import build_config_documents_router
 from gridwarden.hub.api.configs import build_configs_router
 from gridwarden.hub.api.deps import HubServices, Waker
 from gridwarden.hub.auth import UserStore
@@ -82,4 +83,5 @@ def create_app(
     for module in (health, cases, edges, cameras, users):
         app.include_router(module.router)
     app.include_router(build_configs_router())
+    app.include_router(build_config_documents_router())
     return app

@@ -194,6 +194,9 @@ def serve(args: argparse.Namespace) -> int:
     from gridwarden.hub.api.console import install_console
 
     install_console(app, evidence=store)
+    from gridwarden.hub.api.snapshots import build_snapshots_router
+
+    app.include_router(build_snapshots_router(store.root / "camera-snapshots"))
     from gridwarden.hub.api.dry_run import build_dry_run_router
     from gridwarden.hub.dry_run import DryRunService
 

@@ -61,6 +61,9 @@ def test_demo_raises_a_case_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert len(snapshots) == 2, detail
         image = httpx.get(f"{base}/api/v1/evidence/{snapshots[0]['sha256']}", headers=headers, timeout=5)
         assert image.status_code == 200 and image.content[:2] == b"\xff\xd8"
+        # the camera's latest picture for the zone editor was uploaded at start
+        picture = httpx.get(f"{base}/api/v1/cameras/edge-demo/street-01/snapshot", headers=headers, timeout=5)
+        assert picture.status_code == 200 and picture.content[:2] == b"\xff\xd8"
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -41,7 +41,7 @@ from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from gridwarden.hub.api.deps import HubServices, Services, current_principal, error, require
@@ -55,7 +55,7 @@ from gridwarden.hub.auth import (
 )
 from gridwarden.hub.db.models import Case
 from gridwarden.hub.evidence_store import EvidenceStore
-from gridwarden.hub.schemas import CaseView
+from gridwarden.hub.schemas import CameraView, CaseView, EdgeView
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 EVIDENCE_TICKET_TTL_S = 15 * 60  # long enough to watch and re-seek a clip
@@ -123,6 +123,50 @@ class SignedUrls(BaseModel):
 class SignedUrl(BaseModel):
     url: str
     expires_at: int
+
+
+class FleetCamera(CameraView):
+    last_incident_at: datetime | None = None
+
+
+class FleetEdge(EdgeView):
+    cameras: list[FleetCamera]
+    last_incident_at: datetime | None = None
+
+
+class Fleet(BaseModel):
+    """Edges with their cameras; the offline ones (edge offline, or camera not online) first."""
+
+    edges: list[FleetEdge]
+    as_of: datetime
+
+
+def fleet_view(services: HubServices) -> Fleet:
+    """One round trip for the fleet page: status from the retained topics, last case per camera."""
+    with services.db.session() as session:
+        rows = session.execute(
+            select(Case.edge_id, Case.camera, func.max(Case.detected_at)).group_by(Case.edge_id, Case.camera)
+        ).all()
+    last = {(edge, camera): at for edge, camera, at in rows}
+    cameras: dict[str, list[FleetCamera]] = {}
+    for cam in services.cases.list_cameras():
+        cameras.setdefault(cam.edge_id, []).append(
+            FleetCamera(**cam.model_dump(), last_incident_at=last.get((cam.edge_id, cam.camera_id)))
+        )
+    edges = []
+    for edge in services.cases.list_edges():
+        cams = sorted(cameras.get(edge.edge_id, []), key=lambda c: (c.state == "online", c.camera_id))
+        times = [c.last_incident_at for c in cams if c.last_incident_at is not None]
+        times += [at for (e, _), at in last.items() if e == edge.edge_id]
+        edges.append(
+            FleetEdge(**edge.model_dump(), cameras=cams, last_incident_at=max(times) if times else None)
+        )
+
+    def healthy(e: FleetEdge) -> bool:
+        return e.online and all(c.state == "online" for c in e.cameras)
+
+    edges.sort(key=lambda e: (e.online, healthy(e), e.site, e.edge_id))
+    return Fleet(edges=edges, as_of=services.cases.clock())
 
 
 class Facets(BaseModel):
@@ -208,6 +252,7 @@ def build_console_router(
     router = APIRouter(tags=["console"])
     stream_settings = stream or StreamSettings()
     may_read = Depends(require(Permission.READ_CASES))
+    may_read_fleet = Depends(require(Permission.READ_FLEET))
 
     def _store(request: Request) -> EvidenceStore:
         store = evidence or getattr(request.app.state, "evidence_store", None)
@@ -260,6 +305,10 @@ def build_console_router(
                 return list(session.scalars(select(column).distinct().order_by(column)))
 
             return Facets(cameras=values(Case.camera), zones=values(Case.zone), rules=values(Case.rule))
+
+    @router.get("/api/v1/console/fleet", response_model=Fleet, summary="Edges and cameras for the fleet page")
+    def fleet(services: Services, _: Principal = may_read_fleet) -> Fleet:
+        return fleet_view(services)
 
     @router.post(
         "/api/v1/console/evidence-urls",

@@ -69,6 +69,7 @@
     localStorage.setItem(LANG_HINT_KEY, lang);
     document.documentElement.lang = lang;
     applyI18n();
+    document.dispatchEvent(new CustomEvent("gridwarden:language"));
     if (state.me) {
       renderQueue();
       renderCase();
@@ -205,6 +206,7 @@
     sessionStorage.removeItem(TOKEN_KEY);
     closeStream();
     clearInterval(state.clockTimer);
+    document.dispatchEvent(new CustomEvent("gridwarden:logout"));
     showLogin(message);
   }
 
@@ -221,6 +223,7 @@
     clearInterval(state.clockTimer);
     state.clockTimer = setInterval(tick, 1000);
     if (!state.selectedId && state.cases.length) selectCase(state.cases[0].id);
+    document.dispatchEvent(new CustomEvent("gridwarden:start", { detail: me }));
   }
 
   // ------------------------------------------------------------------ queue
@@ -567,6 +570,7 @@
 
   function onKey(event) {
     if (!state.me || event.ctrlKey || event.metaKey || event.altKey) return;
+    if ($("review").hidden) return; // the fleet view and zone editor have their own keys
     const rejectOpen = $("reject-dialog").open;
     if (rejectOpen) {
       const n = Number(event.key);
@@ -668,6 +672,9 @@
       if (state.token) logout(err.status === 401 ? t("login.expired") : t("error.network", { message: err.message }));
     }
   }
+
+  // What fleet.js (the fleet view and zone editor) shares with the review console.
+  window.Gridwarden = { api, t, el, toast, applyI18n, fmtDateTime, fmtAge, ApiError };
 
   boot();
 })();

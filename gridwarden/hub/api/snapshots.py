@@ -1,0 +1,149 @@
+"""The latest still image of every camera, for the zone editor to draw zones on.
+
+Edges ``PUT /api/v1/cameras/{edge_id}/{camera_id}/snapshot`` a JPEG every few minutes (role edge,
+:attr:`Permission.UPLOAD_EVIDENCE`); only the newest is kept, one file per camera, written to a
+temporary name and renamed so a reader never sees half a file. Integrators and admins read it
+with their bearer token, or through a short-lived signed URL (``<img src>`` sends no header).
+
+Wiring (the app factory)::
+
+    app.include_router(build_snapshots_router(evidence_root / "camera-snapshots"))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from gridwarden.hub.api.deps import Services, error, require
+from gridwarden.hub.auth import Permission, Principal
+
+MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024
+SNAPSHOT_TICKET_TTL_S = 15 * 60
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+Uploader = Annotated[Principal, Depends(require(Permission.UPLOAD_EVIDENCE))]
+Reader = Annotated[Principal, Depends(require(Permission.READ_FLEET))]
+
+
+class SnapshotInfo(BaseModel):
+    edge_id: str
+    camera_id: str
+    size: int
+    taken_at: datetime
+
+
+class SnapshotUrl(BaseModel):
+    url: str
+    expires_at: int
+    taken_at: datetime
+
+
+def ticket_scope(edge_id: str, camera_id: str) -> str:
+    """Ticket scopes are ``word[:sha256]``; the hash names the one camera the ticket opens."""
+    return "snapshot:" + hashlib.sha256(f"{edge_id}/{camera_id}".encode()).hexdigest()
+
+
+class SnapshotStore:
+    """``root/<edge_id>/<camera_id>.jpg``: the newest JPEG per camera."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, edge_id: str, camera_id: str) -> Path:
+        for value in (edge_id, camera_id):
+            if not _ID.fullmatch(value) or value in (".", ".."):
+                raise error(status.HTTP_404_NOT_FOUND, "not_found", f"invalid identifier {value!r}")
+        return self.root / edge_id / f"{camera_id}.jpg"
+
+    def write(self, edge_id: str, camera_id: str, data: bytes) -> SnapshotInfo:
+        target = self.path(edge_id, camera_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-", suffix=".jpg")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return self.info(edge_id, camera_id)
+
+    def info(self, edge_id: str, camera_id: str) -> SnapshotInfo:
+        target = self.path(edge_id, camera_id)
+        try:
+            st = target.stat()
+        except FileNotFoundError:
+            raise error(
+                status.HTTP_404_NOT_FOUND, "no_snapshot", f"no snapshot of {edge_id}/{camera_id} yet"
+            ) from None
+        return SnapshotInfo(
+            edge_id=edge_id,
+            camera_id=camera_id,
+            size=st.st_size,
+            taken_at=datetime.fromtimestamp(st.st_mtime, UTC),
+        )
+
+
+def _jpeg_response(store: SnapshotStore, edge_id: str, camera_id: str) -> FileResponse:
+    store.info(edge_id, camera_id)  # 404 when there is none
+    return FileResponse(
+        store.path(edge_id, camera_id),
+        media_type="image/jpeg",
+        headers={"Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def build_snapshots_router(root: str | Path) -> APIRouter:
+    store = SnapshotStore(root)
+    router = APIRouter(prefix="/api/v1/cameras/{edge_id}/{camera_id}/snapshot", tags=["fleet"])
+
+    @router.put("", response_model=SnapshotInfo, summary="Replace the camera's latest snapshot (JPEG)")
+    async def put_snapshot(edge_id: str, camera_id: str, request: Request, _: Uploader) -> SnapshotInfo:
+        if request.headers.get("content-type", "").split(";")[0].strip() != "image/jpeg":
+            raise error(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "not_jpeg", "send Content-Type: image/jpeg")
+        data = bytearray()
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > MAX_SNAPSHOT_BYTES:
+                raise error(413, "too_large", f"a snapshot may be at most {MAX_SNAPSHOT_BYTES} bytes")
+        if not data.startswith(b"\xff\xd8"):
+            raise error(422, "not_jpeg", "the body is not a JPEG image")
+        return await run_in_threadpool(store.write, edge_id, camera_id, bytes(data))
+
+    @router.get("", response_class=FileResponse, summary="The camera's latest snapshot (JPEG)")
+    def get_snapshot(edge_id: str, camera_id: str, _: Reader) -> FileResponse:
+        return _jpeg_response(store, edge_id, camera_id)
+
+    @router.post("/url", response_model=SnapshotUrl, summary="A short-lived URL of the snapshot for <img>")
+    def snapshot_url(edge_id: str, camera_id: str, services: Services, who: Reader) -> SnapshotUrl:
+        info = store.info(edge_id, camera_id)
+        ticket, expires = services.users.issue_ticket(
+            who, ticket_scope(edge_id, camera_id), ttl_s=SNAPSHOT_TICKET_TTL_S
+        )
+        version = int(info.taken_at.timestamp())
+        url = f"/api/v1/cameras/{edge_id}/{camera_id}/snapshot/signed?ticket={ticket}&v={version}"
+        return SnapshotUrl(url=url, expires_at=expires, taken_at=info.taken_at)
+
+    @router.get("/signed", response_class=FileResponse, summary="The snapshot by signed URL")
+    def signed_snapshot(edge_id: str, camera_id: str, services: Services, ticket: str = "") -> FileResponse:
+        principal = services.users.verify_ticket(ticket, ticket_scope(edge_id, camera_id)) if ticket else None
+        if principal is None or not principal.can(Permission.READ_FLEET):
+            raise error(
+                status.HTTP_401_UNAUTHORIZED, "invalid_ticket", "the signed URL is invalid or expired"
+            )
+        return _jpeg_response(store, edge_id, camera_id)
+
+    return router
