@@ -26,6 +26,15 @@ ROUTES = [
     ("POST", "/api/v1/users/nobody/token", None, {"admin"}),
     ("DELETE", "/api/v1/users/nobody/token", None, {"admin"}),
     ("GET", "/api/v1/me", None, {"staff", "integrator", "admin", "edge"}),
+    # Central configuration: integrators read and write it; staff and edges may not.
+    ("GET", "/api/v1/edges/edge-01/config", None, {"integrator", "admin"}),
+    ("PUT", "/api/v1/edges/edge-01/config", {"yaml": "x: 1"}, {"integrator", "admin"}),
+    ("GET", "/api/v1/edges/edge-01/config/versions", None, {"integrator", "admin"}),
+    ("GET", "/api/v1/edges/edge-01/config/versions/1", None, {"integrator", "admin"}),
+    ("POST", "/api/v1/edges/edge-01/config/rollback", {"version": 1}, {"integrator", "admin"}),
+    ("POST", "/api/v1/edges/edge-01/config/publish", None, {"integrator", "admin"}),
+    ("GET", "/api/v1/edges/edge-01/config/document", None, {"integrator", "admin"}),
+    ("PUT", "/api/v1/edges/edge-01/config/document", {"document": {}}, {"integrator", "admin"}),
 ]
 
 
@@ -33,7 +42,13 @@ def test_every_api_route_is_protected(app_client: TestClient) -> None:
     """Every operation the app serves, except the health check, has an auth test below."""
     spec = app_client.get("/openapi.json").json()
     served = {
-        (method.upper(), path.replace("{case_id}", "1").replace("{username}", "nobody"))
+        (
+            method.upper(),
+            path.replace("{case_id}", "1")
+            .replace("{username}", "nobody")
+            .replace("{edge_id}", "edge-01")
+            .replace("{version}", "1"),
+        )
         for path, operations in spec["paths"].items()
         for method in operations
     }
