@@ -10,4 +10,5 @@ export GRIDWARDEN_TEST_PG=${GRIDWARDEN_TEST_PG:-$(bash scripts/postgres.sh)}
 echo "[test] PostgreSQL for tests: $GRIDWARDEN_TEST_PG"
 .venv/bin/ruff check gridwarden tests bench
 .venv/bin/ruff format --check gridwarden tests bench
+.venv/bin/mypy gridwarden
 .venv/bin/python -m pytest "$@"

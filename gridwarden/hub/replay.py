@@ -204,12 +204,12 @@ class ReplayPlanner:
         abandoned = 0
         for lo, hi in spans:
             for seq in range(lo, hi + 1):
-                st = state.seqs.get(seq)
-                if st is None:
+                pending = state.seqs.get(seq)
+                if pending is None:
                     continue  # a stored seq bridged into the span
-                st.attempts += 1
-                st.next_request_at = now + min(s.retry_s * 2 ** (st.attempts - 1), s.max_retry_s)
-                abandoned += st.attempts == s.max_attempts
+                pending.attempts += 1
+                pending.next_request_at = now + min(s.retry_s * 2 ** (pending.attempts - 1), s.max_retry_s)
+                abandoned += pending.attempts == s.max_attempts
         if abandoned:
             self.given_up += abandoned
             log.warning(

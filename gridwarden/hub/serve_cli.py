@@ -200,7 +200,9 @@ def serve(args: argparse.Namespace) -> int:
     from gridwarden.hub.api.dry_run import build_dry_run_router
     from gridwarden.hub.dry_run import DryRunService
 
-    dry_runs = DryRunService(store.root.parent / "dry-runs", model_dir=settings.model_dir)
+    dry_runs = DryRunService(
+        store.root.parent / "dry-runs", model_dir=Path(settings.model_dir) if settings.model_dir else None
+    )
     app.include_router(build_dry_run_router(dry_runs, store))
     pruner = EvidencePruner(store)
     ingestor = HubIngestor(

@@ -94,7 +94,8 @@ def build_config_documents_router(publisher: ConfigPublisher | None = None) -> A
                 problems=problems,
             ) from None
         pub = publisher if publisher is not None else getattr(request.app.state, "config_publisher", None)
-        published, why = False, "no broker connection is configured on this hub"
+        published = False
+        why: str | None = "no broker connection is configured on this hub"
         if pub is not None:
             try:
                 pub.publish(stored)
