@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -20,18 +19,9 @@ from tests.support.paths import REPO_ROOT, YOLOX_NANO
 from tests.support.ports import free_port
 from tests.support.rtsp_server import RtspServer
 from tests.support.scenarios import PARKING_ZONE, ParkedCarScenario
+from tests.support.waiting import wait_until
 
 DWELL_S = 10.0
-
-
-def _wait(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _stop(proc: subprocess.Popen[bytes], log: Path) -> int:
@@ -75,7 +65,7 @@ def test_rtsp_camera_incident_becomes_a_case(
             except httpx.HTTPError:
                 return False
 
-        _wait(hub_healthy, 30, "hub health")
+        wait_until(hub_healthy, 30, "hub health")
         camera.start()
         config = tmp_path / "edge.yaml"
         config.write_text(
@@ -111,7 +101,7 @@ cameras:
                     return detail  # type: ignore[no-any-return]
             return None
 
-        case = _wait(ended_case, 90, "a case whose incident has ended")
+        case = wait_until(ended_case, 90, "a case whose incident has ended")
         assert case["camera"] == "cam-lot" and case["zone"] == "no-parking"
         assert case["rule"] == "illegal_parking" and case["state"] == "new"
         assert len(case["incidents"]) == 1

@@ -23,6 +23,7 @@ from tests.support.paths import REPO_ROOT, YOLOX_NANO
 from tests.support.ports import free_port
 from tests.support.rtsp_server import RtspServer
 from tests.support.scenarios import PARKING_ZONE, ParkedCarScenario
+from tests.support.waiting import wait_until
 
 
 def edge_yaml(tmp_path: Path, port: int, url: str, zone_id: str, polygon: object = PARKING_ZONE) -> str:
@@ -42,16 +43,6 @@ cameras:
         rules:
           - {{type: illegal_parking, classes: [overhead_vehicle], dwell_s: 10, end_grace_s: 1}}
 """
-
-
-def _wait(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.mark.slow
@@ -76,7 +67,7 @@ def test_pushed_zone_is_applied_live_and_names_the_next_incident(
         )  # fmt: skip
     edge = None
     try:
-        _wait(lambda: hub.poll() is None and _healthy(base), 30, "hub health")
+        wait_until(lambda: hub.poll() is None and _healthy(base), 30, "hub health")
         camera.start()
         config = tmp_path / "edge.yaml"
         config.write_text(edge_yaml(tmp_path, mosquitto_broker.port, camera.url("lot"), "no-parking"))
@@ -91,7 +82,7 @@ def test_pushed_zone_is_applied_live_and_names_the_next_incident(
             edges = httpx.get(f"{base}/api/v1/edges", headers=headers, timeout=5).json()
             return any(e["edge_id"] == "edge-cfg" and e["online"] for e in edges)
 
-        _wait(edge_online, 30, "the edge online at the hub")
+        wait_until(edge_online, 30, "the edge online at the hub")
 
         # An invalid polygon (edges cross) is refused before anything is sent.
         bow_tie = [[0.25, 0.62], [0.70, 0.99], [0.70, 0.62], [0.25, 0.99]]
@@ -117,14 +108,14 @@ def test_pushed_zone_is_applied_live_and_names_the_next_incident(
             edges = httpx.get(f"{base}/api/v1/edges", headers=headers, timeout=5).json()
             return any(e["edge_id"] == "edge-cfg" and e.get("config_version") == version for e in edges)
 
-        _wait(applied, 5, "the edge to report the new configuration version")
+        wait_until(applied, 5, "the edge to report the new configuration version")
         assert time.monotonic() - pushed_at <= 5.0
 
         def a_case() -> dict | None:  # type: ignore[type-arg]
             items = httpx.get(f"{base}/api/v1/cases", headers=headers, timeout=5).json()["items"]
             return items[0] if items else None
 
-        case = _wait(a_case, 60, "the parked car's case")
+        case = wait_until(a_case, 60, "the parked car's case")
         assert case["zone"] == "no-parking-v2"
         history = httpx.get(
             f"{base}/api/v1/edges/edge-cfg/config/versions", headers=headers, timeout=5

@@ -35,6 +35,7 @@ from tests.outbox.events import EVENTS_PER_INCIDENT
 from tests.outbox.test_publisher_outage import _start_edge
 from tests.support.mosquitto import MosquittoBroker
 from tests.support.paths import REPO_ROOT
+from tests.support.waiting import wait_until
 
 COUNT = 1000
 OUTAGE_S = 10.0
@@ -58,15 +59,6 @@ def _stored(db: Database) -> int:
         return int(s.scalar(select(func.count()).select_from(ReceivedEvent)) or 0)
 
 
-def _wait(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_thousand_events_reach_the_hub_exactly_once_through_outages(
@@ -85,20 +77,20 @@ def test_thousand_events_reach_the_hub_exactly_once_through_outages(
     broker = mosquitto_broker
     hub_log, edge_log = tmp_path / "hub.log", tmp_path / "edge.log"
     hub = _start_hub(db_url, broker.port, hub_log)
-    _wait(lambda: "connected to" in hub_log.read_text(), 30, "hub connected")
+    wait_until(lambda: "connected to" in hub_log.read_text(), 30, "hub connected")
     serve = ("--serve", "--status-interval", "2")
     edge = _start_edge(tmp_path / "outbox.sqlite3", broker.port, edge_log, COUNT, 100.0, serve)
     try:
-        _wait(lambda: _stored(db) >= 150, 40, "first 150 stored")
+        wait_until(lambda: _stored(db) >= 150, 40, "first 150 stored")
         edge.send_signal(signal.SIGKILL)  # the edge dies mid-stream ...
         edge.wait(10)
         edge = _start_edge(tmp_path / "outbox.sqlite3", broker.port, edge_log, COUNT, 100.0, serve)
-        _wait(lambda: _stored(db) >= 350, 40, "350 stored")
+        wait_until(lambda: _stored(db) >= 350, 40, "350 stored")
         hub.send_signal(signal.SIGKILL)  # ... then the hub, mid-batch ...
         hub.wait(10)
         time.sleep(1.0)
         hub = _start_hub(db_url, broker.port, hub_log)
-        _wait(lambda: _stored(db) >= 550, 40, "550 stored")
+        wait_until(lambda: _stored(db) >= 550, 40, "550 stored")
         connects_before = _log_text(edge_log).count("connected to")
         broker.stop()  # ... then the broker, for ten seconds
         # The hub stays away a little longer than the edge after the restart (as it does anyway,
@@ -108,12 +100,14 @@ def test_thousand_events_reach_the_hub_exactly_once_through_outages(
         hub.wait(15)
         time.sleep(OUTAGE_S)
         broker.start()
-        _wait(lambda: _log_text(edge_log).count("connected to") > connects_before, 30, "the edge reconnected")
+        wait_until(
+            lambda: _log_text(edge_log).count("connected to") > connects_before, 30, "the edge reconnected"
+        )
         time.sleep(2.0)
         hub = _start_hub(db_url, broker.port, hub_log)
-        _wait(lambda: "drained, serving" in _log_text(edge_log), 90, "the edge drained its outbox")
+        wait_until(lambda: "drained, serving" in _log_text(edge_log), 90, "the edge drained its outbox")
         assert edge.poll() is None, _log_text(edge_log)[-3000:]
-        _wait(lambda: _stored(db) >= COUNT, 90, f"all {COUNT} stored")
+        wait_until(lambda: _stored(db) >= COUNT, 90, f"all {COUNT} stored")
         time.sleep(1.0)  # anything still in flight would show up as an extra row now
         edge.send_signal(signal.SIGTERM)
         assert edge.wait(timeout=30) == 0, _log_text(edge_log)[-3000:]

@@ -4,7 +4,9 @@
 ``use_recent_evidence``) or JSON (``{"use_recent_evidence": n, "candidate_yaml": "..."}``) and
 answers 202 with the dry run's id; the replay runs on the hub's dry-run worker (one at a time,
 see :mod:`gridwarden.hub.dry_run`). ``GET .../{id}`` gives status and progress, then the result;
-``GET .../{id}/video/{candidate|current}/{clip_index}`` the annotated video (range requests work).
+``GET .../{id}/video/{candidate|current}/{clip_index}`` the annotated video (range requests work);
+``POST .../{id}/video-urls`` signed URLs of those videos for a ``<video>`` element, which cannot
+send an ``Authorization`` header (``.../signed?ticket=``, valid for one dry run, 15 minutes).
 
 Errors before anything is queued: an invalid candidate is 422 ``invalid_config`` with every
 ``file:line: field: message`` problem; a model file the hub cannot read is 422
@@ -21,6 +23,7 @@ Wiring (in :func:`gridwarden.hub.app.create_app`)::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,12 @@ from gridwarden.hub.evidence_store import EvidenceStore
 from gridwarden.yamlconfig import ConfigError
 
 _CHUNK = 1024 * 1024
+VIDEO_TICKET_TTL_S = 15 * 60
+
+
+def video_ticket_scope(edge_id: str, camera_id: str, job_id: str) -> str:
+    """A ticket opens the videos of one dry run only (scopes are ``word[:sha256]``)."""
+    return "dryrun:" + hashlib.sha256(f"{edge_id}/{camera_id}/{job_id}".encode()).hexdigest()
 
 
 class DryRunBody(BaseModel):
@@ -284,14 +293,8 @@ def build_dry_run_router(service: DryRunService, evidence_store: EvidenceStore |
     ) -> dict[str, Any]:
         return public(job_id, edge_id, camera_id, request)
 
-    @router.get(
-        "/{job_id}/video/{which}/{clip_index}",
-        name="dry_run_video",
-        summary="The annotated video of one clip under the candidate or current configuration",
-        response_class=FileResponse,
-    )
-    def dry_run_video(
-        edge_id: str, camera_id: str, job_id: str, which: str, clip_index: int, _: Principal = may_read
+    def video_response(
+        edge_id: str, camera_id: str, job_id: str, which: str, clip_index: int
     ) -> FileResponse:
         job = service.get(job_id)
         path = service.video_path(job_id, which, clip_index) if job is not None else None
@@ -302,5 +305,65 @@ def build_dry_run_router(service: DryRunService, evidence_store: EvidenceStore |
                 404, "no_video", f"no {which} video {clip_index} in this dry run (status {job.status})"
             )
         return FileResponse(path, media_type="video/mp4")
+
+    @router.post(
+        "/{job_id}/video-urls",
+        summary="Short-lived signed URLs of a finished dry run's videos, for <video> (no header)",
+    )
+    def dry_run_video_urls(
+        edge_id: str,
+        camera_id: str,
+        job_id: str,
+        request: Request,
+        services: HubServices = services_dep,
+        who: Principal = may_read,
+    ) -> dict[str, Any]:
+        body = public(job_id, edge_id, camera_id, request)
+        if body["status"] != "done":
+            raise error(409, "not_done", f"dry run {job_id!r} is {body['status']}, its videos are not ready")
+        ticket, expires = services.users.issue_ticket(
+            who, video_ticket_scope(edge_id, camera_id, job_id), ttl_s=VIDEO_TICKET_TTL_S
+        )
+        urls: dict[str, list[str | None]] = {"candidate": [], "current": []}
+        for clip in body["result"]["clips"]:
+            for which in ("candidate", "current"):
+                run = clip.get(which)
+                urls[which].append(f"{run['video_url']}/signed?ticket={ticket}" if run else None)
+        return {"urls": urls, "expires_at": expires}
+
+    @router.get(
+        "/{job_id}/video/{which}/{clip_index}/signed",
+        name="dry_run_video_signed",
+        summary="An annotated video by signed URL (from POST .../video-urls)",
+        response_class=FileResponse,
+    )
+    def dry_run_video_signed(
+        edge_id: str,
+        camera_id: str,
+        job_id: str,
+        which: str,
+        clip_index: int,
+        services: HubServices = services_dep,
+        ticket: str = "",
+    ) -> FileResponse:
+        scope = video_ticket_scope(edge_id, camera_id, job_id)
+        principal = services.users.verify_ticket(ticket, scope) if ticket else None
+        if principal is None or not principal.can(Permission.READ_FLEET):
+            raise error(401, "invalid_ticket", "the signed URL is invalid or expired")
+        response = video_response(edge_id, camera_id, job_id, which, clip_index)
+        # The URL holds a ticket: keep it out of shared caches.
+        response.headers["Cache-Control"] = "private, max-age=600"
+        return response
+
+    @router.get(
+        "/{job_id}/video/{which}/{clip_index}",
+        name="dry_run_video",
+        summary="The annotated video of one clip under the candidate or current configuration",
+        response_class=FileResponse,
+    )
+    def dry_run_video(
+        edge_id: str, camera_id: str, job_id: str, which: str, clip_index: int, _: Principal = may_read
+    ) -> FileResponse:
+        return video_response(edge_id, camera_id, job_id, which, clip_index)
 
     return router

@@ -45,12 +45,15 @@
 
   const mayConfigure = () => Boolean(view.me && view.me.permissions.includes("config:write"));
 
-  function show(name) {
+  function show(name, detail) {
     if (!mayConfigure()) name = "review";
     view.current = name;
     $("review").hidden = name !== "review";
     $("fleet").hidden = name !== "fleet";
     $("zones").hidden = name !== "zones";
+    $("dryrun").hidden = name !== "dryrun";
+    // dryrun.js loads its view on this event (detail: edge, camera and the candidate, if any).
+    document.dispatchEvent(new CustomEvent("gridwarden:view", { detail: { name, ...(detail || {}) } }));
     for (const b of document.querySelectorAll("#views-nav [data-view]")) {
       b.setAttribute("aria-pressed", String(b.dataset.view === name));
     }
@@ -547,6 +550,7 @@
     if (view.drawing) hint = view.drawing.kind === "zone" ? "zones.hint_draw" : "zones.hint_mask";
     $("zones-hint").textContent = t(hint);
     $("zones-save").disabled = !view.doc;
+    $("zones-dryrun").disabled = !view.doc;
   }
 
   function render() {
@@ -585,6 +589,22 @@
     }
   }
 
+  // ------------------------------------------------------------------ zone editor: dry run
+
+  /** Opens the dry-run view with the document being edited as the candidate (JSON is valid YAML). */
+  function dryRun() {
+    if (!view.doc) return;
+    if (view.drawing) return toast(t("zones.finish_drawing"), "error");
+    const document_ = view.doc.document;
+    const candidate = {
+      edgeId: view.edgeId,
+      baseVersion: view.doc.version,
+      yaml: JSON.stringify(document_, null, 2),
+      cameras: (document_.cameras || []).map((c) => c.id),
+    };
+    show("dryrun", { edgeId: view.edgeId, cameraId: view.cameraId, candidate });
+  }
+
   // ------------------------------------------------------------------ wiring
 
   function wire() {
@@ -594,6 +614,7 @@
     $("zones-new").addEventListener("click", () => startDrawing("zone"));
     $("zones-new-mask").addEventListener("click", () => startDrawing("mask"));
     $("zones-save").addEventListener("click", () => save());
+    $("zones-dryrun").addEventListener("click", () => dryRun());
     const root = $("zones-svg");
     root.addEventListener("pointerdown", onSvgPointerDown);
     root.addEventListener("pointermove", onSvgPointerMove);
