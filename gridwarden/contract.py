@@ -164,6 +164,17 @@ class ReplayRequest(_Message):
     wall_time: datetime
 
 
+class SnapshotRequest(_Message):
+    """Hub → edge on ``.../snapshot_request``: upload the latest picture of this camera (or of
+    every camera when ``camera`` is empty) now, e.g. when an integrator opens the zone editor."""
+
+    type: Literal["snapshot_request"] = "snapshot_request"
+    edge_id: Identifier
+    camera: Identifier | None = None
+    requested_by: str | None = None
+    wall_time: datetime
+
+
 class Topics:
     """Topic names for one edge. All topics are under ``gridwarden/v1/<site>/<edge_id>/``."""
 
@@ -188,6 +199,10 @@ class Topics:
     def replay(self) -> str:
         return f"{self.base}/replay"
 
+    @property
+    def snapshot_request(self) -> str:
+        return f"{self.base}/snapshot_request"
+
     def camera_status(self, camera_id: str) -> str:
         return f"{self.base}/cameras/{camera_id}/status"
 
@@ -207,7 +222,7 @@ def parse_topic(topic: str) -> dict[str, str] | None:
     if len(parts) < 5 or "/".join(parts[:2]) != TOPIC_ROOT:
         return None
     site, edge_id, rest = parts[2], parts[3], parts[4:]
-    if rest in (["incidents"], ["status"], ["config"], ["replay"]):
+    if rest in (["incidents"], ["status"], ["config"], ["replay"], ["snapshot_request"]):
         return {"site": site, "edge_id": edge_id, "channel": rest[0]}
     if len(rest) == 3 and rest[0] == "cameras" and rest[2] == "status":
         return {"site": site, "edge_id": edge_id, "channel": "camera_status", "camera": rest[1]}
@@ -224,6 +239,7 @@ MESSAGE_MODELS: dict[str, type[_Message]] = {
     "CameraStatus": CameraStatus,
     "EdgeStatus": EdgeStatus,
     "ReplayRequest": ReplayRequest,
+    "SnapshotRequest": SnapshotRequest,
 }
 
 

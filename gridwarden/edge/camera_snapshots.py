@@ -61,6 +61,14 @@ class CameraSnapshotUploader:
                 self._due[camera_id] = 0.0  # a camera that (re)starts is uploaded at once
                 self._wake.set()
 
+    def request(self, camera_id: str | None = None) -> None:
+        """Upload now (the hub asked: an integrator opened the zone editor); ``None`` = all cameras."""
+        with self._lock:
+            for cam in self._due:
+                if camera_id is None or cam == camera_id:
+                    self._due[cam] = 0.0
+        self._wake.set()
+
     def _run(self) -> None:
         while not self._stop.is_set():
             now = time.monotonic()

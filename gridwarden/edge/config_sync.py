@@ -47,7 +47,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gridwarden.contract import Identifier, Topics
+from gridwarden.contract import Identifier, SnapshotRequest, Topics
 from gridwarden.edge.config import EdgeConfig, load_edge_config_text
 from gridwarden.edge.publisher import MqttSettings
 from gridwarden.yamlconfig import ConfigError
@@ -133,6 +133,7 @@ class ConfigSync:
         state_dir: str | Path,
         *,
         running_version: int | None = None,
+        on_snapshot_request: Callable[[str | None], None] | None = None,
     ) -> None:
         self.site = site
         self.edge_id = edge_id
@@ -141,6 +142,9 @@ class ConfigSync:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.topic = Topics(site, edge_id).config
+        # The hub's other requests to this edge ride on the same connection.
+        self.snapshot_topic = Topics(site, edge_id).snapshot_request
+        self.on_snapshot_request = on_snapshot_request
         if running_version is None:
             last = load_last_good(self.state_dir)
             running_version = last[1] if last else None
@@ -185,7 +189,10 @@ class ConfigSync:
                 reason,
             )
             return
-        client.subscribe(self.topic, qos=1)
+        topics = [(self.topic, 1)]
+        if self.on_snapshot_request is not None:
+            topics.append((self.snapshot_topic, 1))
+        client.subscribe(topics)
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
         if any(getattr(r, "is_failure", False) for r in reasons):
@@ -195,6 +202,9 @@ class ConfigSync:
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         try:
+            if message.topic == self.snapshot_topic:
+                self.handle_snapshot_request(bytes(message.payload))
+                return
             self.handle_payload(bytes(message.payload))
         except Exception:  # a bug here must not kill paho's network thread
             log.exception("config sync: handling a message on %s failed", message.topic)
@@ -216,6 +226,19 @@ class ConfigSync:
             self._client.loop_stop()
             self._started = False
         self._subscribed.clear()
+
+    def handle_snapshot_request(self, payload: bytes) -> bool:
+        """Pass a valid request for this edge to ``on_snapshot_request``; ignore anything else."""
+        try:
+            request = SnapshotRequest.model_validate_json(payload)
+        except ValidationError as exc:
+            log.warning("config sync: ignoring a malformed snapshot request: %s", exc.errors()[:1])
+            return False
+        if request.edge_id != self.edge_id or self.on_snapshot_request is None:
+            return False
+        log.info("snapshot of %s requested by %s", request.camera or "every camera", request.requested_by)
+        self.on_snapshot_request(request.camera)
+        return True
 
     def handle_payload(self, payload: bytes) -> Outcome:
         """Validate, persist and apply one configuration message (see the module docstring)."""

@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -149,7 +150,9 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
     runner.start()
     config_sync = None
     if publisher is not None:
-        config_sync = _start_config_sync(config, mqtt_settings, runner, publisher)
+        config_sync = _start_config_sync(
+            config, mqtt_settings, runner, publisher, None if snapshots is None else snapshots.request
+        )
     notifier.ready(f"{len(runner.workers)} cameras started")
     try:
         while not stop.wait(1.0):
@@ -174,7 +177,11 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
 
 
 def _start_config_sync(
-    config: EdgeConfig, mqtt_settings: MqttSettings, runner: EdgeRunner, publisher: IncidentPublisher
+    config: EdgeConfig,
+    mqtt_settings: MqttSettings,
+    runner: EdgeRunner,
+    publisher: IncidentPublisher,
+    on_snapshot_request: Callable[[str | None], None] | None,
 ) -> ConfigSync:
     """Follow the hub's retained configuration topic and apply new versions to the running edge
     (zones and rules live; a changed camera list or model is logged as needing a restart)."""

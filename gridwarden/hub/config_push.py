@@ -29,7 +29,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from gridwarden.contract import Topics, utcnow
+from gridwarden.contract import SnapshotRequest, Topics, utcnow
 from gridwarden.edge.config_sync import EdgeConfigMessage
 from gridwarden.hub.config_store import ConfigVersion
 
@@ -129,11 +129,26 @@ class ConfigPublisher:
         :class:`ConfigPublishError` when it does not come with success in ``timeout_s``."""
         message = config_message(version)
         topic = Topics(version.site, version.edge_id).config
+        self._publish_and_wait(topic, message.model_dump_json(), retain=True)
+        log.info("published configuration v%d of %s on %s", version.version, version.edge_id, topic)
+        return message
+
+    def request_snapshot(self, site: str, edge_id: str, camera: str | None, requested_by: str | None) -> None:
+        """Ask an edge to upload a camera's latest picture now (QoS 1, not retained: a request
+        that finds the edge offline is moot — it uploads one when its camera starts anyway)."""
+        message = SnapshotRequest(
+            edge_id=edge_id, camera=camera, requested_by=requested_by, wall_time=utcnow()
+        )
+        self._publish_and_wait(
+            Topics(site, edge_id).snapshot_request, message.model_dump_json(), retain=False
+        )
+
+    def _publish_and_wait(self, topic: str, payload: str, *, retain: bool) -> None:
         if not self._connected.wait(self.timeout_s):
             raise ConfigPublishError(
                 self._last_error or f"not connected to the broker {self.host}:{self.port}"
             )
-        info = self._client.publish(topic, message.model_dump_json(), qos=1, retain=True)
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise ConfigPublishError(f"publish on {topic} failed: {mqtt.error_string(info.rc)}")
         with self._results_cond:
@@ -142,8 +157,6 @@ class ConfigPublisher:
             reason = self._results.pop(info.mid)
         if reason.is_failure:
             raise ConfigPublishError(f"broker refused the publish on {topic}: {reason}")
-        log.info("published configuration v%d of %s on %s", version.version, version.edge_id, topic)
-        return message
 
     def close(self) -> None:
         if self._started:

@@ -27,6 +27,8 @@ from starlette.concurrency import run_in_threadpool
 
 from gridwarden.hub.api.deps import Services, error, require
 from gridwarden.hub.auth import Permission, Principal
+from gridwarden.hub.config_push import ConfigPublishError
+from gridwarden.hub.db.models import Edge
 
 MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024
 SNAPSHOT_TICKET_TTL_S = 15 * 60
@@ -34,6 +36,13 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 Uploader = Annotated[Principal, Depends(require(Permission.UPLOAD_EVIDENCE))]
 Reader = Annotated[Principal, Depends(require(Permission.READ_FLEET))]
+Configurer = Annotated[Principal, Depends(require(Permission.CONFIGURE))]
+
+
+class SnapshotRequested(BaseModel):
+    edge_id: str
+    camera_id: str
+    requested: bool = True
 
 
 class SnapshotInfo(BaseModel):
@@ -145,5 +154,30 @@ def build_snapshots_router(root: str | Path) -> APIRouter:
                 status.HTTP_401_UNAUTHORIZED, "invalid_ticket", "the signed URL is invalid or expired"
             )
         return _jpeg_response(store, edge_id, camera_id)
+
+    @router.post(
+        "/request",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=SnapshotRequested,
+        summary="Ask the edge to upload this camera's latest picture now",
+    )
+    def request_snapshot(
+        edge_id: str, camera_id: str, request: Request, services: Services, who: Configurer
+    ) -> SnapshotRequested:
+        with services.db.session() as session:
+            edge = session.get(Edge, edge_id)
+            site = edge.site if edge is not None else None
+        if site is None:
+            raise error(
+                status.HTTP_404_NOT_FOUND, "unknown_edge", f"edge {edge_id!r} has never reported to this hub"
+            )
+        publisher = getattr(request.app.state, "config_publisher", None)
+        if publisher is None:
+            raise error(status.HTTP_503_SERVICE_UNAVAILABLE, "no_broker", "this hub has no MQTT connection")
+        try:
+            publisher.request_snapshot(site, edge_id, camera_id, who.username)
+        except ConfigPublishError as exc:
+            raise error(status.HTTP_503_SERVICE_UNAVAILABLE, "broker_unavailable", str(exc)) from exc
+        return SnapshotRequested(edge_id=edge_id, camera_id=camera_id)
 
     return router

@@ -207,6 +207,8 @@
     view.size = { ...PLACEHOLDER };
     $("zones-stage").classList.add("no-snapshot");
     if (view.doc && cameraId) {
+      // Ask the edge for a fresh picture (it arrives in a second or two; reopening shows it).
+      api(`/cameras/${encodeURIComponent(view.edgeId)}/${encodeURIComponent(cameraId)}/snapshot/request`, { method: "POST" }).catch(() => {});
       try {
         const signed = await api(`/cameras/${encodeURIComponent(view.edgeId)}/${encodeURIComponent(cameraId)}/snapshot/url`, { method: "POST" });
         if (load !== view.loads) return;
