@@ -89,7 +89,11 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
 
         data_dir = Path(config.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        outbox = Outbox(data_dir / "outbox.sqlite3", max_rows=config.outbox_max_rows)
+        outbox = Outbox(
+            data_dir / "outbox.sqlite3",
+            max_rows=config.outbox_max_rows,
+            retain_acked_s=config.outbox_retain_acked_s,
+        )
         m = config.mqtt
         mqtt_settings = MqttSettings(
             host=m.host,
@@ -102,7 +106,11 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
             keepalive=m.keepalive,
         )
         publisher = IncidentPublisher(
-            site=config.site, edge_id=config.edge_id, outbox=outbox, mqtt=mqtt_settings
+            site=config.site,
+            edge_id=config.edge_id,
+            outbox=outbox,
+            mqtt=mqtt_settings,
+            status_interval_s=config.status_interval_s,
         )
         publisher.start()
 

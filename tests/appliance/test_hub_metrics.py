@@ -134,6 +134,16 @@ def test_rejections_without_a_reason_breakdown_are_not_lost() -> None:
     assert value(s, "gridwarden_hub_ingest_messages_total", outcome="stored", reason="") == 4
 
 
+def test_replay_requests_are_exported() -> None:
+    from prometheus_client import generate_latest
+
+    metrics = HubMetrics()
+    metrics.watch_ingest(lambda: {"replay_requests": 2, "replay_seqs_requested": 297})
+    s = parse(generate_latest(metrics.registry).decode())
+    assert value(s, "gridwarden_hub_replay_requests_total") == 2
+    assert value(s, "gridwarden_hub_replay_seqs_requested_total") == 297
+
+
 def test_hub_wiring_ready_and_watchdog_under_uvicorn(tmp_path: Path, notify_socket) -> None:
     """The lines serve_cli uses: READY=1 once uvicorn listens, keep-alives while /healthz answers."""
     import threading
