@@ -7,7 +7,6 @@ file:line: field messages and never reaches the edge."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from gridwarden.hub.db.engine import Database
 from tests.support.mosquitto import MosquittoBroker
 from tests.support.paths import REPO_ROOT, YOLOX_NANO
 from tests.support.ports import free_port
+from tests.support.processes import is_healthy, terminate
 from tests.support.rtsp_server import RtspServer
 from tests.support.scenarios import PARKING_ZONE, ParkedCarScenario
 from tests.support.waiting import wait_until
@@ -67,7 +67,7 @@ def test_pushed_zone_is_applied_live_and_names_the_next_incident(
         )  # fmt: skip
     edge = None
     try:
-        wait_until(lambda: hub.poll() is None and _healthy(base), 30, "hub health")
+        wait_until(lambda: hub.poll() is None and is_healthy(base), 30, "hub health")
         camera.start()
         config = tmp_path / "edge.yaml"
         config.write_text(edge_yaml(tmp_path, mosquitto_broker.port, camera.url("lot"), "no-parking"))
@@ -122,18 +122,5 @@ def test_pushed_zone_is_applied_live_and_names_the_next_incident(
         ).json()
         assert [v["comment"] for v in history][:1] == ["rename the zone"]
     finally:
-        for proc in (edge, hub):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        terminate(edge, hub)
         camera.stop()
-
-
-def _healthy(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False

@@ -6,7 +6,6 @@ the new zone id (the only zone before the change is elsewhere, so no incident ca
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.support.mosquitto import MosquittoBroker
 from tests.support.paths import REPO_ROOT, YOLOX_NANO
 from tests.support.ports import free_port
+from tests.support.processes import is_healthy, terminate
 from tests.support.rtsp_server import RtspServer
 from tests.support.scenarios import PARKING_ZONE, build_parked_car_clip
 from tests.support.waiting import wait_until
@@ -78,7 +78,7 @@ def test_zone_drawn_in_the_editor_names_the_running_edges_next_incident(
         )  # fmt: skip
     edge = None
     try:
-        wait_until(lambda: hub.poll() is None and _healthy(base), 30, "hub health")
+        wait_until(lambda: hub.poll() is None and is_healthy(base), 30, "hub health")
         camera.start()
         text = edge_yaml(tmp_path, mosquitto_broker.port, camera.url("lot"), base, token_file)
         registered = httpx.put(f"{base}/api/v1/edges/edge-ui/config", headers=headers, timeout=10,
@@ -143,18 +143,5 @@ def test_zone_drawn_in_the_editor_names_the_running_edges_next_incident(
         case = wait_until(first_case, 60, "the parked car's case")
         assert case["zone"] == "drawn-zone", case
     finally:
-        for proc in (edge, hub):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        terminate(edge, hub)
         camera.stop()
-
-
-def _healthy(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False

@@ -45,6 +45,7 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from gridwarden.hub.api.deps import HubServices, Services, current_principal, error, require
+from gridwarden.hub.api.evidence import evidence_file_response
 from gridwarden.hub.auth import (
     LANGUAGES,
     SESSION_TTL_S,
@@ -344,20 +345,12 @@ def build_console_router(
         principal = await run_in_threadpool(_ticket_principal, services, ticket, f"evidence:{sha256}")
         if not principal.can(Permission.READ_CASES):
             raise error(status.HTTP_403_FORBIDDEN, "forbidden", "this role may not read evidence")
-        store = _store(request)
-        stored = await run_in_threadpool(store.stat, sha256)
-        if stored is None:
-            raise error(status.HTTP_404_NOT_FOUND, "not_found", f"no evidence {sha256}")
-        return FileResponse(
-            stored.path,
-            media_type=stored.content_type,
-            headers={
-                "ETag": f'"{sha256}"',
-                # The URL holds a ticket: keep it out of shared caches, but let the browser reuse it.
-                "Cache-Control": "private, max-age=900",
-                "X-Content-Type-Options": "nosniff",
-                "Referrer-Policy": "no-referrer",
-            },
+        # The URL holds a ticket: keep it out of shared caches, but let the browser reuse it.
+        return await evidence_file_response(
+            _store(request),
+            sha256,
+            cache_control="private, max-age=900",
+            extra_headers={"Referrer-Policy": "no-referrer"},
         )
 
     router.add_api_route(

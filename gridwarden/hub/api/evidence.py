@@ -41,6 +41,27 @@ class EvidenceStored(BaseModel):
     created: bool
 
 
+async def evidence_file_response(
+    store: EvidenceStore, sha256: str, *, cache_control: str, extra_headers: dict[str, str] | None = None
+) -> FileResponse:
+    """The stored file as a (range-capable) response, or 404. Shared by the API route and the
+    console's signed-URL route, which differ only in how the caller is authorised and cached."""
+    stored = await run_in_threadpool(store.stat, sha256)
+    if stored is None:
+        raise error(status.HTTP_404_NOT_FOUND, "not_found", f"no evidence {sha256}")
+    return FileResponse(
+        stored.path,
+        media_type=stored.content_type,
+        headers={
+            # Content-addressed: the bytes behind this URL can never change.
+            "ETag": f'"{sha256}"',
+            "Cache-Control": cache_control,
+            "X-Content-Type-Options": "nosniff",
+            **(extra_headers or {}),
+        },
+    )
+
+
 def _declared_length(request: Request) -> int | None:
     value = request.headers.get("content-length")
     if value is None:
@@ -122,18 +143,8 @@ def build_evidence_router(
         },
     )
     async def get_evidence(sha256: EvidenceId, _: Principal = may_read) -> FileResponse:
-        stored = await run_in_threadpool(store.stat, sha256)
-        if stored is None:
-            raise error(status.HTTP_404_NOT_FOUND, "not_found", f"no evidence {sha256}")
-        return FileResponse(
-            stored.path,
-            media_type=stored.content_type,
-            headers={
-                # Content-addressed: the bytes behind this URL can never change.
-                "ETag": f'"{sha256}"',
-                "Cache-Control": "private, max-age=31536000, immutable",
-                "X-Content-Type-Options": "nosniff",
-            },
+        return await evidence_file_response(
+            store, sha256, cache_control="private, max-age=31536000, immutable"
         )
 
     # HEAD (a player probing the size) answers like GET without the body; one operation in OpenAPI.
