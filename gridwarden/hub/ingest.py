@@ -36,18 +36,15 @@ Measured with ``bench/bench_ingest.py`` (2-core machine shared with other work):
 events/s into PostgreSQL per hub process, ~2,400 into SQLite; p95 publish-to-commit 55–125 ms at
 200 events/s. One transaction per message instead of per batch: ~100 events/s.
 
-Run one hub consumer process::
-
-    python -m gridwarden.hub.ingest --db sqlite:///var/hub.db --mqtt-port 1883 --client-id hub-1
+The consumer runs inside ``gridwarden hub serve`` (built by :func:`gridwarden.hub.app.build_hub`);
+several ``hub serve`` processes with one ``--group`` split the stream.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import queue
-import signal
 import threading
 import time
 from collections import Counter
@@ -55,7 +52,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -85,7 +81,7 @@ from gridwarden.hub.cases import (
     CaseMatcher,
     note_incident_activity,
 )
-from gridwarden.hub.db.engine import Database, upgrade_database
+from gridwarden.hub.db.engine import Database
 from gridwarden.hub.db.models import (
     Camera,
     Case,
@@ -98,7 +94,6 @@ from gridwarden.hub.db.models import (
     UTCDateTime,
 )
 from gridwarden.hub.replay import ReplayRequester, ReplaySettings, StatusNote
-from gridwarden.hub.settings import HubSettings
 
 log = logging.getLogger(__name__)
 
@@ -809,6 +804,11 @@ class HubIngestor:
         self._client.disconnect()
         self._client.loop_stop()
 
+    @property
+    def counters(self) -> IngestStats:
+        """The counters behind :meth:`stats` (what ``/metrics`` exports)."""
+        return self._stats
+
     def stats(self) -> dict[str, Any]:
         """received, stored, duplicates, rejected_by_reason, gaps, ... for this process."""
         return {"client_id": self.client_id, **self._stats.snapshot()}
@@ -943,87 +943,3 @@ class HubIngestor:
                 merge_window_s=self.merge_window_s,
                 merge_iou=self.merge_iou,
             )
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    defaults = HubSettings.from_env()  # GRIDWARDEN_HUB_* variables; flags override them
-    p = argparse.ArgumentParser(prog="python -m gridwarden.hub.ingest", description=__doc__.split("\n")[0])
-    p.add_argument("--db", default=defaults.database_url, help="database URL, e.g. sqlite:///var/hub.db")
-    p.add_argument("--mqtt-host", default=defaults.mqtt_host)
-    p.add_argument("--mqtt-port", type=int, default=defaults.mqtt_port)
-    p.add_argument("--mqtt-username", default=defaults.mqtt_username)
-    p.add_argument("--mqtt-password", default=defaults.mqtt_password)
-    p.add_argument(
-        "--group", default=defaults.mqtt_group, help="shared-subscription group of the hub processes"
-    )
-    p.add_argument("--client-id", default=defaults.mqtt_client_id, help="stable MQTT client id, e.g. hub-1")
-    p.add_argument("--batch-max", type=int, default=defaults.batch_max)
-    p.add_argument("--batch-wait-s", type=float, default=defaults.batch_wait_s)
-    p.add_argument("--merge-window-s", type=float, default=defaults.merge_window_s)
-    p.add_argument("--merge-iou", type=float, default=defaults.merge_iou)
-    p.add_argument(
-        "--stats-file", type=Path, default=None, help="write stats JSON here every second and at exit"
-    )
-    p.add_argument(
-        "--replay-settle-s", type=float, default=ReplaySettings.settle_s,
-        help="how long a seq must stay missing in the database before the edge is asked to replay it",
-    )  # fmt: skip
-    p.add_argument("--replay-retry-s", type=float, default=ReplaySettings.retry_s)
-    p.add_argument("--no-replay", action="store_true", help="never ask edges to replay missing events")
-    p.add_argument("--no-migrate", action="store_true", help="do not run database migrations at start")
-    p.add_argument("--log-level", default="INFO")
-    return p.parse_args(argv)
-
-
-def _write_stats(path: Path, stats: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(stats))
-    tmp.replace(path)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if not args.no_migrate:
-        upgrade_database(args.db)
-    db = Database(args.db)
-    ingestor = HubIngestor(
-        db=db,
-        mqtt_host=args.mqtt_host,
-        mqtt_port=args.mqtt_port,
-        group=args.group,
-        client_id=args.client_id,
-        username=args.mqtt_username,
-        password=args.mqtt_password,
-        batch_max=args.batch_max,
-        batch_wait_s=args.batch_wait_s,
-        merge_window_s=args.merge_window_s,
-        merge_iou=args.merge_iou,
-        replay=ReplaySettings(settle_s=args.replay_settle_s, retry_s=args.replay_retry_s),
-        request_replays=not args.no_replay,
-    )
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
-    ingestor.start()
-    announced = False
-    while not done.wait(0.2 if not announced else 1.0):
-        if not announced and ingestor.wait_ready(0):
-            print(f"ready {ingestor.client_id}", flush=True)
-            announced = True
-        if args.stats_file:
-            _write_stats(args.stats_file, ingestor.stats())
-    ingestor.stop()
-    if args.stats_file:
-        _write_stats(args.stats_file, ingestor.stats())
-    db.dispose()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
