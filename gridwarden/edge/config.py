@@ -174,6 +174,18 @@ class CameraConfig(_Strict):
     evidence: bool = Field(
         default=True, description="Record clips and snapshots for this camera (when evidence is enabled)."
     )
+    # Region inference (gridwarden/edge/detector/regions.py): "zones" shows the model crops of
+    # the zones instead of the letterboxed whole frame, so small objects stay big enough to find;
+    # "auto" does so when a zone's smallest expected object would be under 32 px whole-frame.
+    inference: Literal["whole", "zones", "auto"] = Field(
+        default="auto", description="Where the detector looks: the whole frame, crops of the zones, or auto."
+    )
+    max_region_inputs: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="Most model inputs per analysed frame for zone crops (each costs about one whole-frame inference).",
+    )
 
     @model_validator(mode="before")
     @classmethod
