@@ -162,7 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--config", required=True, help="edge configuration YAML")
     rp.add_argument("--camera", help="camera id whose zones and rules apply (default: the first camera)")
     rp.add_argument(
-        "--annotate", metavar="OUT.mp4", help="write the video with zones, boxes, track ids and dwell timers"
+        "--annotate",
+        metavar="OUT.mp4",
+        help="write the video with zones, the crops the detector looked at, boxes, track ids and dwell timers",
     )
     rp.add_argument("--realtime", action="store_true", help="pace reading to the clip's own clock")
     rp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

@@ -67,7 +67,7 @@ TYPICAL_HEIGHT_M: dict[str, float] = {
     "person": 1.7,
     "bicycle": 1.0,
     "motorcycle": 1.1,
-    "e-bike": 1.0,
+    "e bike": 1.0,
     "tricycle": 1.2,
     "car": 1.5,
     "bus": 3.0,
@@ -161,9 +161,8 @@ def estimate_object_px(zone_box: Box, class_names: Iterable[str] | None) -> floa
     if class_names is None:
         metres = ANY_CLASS_HEIGHT_M
     else:
-        sizes = [
-            TYPICAL_HEIGHT_M.get(n.strip().lower().replace("_", " "), DEFAULT_HEIGHT_M) for n in class_names
-        ]
+        keys = [n.strip().lower().replace("_", " ").replace("-", " ") for n in class_names]
+        sizes = [TYPICAL_HEIGHT_M.get(key, DEFAULT_HEIGHT_M) for key in keys]
         metres = min(sizes) if sizes else DEFAULT_HEIGHT_M
     return max(1.0, depth_px * metres / ZONE_DEPTH_M)
 
