@@ -48,11 +48,9 @@ def fill_canvas(
     scale = fmt.dtype(fmt.scale)
     for p in placements:
         x0, y0, x1, y1 = p.box
-        crop = image[y0:y1, x0:x1]
-        shrink = p.width < crop.shape[1]
-        resized = cv2.resize(
-            crop, (p.width, p.height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-        )
+        # Bilinear like the whole-frame letterbox: the model sees crops filtered as it sees frames
+        # (and INTER_AREA at a fractional factor costs 5x more).
+        resized = cv2.resize(image[y0:y1, x0:x1], (p.width, p.height), interpolation=cv2.INTER_LINEAR)
         planes = cv2.split(resized)
         for channel, plane in enumerate(order):
             region = out[channel, p.y : p.y + p.height, p.x : p.x + p.width]
