@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gridwarden.edge.detector.mosaic import fill_canvas, map_to_frame
-from gridwarden.edge.detector.preprocess import InputFormat
+from gridwarden.edge.detector.mosaic import map_to_frame, paste_crops
 from gridwarden.edge.detector.regions import (
     GAP_PX,
     CameraRegions,
@@ -212,18 +211,13 @@ def test_box_spilling_across_the_gap_is_dropped() -> None:
     assert len(map_to_frame([found], plan, iou_threshold=0.45)) == 0
 
 
-def test_fill_canvas_pastes_each_crop_in_model_colour_order() -> None:
+def test_paste_crops_puts_each_crop_in_its_rectangle_on_grey() -> None:
     image = np.zeros((1080, 1920, 3), np.uint8)
     image[100:500, 0:400] = (10, 20, 30)  # BGR
     image[100:500, 300:700] = (200, 100, 50)
     plan = _plan_two_tiles()
-    bgr = InputFormat(416, 416, rgb=False, scale=1.0, centre_pad=False)
-    out = np.empty((3, 416, 416), np.float32)
-    fill_canvas(image, plan.placements, bgr, out)
-    assert out[:, 100, 50].tolist() == [10, 20, 30]  # tile a, away from the overlap
-    assert out[:, 100, 300].tolist() == [200, 100, 50]  # tile b
-    assert out[:, 100, 204].tolist() == [114, 114, 114]  # the gap
-    assert out[:, 300, 50].tolist() == [114, 114, 114]  # below the crops
-    rgb = InputFormat(416, 416, rgb=True, scale=1 / 255, centre_pad=True)
-    fill_canvas(image, plan.placements, rgb, out)
-    np.testing.assert_allclose(out[:, 100, 300] * 255, [50, 100, 200], atol=1e-3)
+    canvas = paste_crops(image, plan.placements, np.empty((416, 416, 3), np.uint8))
+    assert canvas[100, 50].tolist() == [10, 20, 30]  # tile a, away from the overlap
+    assert canvas[100, 300].tolist() == [200, 100, 50]  # tile b
+    assert canvas[100, 204].tolist() == [114, 114, 114]  # the gap
+    assert canvas[300, 50].tolist() == [114, 114, 114]  # below the crops

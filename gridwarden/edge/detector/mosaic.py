@@ -3,9 +3,9 @@
 A :class:`~gridwarden.edge.detector.regions.RegionPlan` says which crops of a frame go where on
 which model-input canvas. This module does the pixel work:
 
-* :func:`fill_canvas` resizes each crop (a numpy *view* of the decoded frame: no copy) straight
-  into its rectangle of the model input tensor, converting channel order and pixel scale at
-  model size. No full-frame colour conversion or full-frame resize happens for a zone camera.
+* :func:`paste_crops` resizes each crop (a numpy *view* of the decoded frame: no copy) into its
+  rectangle of a model-input-sized canvas; the detector then converts channel order and pixel
+  scale at model size. No full-frame colour conversion or resize happens for a zone camera.
 * :func:`detect_frames` runs every frame's canvases (and whole frames, for cameras that use
   them) of every camera in ONE call to the shared detector, which batches them where the model's
   batch dimension allows.
@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from gridwarden.edge.detector.nms import per_class_nms
-from gridwarden.edge.detector.preprocess import PAD_VALUE, InputFormat, LetterboxTransform, letterbox
+from gridwarden.edge.detector.preprocess import PAD_VALUE
 from gridwarden.edge.detector.regions import Placement, RegionPlan
 from gridwarden.edge.types import Detections
 
@@ -39,25 +39,18 @@ _EDGE_PX = 2.0
 _scratch = threading.local()
 
 
-def fill_canvas(
-    image: np.ndarray, placements: Sequence[Placement], fmt: InputFormat, out: np.ndarray
-) -> None:
-    """Write the crops of ``image`` placed on one canvas into ``out`` (3, H, W); grey elsewhere."""
-    out[...] = PAD_VALUE * fmt.scale
-    order = (2, 1, 0) if fmt.rgb else (0, 1, 2)
-    scale = fmt.dtype(fmt.scale)
+def paste_crops(image: np.ndarray, placements: Sequence[Placement], canvas: np.ndarray) -> np.ndarray:
+    """Paint one canvas (H, W, 3 uint8, BGR like the frame): grey, with each crop of ``image``
+    resized into its rectangle. Returns ``canvas``."""
+    canvas[...] = PAD_VALUE
     for p in placements:
         x0, y0, x1, y1 = p.box
         # Bilinear like the whole-frame letterbox: the model sees crops filtered as it sees frames
         # (and INTER_AREA at a fractional factor costs 5x more).
-        resized = cv2.resize(image[y0:y1, x0:x1], (p.width, p.height), interpolation=cv2.INTER_LINEAR)
-        planes = cv2.split(resized)
-        for channel, plane in enumerate(order):
-            region = out[channel, p.y : p.y + p.height, p.x : p.x + p.width]
-            if fmt.scale == 1.0:
-                np.copyto(region, planes[plane], casting="unsafe")
-            else:
-                np.multiply(planes[plane], scale, out=region, casting="unsafe")
+        canvas[p.y : p.y + p.height, p.x : p.x + p.width] = cv2.resize(
+            image[y0:y1, x0:x1], (p.width, p.height), interpolation=cv2.INTER_LINEAR
+        )
+    return canvas
 
 
 def map_to_frame(
@@ -137,38 +130,34 @@ def detect_frames(
     detector: Any, images: Sequence[np.ndarray], plans: Sequence[RegionPlan | None]
 ) -> list[Detections]:
     """Detections (frame px) for each image: on its plan's canvases, or on the whole frame where
-    its plan is ``None``. All model inputs of all images go to the detector in one call."""
+    its plan is ``None``. All model inputs of all images go to ``detector.detect`` in ONE call,
+    so the shared session batches them and its metrics count them.
+
+    A canvas is exactly the model's input size, so the detector's letterbox is an identity
+    (no resize, no pad): it only converts colour order and scale, at model size.
+    """
     if len(images) != len(plans):
         raise ValueError(f"{len(images)} images but {len(plans)} plans")
-    if not images:
-        return []
     if all(plan is None for plan in plans):
-        return list(detector.detect(images))  # the plain whole-frame path, unchanged
-    fmt: InputFormat = detector.input_format
-    rows = sum(1 if plan is None else plan.canvases for plan in plans)
-    buffer: np.ndarray | None = getattr(_scratch, "buffer", None)
-    if (
-        buffer is None
-        or len(buffer) < rows
-        or buffer.shape[1:] != (3, fmt.height, fmt.width)
-        or buffer.dtype != fmt.dtype
-    ):
-        buffer = np.empty((rows, 3, fmt.height, fmt.width), dtype=fmt.dtype)
-        _scratch.buffer = buffer
-    identity = LetterboxTransform(1.0, 0.0, 0.0, fmt.width, fmt.height)
-    transforms: list[LetterboxTransform] = []
-    row = 0
+        return list(detector.detect(images)) if len(images) else []
+    width, height = detector.input_size
+    pool: list[np.ndarray] = getattr(_scratch, "canvases", [])
+    if pool and pool[0].shape != (height, width, 3):
+        pool = []
+    inputs: list[np.ndarray] = []
+    used = 0
     for image, plan in zip(images, plans, strict=True):
         if plan is None:
-            transforms.append(letterbox(image, fmt, out=buffer[row])[1])
-            row += 1
+            inputs.append(image)
             continue
         for canvas in range(plan.canvases):
-            fill_canvas(image, [p for p in plan.placements if p.canvas == canvas], fmt, buffer[row])
-            transforms.append(identity)
-            row += 1
-    raws = detector.infer([buffer[i] for i in range(rows)])
-    found = detector.postprocess(raws, transforms)
+            if used == len(pool):
+                pool.append(np.empty((height, width, 3), np.uint8))
+            inputs.append(paste_crops(image, [p for p in plan.placements if p.canvas == canvas], pool[used]))
+            used += 1
+    _scratch.canvases = pool  # reused by this thread's next call: detect has read them by then
+    found = detector.detect(inputs)
+    iou_threshold = float(getattr(detector, "iou_threshold", 0.45))
     out: list[Detections] = []
     row = 0
     for plan in plans:
@@ -176,8 +165,6 @@ def detect_frames(
             out.append(found[row])
             row += 1
         else:
-            out.append(
-                map_to_frame(found[row : row + plan.canvases], plan, iou_threshold=detector.iou_threshold)
-            )
+            out.append(map_to_frame(found[row : row + plan.canvases], plan, iou_threshold=iou_threshold))
             row += plan.canvases
     return out

@@ -35,7 +35,7 @@ from gridwarden.edge.detector.classes import (
 )
 from gridwarden.edge.detector.layouts import Decoder, UnsupportedModelError, identify_layout
 from gridwarden.edge.detector.nms import per_class_nms, threshold_table
-from gridwarden.edge.detector.preprocess import PAD_VALUE, InputFormat, LetterboxTransform, letterbox
+from gridwarden.edge.detector.preprocess import PAD_VALUE, LetterboxTransform, letterbox
 from gridwarden.edge.types import Detections
 
 log = logging.getLogger(__name__)
@@ -190,12 +190,6 @@ class Detector:
         self, raws: Sequence[np.ndarray], transforms: Sequence[LetterboxTransform]
     ) -> list[Detections]:
         return [self._postprocess_one(raw, tf) for raw, tf in zip(raws, transforms, strict=True)]
-
-    @property
-    def input_format(self) -> InputFormat:
-        """How images become model input (size, colour order, scale): what region inference
-        needs to paste crops onto its own canvases (see :mod:`.mosaic`)."""
-        return self._format
 
     @property
     def batch_stats(self) -> tuple[int, int]:
