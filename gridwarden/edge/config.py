@@ -222,6 +222,11 @@ class ModelConfig(_Strict):
     iou_threshold: float = Field(default=0.45, gt=0, lt=1)
     class_thresholds: dict[str, float] = Field(default_factory=dict)
     providers: list[str] | None = None
+    backend: Literal["auto", "onnxruntime", "openvino"] = Field(
+        default="auto",
+        description="Inference runtime. auto: OpenVINO when installed and measured faster at start, "
+        "else onnxruntime (see gridwarden/edge/detector/backends.py).",
+    )
 
 
 class MqttConfig(_Strict):
