@@ -53,18 +53,16 @@ def _cmd_edge_replay(args: argparse.Namespace) -> int:
     writer = None
     on_frame = None
     if args.annotate:
-        from gridwarden.edge.annotate import AnnotatedVideoWriter, draw_result
+        from gridwarden.edge.annotate import draw_result
+        from gridwarden.edge.annotate_source_rate import SourceRateAnnotator
         from gridwarden.edge.camera_analytics import CameraAnalytics, FrameResult
 
-        camera = cfg.camera(args.camera) if args.camera else cfg.cameras[0]
+        # Every source frame is written (the clip's own rate), with the latest analysis drawn on it.
+        writer = SourceRateAnnotator(args.clip, args.annotate)
 
         def on_frame(analytics: CameraAnalytics, result: FrameResult) -> None:
-            nonlocal writer
-            if writer is None:
-                writer = AnnotatedVideoWriter(
-                    args.annotate, camera.analysis_fps, (result.frame.width, result.frame.height)
-                )
-            writer.write(draw_result(analytics, result))
+            assert writer is not None
+            writer.add(draw_result(analytics, result), result.frame.image, result.frame.media_time)
 
     stats = ReplayStats()
     try:
