@@ -38,6 +38,7 @@ from gridwarden.hub.api import (
     config_documents,
     configs,
     console,
+    console_review,
     dry_run,
     edges,
     evidence,
@@ -83,6 +84,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     snapshots.router,
     dry_run.router,
     console.router,
+    console_review.router,
 )
 
 
@@ -103,6 +105,7 @@ def build_evidence_store(settings: HubSettings) -> EvidenceStore:
     return EvidenceStore(
         settings.resolved_evidence_root(),
         max_upload_bytes=settings.evidence_max_upload_bytes,
+        quota_bytes_per_edge=settings.evidence_quota_bytes_per_edge,
         retention=RetentionPolicy(
             max_age_days=settings.evidence_retention_days, max_total_bytes=settings.evidence_max_total_bytes
         ),

@@ -16,8 +16,10 @@ from gridwarden.hub.settings import HubSettings
 from tests.hub_api.conftest import bearer
 
 SHA = "a" * 64
-SNAPSHOT = "/api/v1/cameras/edge-01/cam-1/snapshot"
-DRY_RUNS = "/api/v1/edges/edge-01/cameras/cam-1/dry-runs"
+# The edge user of the tokens fixture: an edge token is bound to its own edge id.
+EDGE = "edge-user"
+SNAPSHOT = f"/api/v1/cameras/{EDGE}/cam-1/snapshot"
+DRY_RUNS = f"/api/v1/edges/{EDGE}/cameras/cam-1/dry-runs"
 
 # (method, path, body) of every route that needs a token, with the roles allowed to use it.
 ROUTES = [
@@ -32,14 +34,15 @@ ROUTES = [
     ("DELETE", "/api/v1/users/nobody/token", None, {"admin"}),
     ("GET", "/api/v1/me", None, {"staff", "integrator", "admin", "edge"}),
     # Central configuration: integrators read and write it; staff and edges may not.
-    ("GET", "/api/v1/edges/edge-01/config", None, {"integrator", "admin"}),
-    ("PUT", "/api/v1/edges/edge-01/config", {"yaml": "x: 1"}, {"integrator", "admin"}),
-    ("GET", "/api/v1/edges/edge-01/config/versions", None, {"integrator", "admin"}),
-    ("GET", "/api/v1/edges/edge-01/config/versions/1", None, {"integrator", "admin"}),
-    ("POST", "/api/v1/edges/edge-01/config/rollback", {"version": 1}, {"integrator", "admin"}),
-    ("POST", "/api/v1/edges/edge-01/config/publish", None, {"integrator", "admin"}),
-    ("GET", "/api/v1/edges/edge-01/config/document", None, {"integrator", "admin"}),
-    ("PUT", "/api/v1/edges/edge-01/config/document", {"document": {}}, {"integrator", "admin"}),
+    ("GET", f"/api/v1/edges/{EDGE}/config", None, {"integrator", "admin"}),
+    ("PUT", f"/api/v1/edges/{EDGE}/config", {"yaml": "x: 1"}, {"integrator", "admin"}),
+    ("GET", f"/api/v1/edges/{EDGE}/config/versions", None, {"integrator", "admin"}),
+    ("GET", f"/api/v1/edges/{EDGE}/config/versions/1", None, {"integrator", "admin"}),
+    ("POST", f"/api/v1/edges/{EDGE}/config/rollback", {"version": 1}, {"integrator", "admin"}),
+    ("POST", f"/api/v1/edges/{EDGE}/config/publish", None, {"integrator", "admin"}),
+    ("GET", f"/api/v1/edges/{EDGE}/config/document", None, {"integrator", "admin"}),
+    ("PUT", f"/api/v1/edges/{EDGE}/config/document", {"document": {}}, {"integrator", "admin"}),
+    ("PUT", f"/api/v1/edges/{EDGE}/config/running", None, {"edge", "admin"}),
     # Evidence: edges upload, case readers download.
     ("PUT", f"/api/v1/evidence/{SHA}", None, {"edge", "admin"}),
     ("GET", f"/api/v1/evidence/{SHA}", None, {"staff", "integrator", "admin"}),
@@ -60,6 +63,11 @@ ROUTES = [
     ("GET", "/api/v1/console/fleet", None, {"integrator", "admin"}),
     ("POST", "/api/v1/console/evidence-urls", {"sha256": [SHA]}, {"staff", "integrator", "admin"}),
     ("POST", "/api/v1/console/stream-url", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/console/search", None, {"staff", "integrator", "admin"}),
+    ("POST", "/api/v1/console/bulk", None, {"staff", "admin"}),
+    ("POST", "/api/v1/console/mark-reviewed", None, {"staff", "admin"}),
+    ("POST", "/api/v1/console/media-ticket", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/console/live", None, {"staff", "integrator", "admin"}),
 ]
 
 # Routes that take no bearer token by design: a password log-in, and the signed URLs that
@@ -70,6 +78,8 @@ NO_BEARER = {
     ("GET", "/api/v1/stream"),
     ("GET", f"{SNAPSHOT}/signed"),
     ("GET", f"{DRY_RUNS}/job1/video/candidate/0/signed"),
+    ("GET", "/api/v1/console/media/case/1/thumbnail"),
+    ("GET", f"/api/v1/console/media/camera/{EDGE}/cam-1"),
 }
 
 
@@ -81,13 +91,14 @@ def test_every_api_route_is_protected(app_client: TestClient) -> None:
             method.upper(),
             path.replace("{case_id}", "1")
             .replace("{username}", "nobody")
-            .replace("{edge_id}", "edge-01")
+            .replace("{edge_id}", EDGE)
             .replace("{version}", "1")
             .replace("{camera_id}", "cam-1")
             .replace("{sha256}", SHA)
             .replace("{job_id}", "job1")
             .replace("{which}", "candidate")
-            .replace("{clip_index}", "0"),
+            .replace("{clip_index}", "0")
+            .replace("{kind}", "thumbnail"),
         )
         for path, operations in spec["paths"].items()
         for method in operations

@@ -20,8 +20,8 @@ pub/sub inside the process: the incidents may be ingested by another hub process
 an MQTT group), and every process sees the database. The query is an indexed range scan on
 ``updated_at`` that returns nothing almost every time.
 
-Wiring: :func:`gridwarden.hub.app.create_app` includes :data:`router` and calls
-:func:`mount_console_pages` once.
+Wiring: :func:`gridwarden.hub.app.create_app` includes :data:`router` (and
+:data:`gridwarden.hub.api.console_review.router`) and calls :func:`mount_console_pages` once.
 """
 
 from __future__ import annotations
