@@ -48,17 +48,19 @@ from gridwarden.hub.api import (
 )
 from gridwarden.hub.api.deps import HubServices
 from gridwarden.hub.auth import UserStore
+from gridwarden.hub.case_stats import case_counts_by_state, sla_overdue_counts
 from gridwarden.hub.cases import STATES, CaseService
 from gridwarden.hub.config_push import ConfigPublisher
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.dry_run import DryRunService
 from gridwarden.hub.evidence_retention import EvidencePruner
 from gridwarden.hub.evidence_store import EvidenceStore, RetentionPolicy
+from gridwarden.hub.fleet import FleetService
 from gridwarden.hub.ingest import HubIngestor
 from gridwarden.hub.replay import ReplaySettings
 from gridwarden.hub.settings import HubSettings
 from gridwarden.hub.webhooks import Backoff, WebhookForwarder
-from gridwarden.observability import HubMetrics, add_metrics_route, case_counts_by_state, sla_overdue_counts
+from gridwarden.observability import HubMetrics, add_metrics_route
 
 DESCRIPTION = """
 The Gridwarden hub: the case queue fed by the edges' incidents, and the fleet's status.
@@ -254,6 +256,7 @@ def build_hub(
                 clock=clock,
             ),
             users=UserStore(database),
+            fleet=FleetService(database),
             webhook_waker=forwarder,
             evidence=store,
             dry_runs=DryRunService(

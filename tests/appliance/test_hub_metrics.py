@@ -11,12 +11,13 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from gridwarden.hub.app import build_hub
+from gridwarden.hub.case_stats import case_counts_by_state, sla_overdue_counts
 from gridwarden.hub.cases import STATES, CaseService
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.ingest import IngestStats, ingest_batch
 from gridwarden.hub.settings import HubSettings
 from gridwarden.hub.sla import MILESTONES
-from gridwarden.observability import HubMetrics, add_metrics_route, case_counts_by_state, sla_overdue_counts
+from gridwarden.observability import HubMetrics, add_metrics_route
 from gridwarden.observability.metrics import sql_operation
 from tests.appliance.metrics_parsing import parse, value
 from tests.hub.factories import T0, camera_status, incident_event, topic_of, wire

@@ -148,12 +148,12 @@ def fleet_view(services: HubServices) -> Fleet:
         ).all()
     last = {(edge, camera): at for edge, camera, at in rows}
     cameras: dict[str, list[FleetCamera]] = {}
-    for cam in services.cases.list_cameras():
+    for cam in services.fleet.list_cameras():
         cameras.setdefault(cam.edge_id, []).append(
             FleetCamera(**cam.model_dump(), last_incident_at=last.get((cam.edge_id, cam.camera_id)))
         )
     edges = []
-    for edge in services.cases.list_edges():
+    for edge in services.fleet.list_edges():
         cams = sorted(cameras.get(edge.edge_id, []), key=lambda c: (c.state == "online", c.camera_id))
         times = [c.last_incident_at for c in cams if c.last_incident_at is not None]
         times += [at for (e, _), at in last.items() if e == edge.edge_id]

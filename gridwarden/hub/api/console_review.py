@@ -234,7 +234,7 @@ def live_view(services: HubServices, snapshots: Path | None) -> LiveView:
             open_cases[key] = open_cases.get(key, 0) + n
         if state in DECISION_STATES:
             deciding[key] = deciding.get(key, 0) + n
-    states = {(c.edge_id, c.camera_id): c.state for c in services.cases.list_cameras()}
+    states = {(c.edge_id, c.camera_id): c.state for c in services.fleet.list_cameras()}
     keys = sorted(set(states) | set(open_cases) | set(deciding))
     zones = {edge: _zones_by_camera(services, edge) for edge in {k[0] for k in keys}}
     for edge, cams in zones.items():

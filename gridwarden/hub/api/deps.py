@@ -21,6 +21,7 @@ from gridwarden.hub.config_push import ConfigPublisher
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.dry_run import DryRunService
 from gridwarden.hub.evidence_store import EvidenceStore
+from gridwarden.hub.fleet import FleetService
 
 
 class Waker(Protocol):
@@ -42,6 +43,7 @@ class HubServices:
     db: Database
     cases: CaseService
     users: UserStore
+    fleet: FleetService
     webhook_waker: Waker | None = None
     evidence: EvidenceStore | None = None
     dry_runs: DryRunService | None = None
