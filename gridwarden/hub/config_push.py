@@ -29,8 +29,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from gridwarden.contract import SnapshotRequest, Topics, utcnow
-from gridwarden.edge.config_sync import EdgeConfigMessage
+from gridwarden.contract import EdgeConfigMessage, SnapshotRequest, Topics, utcnow
 from gridwarden.hub.config_store import ConfigVersion
 
 log = logging.getLogger(__name__)
