@@ -42,13 +42,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
 from gridwarden.contract import EdgeConfigMessage, SnapshotRequest, Topics
 from gridwarden.edge.config import EdgeConfig, load_edge_config_text
-from gridwarden.edge.publisher import MqttSettings
+from gridwarden.mqtt import MqttSettings, make_client
 from gridwarden.yamlconfig import ConfigError
 
 if TYPE_CHECKING:
@@ -143,17 +142,7 @@ class ConfigSync:
     def _make_client(self) -> mqtt.Client:
         s = self.settings
         # Its own connection, beside the incident publisher's: the client id must differ from it.
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"{s.client_id or self.edge_id}-config",
-            protocol=mqtt.MQTTv5,
-        )
-        if s.username is not None:
-            client.username_pw_set(s.username, s.password)
-        if s.uses_tls:
-            client.tls_set(ca_certs=s.tls_ca, certfile=s.tls_cert, keyfile=s.tls_key)
-            client.tls_insecure_set(s.tls_insecure)
-        client.reconnect_delay_set(min_delay=s.reconnect_min_delay, max_delay=s.reconnect_max_delay)
+        client = make_client(s, client_id=f"{s.client_id or self.edge_id}-config")
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message

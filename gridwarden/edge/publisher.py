@@ -52,11 +52,10 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -64,6 +63,7 @@ from pydantic import ValidationError
 
 from gridwarden.contract import CameraStatus, EdgeStatus, IncidentEvent, ReplayRequest, Topics, utcnow
 from gridwarden.edge.outbox import Outbox
+from gridwarden.mqtt import MqttClient, MqttSettings, make_client
 
 log = logging.getLogger(__name__)
 
@@ -73,31 +73,6 @@ _IDLE_WAIT_S = 0.5
 DEFAULT_STATUS_INTERVAL_S = 10.0
 # Replay requests waiting for the sender; more than this in one idle period are refused (logged).
 _MAX_QUEUED_REPLAYS = 1000
-
-
-@dataclass
-class MqttSettings:
-    """How to reach the broker. ``client_id`` defaults to the edge id: a stable id is what makes
-    the broker keep the session across reconnects."""
-
-    host: str = "127.0.0.1"
-    port: int = 1883
-    username: str | None = None
-    password: str | None = None
-    tls_ca: str | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    tls_insecure: bool = False
-    keepalive: int = 30
-    client_id: str | None = None
-    reconnect_min_delay: int = 1
-    reconnect_max_delay: int = 30
-    # MQTT 5 drops a session at disconnect unless this is set; a week rides out long outages.
-    session_expiry_s: int = 7 * 24 * 3600
-
-    @property
-    def uses_tls(self) -> bool:
-        return bool(self.tls_ca or self.tls_cert)
 
 
 class _DropNotConnectedNoise(logging.Filter):
@@ -111,20 +86,6 @@ class _DropNotConnectedNoise(logging.Filter):
 
 _PAHO_LOG = logging.getLogger(f"{__name__}.paho")
 _PAHO_LOG.addFilter(_DropNotConnectedNoise())
-
-
-class _Client(mqtt.Client):
-    """paho client that remembers why the last connection attempt failed at the socket/TLS
-    level (paho's loop swallows the exception and only retries)."""
-
-    last_connect_exception: BaseException | None = None
-
-    def reconnect(self) -> MQTTErrorCode:
-        try:
-            return super().reconnect()
-        except OSError as exc:
-            self.last_connect_exception = exc
-            raise
 
 
 class IncidentPublisher:
@@ -200,22 +161,12 @@ class IncidentPublisher:
             **self._status_fields,
         ).model_dump_json()
 
-    def _make_client(self) -> _Client:
+    def _make_client(self) -> MqttClient:
         s = self.settings
-        client = _Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=s.client_id or self.edge_id,
-            protocol=mqtt.MQTTv5,
-        )
-        if s.username is not None:
-            client.username_pw_set(s.username, s.password)
-        if s.uses_tls:
-            client.tls_set(ca_certs=s.tls_ca, certfile=s.tls_cert, keyfile=s.tls_key)
-            client.tls_insecure_set(s.tls_insecure)
+        client = make_client(s, client_id=s.client_id or self.edge_id)
         client.will_set(
             self.topics.status, self._status_payload(online=False, with_outbox=False), qos=1, retain=True
         )
-        client.reconnect_delay_set(min_delay=s.reconnect_min_delay, max_delay=s.reconnect_max_delay)
         client.max_inflight_messages_set(self.inflight)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -501,3 +452,6 @@ class IncidentPublisher:
             if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 with self._camera_lock:
                     self._camera_dirty.add(camera)
+
+
+__all__ = ["IncidentPublisher", "MqttSettings"]  # MqttSettings lives in gridwarden.mqtt
