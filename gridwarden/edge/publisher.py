@@ -48,7 +48,6 @@ Example::
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import threading
 import time
@@ -59,9 +58,9 @@ from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from pydantic import ValidationError
 
 from gridwarden.contract import CameraStatus, EdgeStatus, IncidentEvent, ReplayRequest, Topics, utcnow
+from gridwarden.edge.hub_commands import HubCommands
 from gridwarden.edge.outbox import Outbox
 from gridwarden.mqtt import MqttClient, MqttSettings, make_client
 
@@ -117,6 +116,9 @@ class IncidentPublisher:
         self.inflight = inflight
         self.status_interval_s = status_interval_s
         self.topics = Topics(site, edge_id)
+        # Replay requests arrive on this connection (its persistent session keeps them while away).
+        self._commands = HubCommands(site, edge_id)
+        self._commands.on("replay", ReplayRequest, self._queue_replay)
         self._status_fields: dict[str, Any] = {
             "version": version,
             "model": model,
@@ -193,7 +195,7 @@ class IncidentPublisher:
         self._last_error = None
         self._client.last_connect_exception = None
         # Every connect: the broker may have lost the session (or a persisted one may lack it).
-        client.subscribe(self.topics.replay, qos=1)
+        client.subscribe(self._commands.subscriptions())
         self._session_started = True
         self._connected.set()
         log.info("connected to %s:%s as %s", self.settings.host, self.settings.port, self.edge_id)
@@ -217,35 +219,21 @@ class IncidentPublisher:
         self._wake.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        """Only the replay topic is subscribed. Validate here (cheap, no locks) and queue."""
-        request = self._parse_replay_request(message.topic, bytes(message.payload))
-        if request is None:
+        """Only the replay topic is subscribed. Validate (cheap, no locks) and queue."""
+        self._commands.dispatch(message.topic, bytes(message.payload))
+
+    def _queue_replay(self, request: ReplayRequest) -> None:
+        """A valid request for this edge (checked by the dispatcher), for the sender thread."""
+        if request.from_seq > request.to_seq:
+            log.warning(
+                "ignoring a replay request with an inverted span %d..%d", request.from_seq, request.to_seq
+            )
             return
         if len(self._replay_requests) >= _MAX_QUEUED_REPLAYS:
             log.warning("replay request %d..%d ignored: too many queued", request.from_seq, request.to_seq)
             return
         self._replay_requests.append(request)
         self._wake.set()
-
-    def _parse_replay_request(self, topic: str, payload: bytes) -> ReplayRequest | None:
-        """A valid request for this edge, or ``None`` (logged) for anything else."""
-        if topic != self.topics.replay:
-            log.warning("ignoring a message on unexpected topic %r", topic[:200])
-            return None
-        try:
-            request = ReplayRequest.model_validate(json.loads(payload))
-        except (ValueError, ValidationError) as exc:  # JSONDecodeError and UnicodeDecodeError too
-            log.warning("ignoring an invalid replay request on %s: %s", topic, str(exc)[:300])
-            return None
-        if request.edge_id != self.edge_id:
-            log.warning("ignoring a replay request for edge %r on %s", request.edge_id, topic)
-            return None
-        if request.from_seq > request.to_seq:
-            log.warning(
-                "ignoring a replay request with an inverted span %d..%d", request.from_seq, request.to_seq
-            )
-            return None
-        return request
 
     # -- public API --------------------------------------------------------------------------
 
