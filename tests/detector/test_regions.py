@@ -221,3 +221,21 @@ def test_paste_crops_puts_each_crop_in_its_rectangle_on_grey() -> None:
     assert canvas[100, 300].tolist() == [200, 100, 50]  # tile b
     assert canvas[100, 204].tolist() == [114, 114, 114]  # the gap
     assert canvas[300, 50].tolist() == [114, 114, 114]  # below the crops
+
+
+def test_auto_weighs_the_smallest_object_over_all_zones() -> None:
+    """A near zone with big objects plus a far pavement strip (configs/edge-skynet.yaml): the far
+    bicycles decide; one input shows them 2x+ larger than the whole frame would."""
+    near = WatchedZone(
+        [(0.10, 0.50), (0.60, 0.50), (0.60, 0.98), (0.10, 0.98)], "bottom_center", ("bicycle",)
+    )
+    far = WatchedZone([(0.62, 0.30), (0.98, 0.30), (0.98, 0.40), (0.62, 0.40)], "bottom_center", ("bicycle",))
+    plan = CameraRegions([near, far], mode="auto").base_plan(FRAME, INPUT)
+    assert plan is not None and plan.canvases == 1
+    far_bicycle_whole = zone_box_px(far.polygon, FRAME)[3] - zone_box_px(far.polygon, FRAME)[1]
+    far_bicycle_whole *= 1.0 / 2.5 * whole_frame_scale(FRAME, INPUT)  # 9 px: hopeless
+    assert plan.smallest_object_px() >= 2 * far_bicycle_whole
+    assert_canvas_layout_valid(plan)
+    # no two near-identical tiles: a crop a little too large is shrunk, not cut in two
+    boxes = [p.box for p in plan.placements]
+    assert len(boxes) == 2, boxes
