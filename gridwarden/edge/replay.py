@@ -70,8 +70,17 @@ def replay(
 
         info = probe(str(clip))
         total = float(info.get("duration_s") or 0.0)
+        # Media seconds with one decimal: the bar's count is SET from the frame's media time
+        # (never summed from float steps, which printed 6.000000000000002/30.2).
         bar = tqdm(
-            total=round(total, 1) or None, unit="s", desc=f"replay {camera.id}", file=sys.stderr, leave=False
+            total=round(total, 1) or None,
+            unit="s",
+            desc=f"replay {camera.id}",
+            file=sys.stderr,
+            leave=False,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]"
+            if total
+            else "{desc}: {n:.1f} s [{elapsed}]",
         )
     seq = 0
     start_wall = time.time()
@@ -102,7 +111,8 @@ def replay(
                     update, site=config.site, edge_id=config.edge_id, wall_time=frame.wall_time, seq=seq
                 )
             if bar is not None:
-                bar.update(round(frame.media_time - last_media, 3))
+                bar.n = round(min(frame.media_time, bar.total or frame.media_time), 1)
+                bar.refresh()
             last_media = frame.media_time
     finally:
         if bar is not None:

@@ -47,10 +47,15 @@ def test_any_means_all_classes() -> None:
     assert resolve_classes(["car", "any"], COCO80) is None
 
 
-def test_unknown_name_lists_valid_names() -> None:
+def test_unknown_name_suggests_the_closest_or_lists_valid_names_once() -> None:
     with pytest.raises(ValueError, match="unknown class or group 'vehicel'") as err:
         resolve_classes(["vehicel"], COCO80)
-    assert "vehicle" in str(err.value) and "toothbrush" in str(err.value)
+    assert str(err.value).startswith("unknown class or group 'vehicel'; did you mean 'vehicle'")
+    with pytest.raises(ValueError, match="unknown class or group 'zeppelin'") as err:
+        resolve_classes(["zeppelin"], COCO80)
+    listed = str(err.value).split("valid names are: ")[1].split(", ")
+    assert "vehicle" in listed and "toothbrush" in listed
+    assert len(listed) == len(set(listed)), "a name listed twice (person is a group and a class)"
 
 
 def test_group_members_unknown_to_a_custom_model_are_skipped() -> None:

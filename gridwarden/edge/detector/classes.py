@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import ast
+import difflib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -84,9 +85,21 @@ def resolve_classes(
         elif key in norm_groups:
             wanted.update(index[_norm(m)] for m in norm_groups[key] if _norm(m) in index)
         else:
-            valid = sorted(set(groups) | {ANY}) + list(class_names)
-            raise ValueError(f"unknown class or group {name!r}; valid names are: {', '.join(valid)}")
+            raise ValueError(unknown_class_message(name, class_names, groups))
     return wanted
+
+
+def unknown_class_message(name: str, class_names: Iterable[str], groups: Mapping[str, list[str]]) -> str:
+    """Why ``name`` is not valid: the closest valid names when there are some (a typo), else the
+    valid names once each (a group may share its name with a class, e.g. ``person``)."""
+    valid = list(dict.fromkeys([ANY, *sorted(groups), *class_names]))
+    by_norm = {_norm(v): v for v in valid}
+    close = difflib.get_close_matches(_norm(name), list(by_norm), n=3, cutoff=0.6)
+    if close:
+        return (
+            f"unknown class or group {name!r}; did you mean {' or '.join(repr(by_norm[c]) for c in close)}?"
+        )
+    return f"unknown class or group {name!r}; valid names are: {', '.join(valid)}"
 
 
 def _norm(name: str) -> str:
