@@ -33,6 +33,7 @@ def _drawn_copy(jpeg: bytes) -> bytes:
     assert ok
     return encoded.tobytes()
 
+
 T0 = datetime(2025, 3, 1, 8, 0, 0, tzinfo=UTC)
 SITE = "north"
 EDGE = "edge-01"
