@@ -36,7 +36,7 @@ class ConfigDocumentPut(BaseModel):
     comment: str = Field(default="", max_length=2000)
     base_version: int | None = Field(
         default=None,
-        ge=1,
+        ge=0,  # 0: the edit began when no version was stored
         le=MAX_DB_INT,
         description="The version the edit started from; 409 if another was stored since.",
     )
