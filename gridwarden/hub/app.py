@@ -43,6 +43,7 @@ from gridwarden.hub.api import (
     edges,
     evidence,
     health,
+    reference,
     snapshots,
     users,
 )
@@ -80,6 +81,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     edges.router,
     cameras.router,
     users.router,
+    reference.router,
     configs.router,
     config_documents.router,
     evidence.router,
