@@ -15,16 +15,24 @@
   const REVIEW_STATES = ["new", "in_review"];
   const REJECT_REASONS = ["wrong_class", "not_in_zone", "moving", "permitted", "duplicate", "other"];
   const QUEUE_LIMIT = 500;
-  // What each action moves a case to, and from which states it applies. Confirm and reject on a
-  // "new" case pass through "in_review" first: the life cycle has no shortcut, and the history
-  // then shows who took the case into review.
+  // What each action moves a case to. Where it applies comes from the hub's life cycle
+  // (GET /case-lifecycle, loaded at start): where its target is an allowed transition, or where
+  // review is and the target is allowed from review. Confirm and reject on a "new" case pass
+  // through "in_review" first: the life cycle has no shortcut, and the history then shows who
+  // took the case into review.
   const ACTIONS = {
-    confirm: { to: "confirmed", from: ["new", "in_review"] },
-    reject: { to: "rejected", from: ["new", "in_review"] },
-    dispatch: { to: "dispatched", from: ["confirmed"] },
-    resolve: { to: "resolved", from: ["dispatched"] },
-    close: { to: "closed", from: ["resolved", "rejected"] },
+    confirm: { to: "confirmed" },
+    reject: { to: "rejected" },
+    dispatch: { to: "dispatched" },
+    resolve: { to: "resolved" },
+    close: { to: "closed" },
   };
+  let lifecycle = { transitions: {} };
+  function applies(action, caseState) {
+    const next = lifecycle.transitions[caseState] || [];
+    const to = ACTIONS[action].to;
+    return next.includes(to) || (next.includes("in_review") && (lifecycle.transitions.in_review || []).includes(to));
+  }
   const KEYS = { c: "confirm", r: "reject", d: "dispatch", s: "resolve", x: "close" };
 
   const state = {
@@ -225,6 +233,7 @@
     $("login").hidden = true;
     $("app").hidden = false;
     renderRejectReasons();
+    lifecycle = await api("/case-lifecycle");
     await loadFacets();
     await loadQueue();
     openStream();
@@ -434,7 +443,7 @@
     setMedia($("case-video"), d.clip && d.urls[d.clip.sha256], $("case-no-clip"));
     setMedia($("case-snapshot"), d.snapshot && d.urls[d.snapshot.sha256], $("case-no-snapshot"));
     for (const button of document.querySelectorAll("#actions [data-action]")) {
-      button.disabled = !ACTIONS[button.dataset.action].from.includes(d.state);
+      button.disabled = !applies(button.dataset.action, d.state);
     }
     renderTimeline(d);
     renderHistory(d);
@@ -522,7 +531,7 @@
   async function act(action, reason) {
     const d = state.detail;
     const spec = ACTIONS[action];
-    if (!d || state.busy || !spec.from.includes(d.state)) return;
+    if (!d || state.busy || !applies(action, d.state)) return;
     state.busy = true;
     try {
       let detail = d;
@@ -558,7 +567,7 @@
 
   function openReject() {
     const d = state.detail;
-    if (!d || !ACTIONS.reject.from.includes(d.state)) return;
+    if (!d || !applies("reject", d.state)) return;
     $("reject-title").textContent = t("reject.title", { id: d.id });
     $("reject-note").value = "";
     $("reject-form").querySelector('input[name="reason"]').checked = true;
