@@ -27,6 +27,7 @@ from gridwarden.edge.config import (
     StaticObjectRuleConfig,
 )
 from gridwarden.edge.detector.classes import DEFAULT_CLASS_GROUPS, resolve_classes
+from gridwarden.edge.detector.regions import CameraRegions, RegionPlan, WatchedZone
 from gridwarden.edge.gate import MotionGate
 from gridwarden.edge.rules.base import IncidentUpdate, RuleContext
 from gridwarden.edge.rules.occupancy import OccupiedSpaceRule
@@ -51,6 +52,7 @@ class FrameResult:
     detected: bool
     camera_moving: bool
     updates: list[IncidentUpdate] = field(default_factory=list)
+    regions: RegionPlan | None = None  # the crops the detector ran on; None: whole frame or gated
 
 
 @dataclass
@@ -97,6 +99,7 @@ class CameraAnalytics:
         self.zones: list[_ZoneRules] = []
         static_regions: list[list[tuple[float, float]]] = []
         min_static_s: float | None = None
+        watched: list[WatchedZone] = []  # zones with detector rules, for region inference
         for zc in camera.zones:
             zone = Zone(zc.id, zc.polygon, masks=zc.masks, anchor=zc.anchor)
             rules: list[Rule] = []
@@ -123,9 +126,11 @@ class CameraAnalytics:
                 if isinstance(rc, IllegalParkingRuleConfig):
                     ids = resolve_classes(rc.classes, self.class_names, groups)
                     rules.append(IllegalParkingRule(class_ids=ids, **common))
+                    watched.append(self._watched(zc.polygon, zc.anchor, ids))
                 elif isinstance(rc, OccupiedSpaceRuleConfig):
                     ids = resolve_classes(rc.classes, self.class_names, groups)
                     rules.append(OccupiedSpaceRule(class_ids=ids, coverage=rc.coverage, **common))
+                    watched.append(self._watched(zc.polygon, zc.anchor, ids))
                 elif isinstance(rc, StaticObjectRuleConfig):
                     # The static-foreground model already waited min_static_s: no extra settling time.
                     # Dwell counts from arrival: the model reports each region's age (backdate).
@@ -148,6 +153,8 @@ class CameraAnalytics:
             self.static_detector = StaticForegroundDetector(
                 regions=static_regions, min_static_s=min_static_s or 10.0, class_id=self.static_class_id
             )
+        self.regions = CameraRegions(watched, mode=camera.inference, max_inputs=camera.max_region_inputs)
+        self._region_plan: RegionPlan | None = None
         # The frame against the view's background: lets rules tell a hidden car from an empty place.
         self.scene_model: SceneModel | None = SceneModel() if camera.zones else None
         self.detector_calls = 0
@@ -162,6 +169,16 @@ class CameraAnalytics:
         if self.gate is None or self._confirming:
             return True
         return self.gate.should_detect(frame.image, frame.media_time)
+
+    def _watched(self, polygon: list[tuple[float, float]], anchor: str, ids: set[int] | None) -> WatchedZone:
+        names = None if ids is None else tuple(self.class_names[i] for i in sorted(ids))
+        return WatchedZone(polygon, anchor, names)
+
+    def region_plan(self, frame: Frame, input_size: tuple[int, int]) -> RegionPlan | None:
+        """The crops the detector should run on for this frame (``None``: the whole frame);
+        call it only for frames the detector will see (it advances the motion regions)."""
+        self._region_plan = self.regions.plan(frame.image, input_size)
+        return self._region_plan
 
     def process(self, frame: Frame, detections: Detections | None) -> FrameResult:
         """Track and apply rules. ``detections`` is ``None`` when the gate skipped the detector."""
@@ -205,7 +222,9 @@ class CameraAnalytics:
                 )
                 for rule in zr.static_rules:
                     updates.extend(rule.update(static_tracks, ctx, ages=static_ages))
-        return FrameResult(frame, tracks, static, detections is not None, moving, updates)
+        plan, self._region_plan = self._region_plan, None
+        detected = detections is not None
+        return FrameResult(frame, tracks, static, detected, moving, updates, plan if detected else None)
 
     def reconfigured(self, camera: CameraConfig, edge: EdgeConfig) -> CameraAnalytics:
         """A new instance for a changed configuration that keeps what has not changed.

@@ -182,6 +182,18 @@ class CameraConfig(_Strict):
     evidence: bool = Field(
         default=True, description="Record clips and snapshots for this camera (when evidence is enabled)."
     )
+    # Region inference (gridwarden/edge/detector/regions.py): "zones" shows the model crops of
+    # the zones instead of the letterboxed whole frame, so small objects stay big enough to find;
+    # "auto" does so when a zone's smallest expected object would be under 32 px whole-frame.
+    inference: Literal["whole", "zones", "auto"] = Field(
+        default="auto", description="Where the detector looks: the whole frame, crops of the zones, or auto."
+    )
+    max_region_inputs: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="Most model inputs per analysed frame for zone crops (each costs about one whole-frame inference).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -210,6 +222,11 @@ class ModelConfig(_Strict):
     iou_threshold: float = Field(default=0.45, gt=0, lt=1)
     class_thresholds: dict[str, float] = Field(default_factory=dict)
     providers: list[str] | None = None
+    backend: Literal["auto", "onnxruntime", "openvino"] = Field(
+        default="auto",
+        description="Inference runtime. auto: OpenVINO when installed and measured faster at start, "
+        "else onnxruntime (see gridwarden/edge/detector/backends.py).",
+    )
 
 
 class MqttConfig(_Strict):

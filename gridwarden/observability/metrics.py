@@ -47,7 +47,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from prometheus_client import (
@@ -66,7 +65,6 @@ from gridwarden.observability.liveness import Liveness
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from gridwarden.hub.db.engine import Database
 
 log = logging.getLogger(__name__)
 
@@ -319,7 +317,8 @@ def _outbox_families(outbox: OutboxLike) -> list[Metric]:
 
 
 class HubMetrics:
-    """The hub's metrics: attach the ingest statistics, the database and the case queries.
+    """The hub's metrics: attach the ingest statistics, the database and the case queries (those
+    live in :mod:`gridwarden.hub.case_stats`; :func:`gridwarden.hub.app.build_hub` wires them).
 
     >>> metrics = HubMetrics()
     >>> metrics.instrument_engine(db.engine)                                 # doctest: +SKIP
@@ -340,6 +339,7 @@ class HubMetrics:
         )
         self._sources = _SourceCollector()
         self.registry.register(self._sources)
+        self._sources.add("refusals", _refusal_families)
 
     def watch_ingest(self, stats: Callable[[], Mapping[str, Any]]) -> None:
         """``stats``: a snapshot like ``HubIngestor.stats()`` (stored, duplicates, rejected_by_reason...)."""
@@ -393,6 +393,24 @@ class HubMetrics:
         event.listen(engine, "after_cursor_execute", after)
 
 
+def _refusal_families() -> list[Metric]:
+    """The hub's refusal counters (:mod:`gridwarden.hub.security_counters`), every name always
+    present so a dashboard's query has a series before the first refusal."""
+    from gridwarden.hub import security_counters
+
+    counts = security_counters.snapshot()
+    families: list[Metric] = []
+    for name, (help_text, labels) in security_counters.METRICS.items():
+        family = CounterMetricFamily(name.removesuffix("_total"), help_text, labels=list(labels))
+        values = counts.get(name, {})
+        if not values and not labels:
+            values = {(): 0}
+        for key, n in sorted(values.items()):
+            family.add_metric(list(key), n)
+        families.append(family)
+    return families
+
+
 def sql_operation(statement: str) -> str:
     """The statement's first keyword, from a small fixed set (bounded label values)."""
     head = statement.lstrip().split(None, 1)
@@ -443,60 +461,3 @@ def _ingest_families(stats: Mapping[str, Any]) -> list[Metric]:
     )
     families.append(batch)
     return families
-
-
-def case_counts_by_state(db: Database) -> Callable[[], dict[str, int]]:
-    """A scrape-time query: number of cases in each state (one indexed GROUP BY)."""
-    from sqlalchemy import func, select
-
-    from gridwarden.hub.db.models import Case
-
-    stmt = select(Case.state, func.count()).group_by(Case.state)
-
-    def read() -> dict[str, int]:
-        with db.session() as session:
-            return {state: int(n) for state, n in session.execute(stmt)}
-
-    return read
-
-
-def sla_overdue_counts(
-    db: Database, *, target_s: float | Mapping[str, float], clock: Callable[[], datetime] | None = None
-) -> Callable[[], dict[str, int]]:
-    """A scrape-time query per SLA milestone: cases that have not reached it, still can, and
-    were detected longer ago than its target — i.e. breaching now and still actionable.
-
-    Uses the hub's own definitions (milestones, which states can still reach them, the column that
-    records each milestone), so it agrees with the SLA shown on each case.
-    """
-    from sqlalchemy import func, select
-
-    from gridwarden.hub.cases import REACHABLE, STATE_TIMESTAMP
-    from gridwarden.hub.db.models import Case
-    from gridwarden.hub.sla import MILESTONES
-
-    targets = (
-        dict.fromkeys(MILESTONES, float(target_s)) if isinstance(target_s, int | float) else dict(target_s)
-    )
-    now_fn = clock or (lambda: datetime.now(UTC))
-    running_states = {m: sorted(s for s, reach in REACHABLE.items() if m in reach) for m in MILESTONES}
-
-    def read() -> dict[str, int]:
-        now = now_fn()
-        out: dict[str, int] = {}
-        with db.session() as session:
-            for milestone in MILESTONES:
-                cutoff = now - timedelta(seconds=targets[milestone])
-                stmt = (
-                    select(func.count())
-                    .select_from(Case)
-                    .where(
-                        Case.state.in_(running_states[milestone]),
-                        getattr(Case, STATE_TIMESTAMP[milestone]).is_(None),
-                        Case.detected_at < cutoff,
-                    )
-                )
-                out[milestone] = int(session.scalar(stmt) or 0)
-        return out
-
-    return read

@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -19,9 +21,22 @@ URL = "/api/v1/evidence/"
 
 
 def jpeg_bytes(size: int = 5000, seed: int = 0) -> bytes:
-    """Bytes that sniff as a JPEG (SOI marker) with distinct content per seed."""
-    body = hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1)
-    return b"\xff\xd8\xff\xe0" + body[: size - 6] + b"\xff\xd9"
+    """A real JPEG (OpenCV-encoded noise, distinct per seed) padded with comment segments to
+    exactly ``size`` bytes, so size-dependent tests stay exact while the hub's decode check passes."""
+    image = np.random.default_rng(seed).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 50])
+    assert ok
+    encoded = buffer.tobytes()
+    pad = size - len(encoded)
+    assert pad == 0 or pad >= 4, f"cannot make a {size}-byte JPEG"
+    segments = []
+    while pad:
+        chunk = min(pad, 65537)
+        if 0 < pad - chunk < 4:
+            chunk -= 4
+        segments.append(b"\xff\xfe" + (chunk - 2).to_bytes(2, "big") + b"\x00" * (chunk - 4))
+        pad -= chunk
+    return encoded[:2] + b"".join(segments) + encoded[2:]
 
 
 def sha(data: bytes) -> str:
@@ -30,7 +45,7 @@ def sha(data: bytes) -> str:
 
 def put(client: TestClient, hub: Hub, data: bytes, content_type: str = "image/jpeg", **kw):  # type: ignore[no-untyped-def]
     sha256 = kw.pop("sha256", sha(data))
-    headers = {**bearer(hub.tokens[kw.pop("role", "integrator")]), "Content-Type": content_type}
+    headers = {**bearer(hub.tokens[kw.pop("role", "edge")]), "Content-Type": content_type}
     return client.put(URL + sha256, content=data, headers=headers)
 
 
@@ -93,7 +108,8 @@ def test_auth(client: TestClient, hub: Hub) -> None:
         client.put(URL + sha(data), content=data, headers={"Content-Type": "image/jpeg"}).status_code == 401
     )
     assert put(client, hub, data, role="staff").status_code == 403  # staff cannot upload
-    assert put(client, hub, data, role="integrator").status_code == 201
+    assert put(client, hub, data, role="integrator").status_code == 403  # nor can integrators
+    assert put(client, hub, data, role="edge").status_code == 201
     assert client.get(URL + sha(data)).status_code == 401
     for role in ("staff", "integrator", "admin"):
         assert client.get(URL + sha(data), headers=bearer(hub.tokens[role])).status_code == 200
@@ -114,7 +130,7 @@ def test_too_big_is_413(client: TestClient, hub: Hub) -> None:
         for start in range(0, len(data), 65536):
             yield data[start : start + 65536]
 
-    headers = {**bearer(hub.tokens["integrator"]), "Content-Type": "image/jpeg"}
+    headers = {**bearer(hub.tokens["edge"]), "Content-Type": "image/jpeg"}
     streamed = client.put(URL + sha(data), content=chunks(), headers=headers)
     assert streamed.status_code == 413
     assert not hub.store.exists(sha(data))
@@ -155,7 +171,7 @@ def test_content_that_is_not_the_declared_type_is_415(client: TestClient, hub: H
 )
 def test_path_tricks_in_the_id_are_refused(client: TestClient, hub: Hub, evidence_id: str) -> None:
     data = jpeg_bytes()
-    headers = {**bearer(hub.tokens["integrator"]), "Content-Type": "image/jpeg"}
+    headers = {**bearer(hub.tokens["edge"]), "Content-Type": "image/jpeg"}
     assert client.put(URL + evidence_id, content=data, headers=headers).status_code in (404, 405, 422)
     assert client.get(URL + evidence_id, headers=bearer(hub.tokens["staff"])).status_code in (404, 405, 422)
     stored = [p for p in hub.store.root.rglob("*") if p.is_file()]
