@@ -92,12 +92,18 @@ def serve(app: object, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     return server, thread
 
 
-def start_hub(database_url: str, root: Path) -> tuple[Hub, uvicorn.Server, threading.Thread]:
+def start_hub(
+    database_url: str, root: Path, *, with_snapshots: bool = False
+) -> tuple[Hub, uvicorn.Server, threading.Thread]:
     database = Database.open(database_url)
     store = EvidenceStore(root / "evidence")
     app = create_app(HubSettings(database_url=database_url), db=database)
     app.include_router(build_evidence_router(store))
     install_console(app, evidence=store, stream=FAST_STREAM)
+    if with_snapshots:  # as `hub serve` mounts them: the zone editor's camera pictures
+        from gridwarden.hub.api.snapshots import build_snapshots_router
+
+        app.include_router(build_snapshots_router(store.root / "camera-snapshots"))
     users = UserStore(database)
     _, staff_token = users.create(STAFF, Role.STAFF)
     users.set_password(STAFF, STAFF_PASSWORD)
