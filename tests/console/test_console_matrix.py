@@ -38,7 +38,8 @@ from tests.console.conftest import (
     stop,
     upload_evidence,
 )
-from tests.support.paths import CAR_CLIP
+from tests.hub.factories import incident_event
+from tests.support.paths import CAR_CLIP, PERSON_CLIP
 from tests.zone_editor.conftest import ingest_edge_status
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -533,3 +534,60 @@ def test_the_tofu_check_sees_boxes_when_no_cjk_font_is_installed(tmp_path: Path)
                 browser.close()
     assert results["system"] == {"checked": 2, "tofu": []}, results
     assert results["no-cjk"]["checked"] == 2 and len(results["no-cjk"]["tofu"]) == 2, results
+
+
+def test_each_incident_keeps_its_own_evidence_and_static_objects_read_well(
+    browser: Browser, seeded: Seeded, shots: Path
+) -> None:
+    """Two incidents of one static object in one case: each with its own clip and snapshot in the
+    timeline; no "confidence 0.00" and no raw rule name as the object; an action that does not
+    apply says why; the count reads "1 case"."""
+    hub = seeded.hub
+    first = seeded.evidence
+    person_clip = PERSON_CLIP.read_bytes()
+    person_jpeg = first_frame_jpeg(PERSON_CLIP)
+    second = Evidence(
+        clip=first.clip.model_copy(
+            update={"sha256": hub.upload(person_clip, "video/mp4"), "size": len(person_clip)}
+        ),
+        snapshot=first.snapshot.model_copy(
+            update={"sha256": hub.upload(person_jpeg, "image/jpeg"), "size": len(person_jpeg)}
+        ),
+    )
+    started = utcnow() - timedelta(minutes=5)
+    case_ids = set()
+    for n, (evidence, offset) in enumerate(((first, 0), (second, 40)), start=60):
+        event = incident_event(
+            seq=n, incident_id=f"matrix-static-{n}", camera="cam-west-7", zone="pavement", rule="static_object",
+            classes=("static_object",), started=started + timedelta(seconds=offset), track_id=n,
+        ).model_copy(update={"evidence": [evidence.clip, evidence.snapshot], "confidence": 0.0})  # fmt: skip
+        case_ids.add(hub.ingest(event))
+    (case_id,) = case_ids  # the same object: one case with two incidents
+    console = Console(browser, hub, VIEWPORTS["laptop"], lang="en")
+    try:
+        page = console.login()
+        page.select_option("#filter-camera", "cam-west-7")
+        expect(page.locator("#queue-count")).to_have_text("1 case")
+        page.locator(f'.queue-item[data-case-id="{case_id}"]').click()
+        expect(page.locator("#case-incidents")).to_have_text("2")
+        expect(page.locator("#case-classes")).to_have_text("Unidentified object (class-agnostic rule)")
+        started_items = page.locator("#timeline li.tl-started")
+        expect(started_items).to_have_count(2)
+        expect(page.locator("#timeline")).not_to_contain_text("confidence")
+        expect(page.locator("#timeline")).not_to_contain_text("static_object")
+        expect(page.locator("#timeline .tl-media img")).to_have_count(2)
+        # The player shows the latest incident's clip; the first incident's button plays its own.
+        video = page.locator("#case-video")
+        expect(video).to_have_attribute("src", re.compile(second.clip.sha256))
+        started_items.nth(0).locator("button[data-show-incident]").click()
+        expect(video).to_have_attribute("src", re.compile(first.clip.sha256))
+        expect(page.locator("#case-snapshot")).to_have_attribute("src", re.compile(first.snapshot.sha256))
+        expect(page.locator("#case-clip-caption")).to_have_text("Clip of incident 1")
+        console.check("laptop-en-two-incidents", shots)
+        # d on a new case: it cannot be dispatched yet, and the reviewer is told why.
+        page.locator("body").click(position={"x": 700, "y": 5})
+        page.keyboard.press("d")
+        expect(page.locator("#toast")).to_contain_text("Dispatch is not possible while the case is New")
+        assert CaseService(hub.db).get_case(case_id).state == "new"
+    finally:
+        console.close()
