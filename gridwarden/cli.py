@@ -127,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--config", required=True, help="edge configuration YAML")
     rp.add_argument("--camera", help="camera id whose zones and rules apply (default: the first camera)")
     rp.add_argument(
-        "--annotate", metavar="OUT.mp4", help="write the video with zones, boxes, track ids and dwell timers"
+        "--annotate",
+        metavar="OUT.mp4",
+        help="write the video with zones, the crops the detector looked at, boxes, track ids and dwell timers",
     )
     rp.add_argument("--realtime", action="store_true", help="pace reading to the clip's own clock")
     rp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -171,6 +173,7 @@ def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Sub-commands that live beside their code (hub, users, models); registering them imports
     no database or web code, so ``gridwarden --help`` stays fast."""
     from gridwarden.demo import register_cli as register_demo_cli
+    from gridwarden.hub.broker_security import register_cli as register_broker_cli
     from gridwarden.hub.dataset_export import register_cli as register_export_dataset_cli
     from gridwarden.hub.serve_cli import register_hub_cli
     from gridwarden.hub.users_cli import register_cli as register_users_cli
@@ -182,6 +185,7 @@ def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
         register_users_cli,
         register_models_cli,
         register_demo_cli,
+        register_broker_cli,
     ]
 
 

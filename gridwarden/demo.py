@@ -41,7 +41,7 @@ import yaml
 
 DEMO_CAMERA = "street-01"
 DEMO_ZONE = "pavement"
-EDGE_USER = "demo-edge"
+EDGE_USER = "edge-demo"  # an edge user is named like its edge_id (its token acts for that edge only)
 
 
 def _write_secret(path: Path, value: str) -> None:

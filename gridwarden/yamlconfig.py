@@ -104,6 +104,12 @@ def parse_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[PathKey, in
         mark = exc.problem_mark
         line = mark.line + 1 if mark else None
         raise ConfigError([ConfigProblem(source, line, "", f"YAML syntax error: {exc.problem}")]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids (control characters, U+FFFE)
+        line = text[: exc.position].count("\n") + 1
+        message = f"character U+{exc.character:04X} is not allowed in YAML (at offset {exc.position})"
+        raise ConfigError([ConfigProblem(source, line, "", message)]) from None
+    except yaml.YAMLError as exc:  # anything else the reader or scanner refuses
+        raise ConfigError([ConfigProblem(source, None, "", f"YAML error: {exc}")]) from None
     lines: dict[PathKey, int] = {}
     if root is None:
         return {}, lines

@@ -18,6 +18,7 @@ from gridwarden.contract import IncidentEvent
 from gridwarden.edge.camera_analytics import CameraAnalytics, FrameResult
 from gridwarden.edge.config import CameraConfig, EdgeConfig
 from gridwarden.edge.detector import Detector
+from gridwarden.edge.detector.mosaic import detect_frames
 from gridwarden.edge.model_loader import build_detector
 from gridwarden.edge.sources import SourceOptions, open_frames, probe
 from gridwarden.edge.wire import to_wire
@@ -91,7 +92,10 @@ def replay(
             # windows and SLA clocks see the clip's own timeline.
             frame.wall_time = start_wall + frame.media_time
             wants = detector is not None and analytics.wants_detection(frame)
-            detections = detector.detect_one(frame.image) if wants and detector is not None else None
+            detections = None
+            if wants and detector is not None:
+                plan = analytics.region_plan(frame, detector.input_size)
+                detections = detect_frames(detector, [frame.image], [plan])[0]
             if detector is None:
                 from gridwarden.edge.types import Detections
 

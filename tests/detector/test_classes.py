@@ -9,6 +9,7 @@ import pytest
 from gridwarden.edge.detector.classes import (
     COCO80,
     DEFAULT_CLASS_GROUPS,
+    FINE_TUNED_NAMES,
     are_placeholder_names,
     load_labels_file,
     parse_metadata_names,
@@ -25,7 +26,14 @@ def test_coco80_is_the_standard_order() -> None:
 
 def test_every_default_group_member_is_a_coco_name() -> None:
     for group, members in DEFAULT_CLASS_GROUPS.items():
-        assert set(members) <= set(COCO80), group
+        assert set(members) <= set(COCO80) | FINE_TUNED_NAMES, group
+
+
+def test_non_motor_group_takes_coco_two_wheelers_and_fine_tuned_e_bikes() -> None:
+    assert resolve_classes(["non_motor"], COCO80) == {1, 3}  # COCO has no e-bike class
+    fine_tuned = ["car", "e_bike", "Tricycle", "bicycle", "person"]
+    assert resolve_classes(["non_motor"], fine_tuned) == {1, 2, 3}
+    assert resolve_classes(["non_motor"], ["E-Bike"]) == {0}
 
 
 def test_groups_and_labels_resolve_to_ids() -> None:

@@ -25,10 +25,11 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from gridwarden.hub.api.deps import Services, error, require
+from gridwarden.hub.api.deps import MAX_DB_INT, Services, error, require
 from gridwarden.hub.auth import Permission, Principal
 from gridwarden.hub.config_push import ConfigPublisher, ConfigPublishError
 from gridwarden.hub.config_store import MAX_CONFIG_BYTES, ConfigStore, ConfigVersion, UnknownConfigVersion
@@ -36,12 +37,18 @@ from gridwarden.yamlconfig import ConfigError
 
 
 class ConfigPutBody(BaseModel):
-    yaml: str = Field(min_length=1, description="The edge's whole configuration file (edge YAML format).")
+    yaml: str = Field(
+        min_length=1,
+        max_length=1_000_000,
+        description="The edge's whole configuration file (edge YAML format).",
+    )
     comment: str = Field(default="", max_length=2000, description="Why it changed, for the history.")
 
 
 class ConfigRollbackBody(BaseModel):
-    version: int = Field(ge=1, description="The earlier version whose text becomes the new version.")
+    version: int = Field(
+        ge=1, le=MAX_DB_INT, description="The earlier version whose text becomes the new version."
+    )
     comment: str = Field(default="", max_length=2000)
 
 
@@ -188,7 +195,12 @@ def build_configs_router(publisher: ConfigPublisher | None = None) -> APIRouter:
     @router.get(
         "/versions/{version}", response_model=ConfigVersionDetail, summary="One version with its diff"
     )
-    def get_version(edge_id: str, version: int, services: Services, _: Reader) -> ConfigVersionDetail:
+    def get_version(
+        edge_id: str,
+        version: Annotated[int, PathParam(ge=1, le=MAX_DB_INT)],
+        services: Services,
+        _: Reader,
+    ) -> ConfigVersionDetail:
         store = store_of(services)
         try:
             return detail(store, store.get(edge_id, version))
