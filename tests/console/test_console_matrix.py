@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Response, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Response, expect, sync_playwright
 
 from gridwarden.contract import utcnow
 from gridwarden.hub.api.console_review import SNAPSHOTS_FOLDER
@@ -203,13 +203,19 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
 
 
 @pytest.fixture(scope="module")
-def browser(seeded: Seeded) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+def playwright() -> Iterator[Playwright]:
+    """One Playwright per module: the sync API cannot be started twice in one thread."""
+    with sync_playwright() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright, seeded: Seeded) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -498,7 +504,9 @@ def test_opt_in_notifications_for_new_cases(browser: Browser, seeded: Seeded) ->
         console.close()
 
 
-def test_the_tofu_check_sees_boxes_when_no_cjk_font_is_installed(tmp_path: Path) -> None:
+def test_the_tofu_check_sees_boxes_when_no_cjk_font_is_installed(
+    playwright: Playwright, tmp_path: Path
+) -> None:
     """The check above would pass on a machine that draws boxes if it could not see them: here
     Chromium is given a font folder without any CJK font (as on a fresh Debian) and must fail it."""
     listed = subprocess.run(["fc-list", "--format", "%{file}\n"], capture_output=True, text=True, check=True)
@@ -521,17 +529,16 @@ def test_the_tofu_check_sees_boxes_when_no_cjk_font_is_installed(tmp_path: Path)
         + "</style></head><body><button>审核案件</button><h1>驳回所选</h1></body></html>"
     )
     results = {}
-    with sync_playwright() as playwright:
-        for name, env in (("system", {}), ("no-cjk", {"FONTCONFIG_FILE": str(conf)})):
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, env={**os.environ, **env}
-            )
-            try:
-                page = browser.new_page()
-                page.set_content(page_html)
-                results[name] = page.evaluate(TOFU_JS, "button, h1")
-            finally:
-                browser.close()
+    for name, env in (("system", {}), ("no-cjk", {"FONTCONFIG_FILE": str(conf)})):
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, env={**os.environ, **env}
+        )
+        try:
+            page = browser.new_page()
+            page.set_content(page_html)
+            results[name] = page.evaluate(TOFU_JS, "button, h1")
+        finally:
+            browser.close()
     assert results["system"] == {"checked": 2, "tofu": []}, results
     assert results["no-cjk"]["checked"] == 2 and len(results["no-cjk"]["tofu"]) == 2, results
 
