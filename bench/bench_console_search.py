@@ -125,6 +125,20 @@ def main() -> None:
         with db.engine.begin() as conn:
             for name, columns in INDEXES.items():
                 conn.execute(text(f"CREATE INDEX {name} ON cases ({columns})"))
+        with db.engine.connect() as conn:
+            for name in ("camera, newest page", "state new + last day"):
+                spec = dict(QUERIES[name])
+                states = spec.pop("states", None)
+                stmt = search_statement(
+                    q=None, camera=spec.get("camera"), zone=None, rule=None, object_class=None,
+                    since=spec.get("since"), until=None, reviewed=None,
+                )  # fmt: skip
+                if states:
+                    stmt = stmt.where(Case.state.in_(states))
+                stmt = stmt.order_by(Case.detected_at.desc(), Case.id.desc()).limit(200)
+                compiled = stmt.compile(db.engine, compile_kwargs={"literal_binds": True})
+                plan = conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")).all()
+                print(f"plan of '{name}':", "; ".join(row[-1] for row in plan))
         print(f"{'query':28} {'indexed ms':>11} {'no index ms':>12} {'ratio':>7}")
         for name in QUERIES:
             print(

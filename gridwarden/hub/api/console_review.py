@@ -156,8 +156,10 @@ def search_statement(
     if q and q.strip():
         text = q.strip()
         terms = []
-        digits = text.lstrip("#")
+        digits = text.removeprefix("#")
         if digits.isdigit() and len(digits) <= 18:
+            if text.startswith("#"):  # "#123" is a case id and nothing else: the primary key
+                return stmt.where(Case.id == int(digits))
             terms.append(Case.id == int(digits))
         pattern = _like(text.lower())
         terms += [
