@@ -469,7 +469,7 @@ def test_zone_editor_static_object_fields_and_masks(browser: Browser, seeded: Se
         console.close()
 
 
-def test_opt_in_notifications_for_new_cases(browser: Browser, seeded: Seeded) -> None:
+def test_opt_in_notifications_for_new_cases_and_sla_breaches(browser: Browser, seeded: Seeded) -> None:
     console = Console(browser, seeded.hub, VIEWPORTS["laptop"], lang="en")
     console.context.grant_permissions(["notifications"], origin=seeded.hub.url)
     console.page.add_init_script(
@@ -479,6 +479,7 @@ def test_opt_in_notifications_for_new_cases(browser: Browser, seeded: Seeded) ->
         Object.defineProperty(window.Notification, 'permission', { get: () => Real.permission });
         window.Notification.requestPermission = (...a) => Real.requestPermission(...a);"""
     )
+    console.page.clock.install()  # real time flows; the test jumps it forward for the SLA breach
     try:
         page = console.login()
         expect(page.locator("#notify-toggle")).to_have_attribute("aria-pressed", "false")
@@ -490,6 +491,12 @@ def test_opt_in_notifications_for_new_cases(browser: Browser, seeded: Seeded) ->
         )  # fmt: skip
         case_id = seeded.hub.ingest(event)
         page.wait_for_function(f"() => window.__shown.includes('New case #{case_id}')", timeout=WAIT_MS)
+        # Ten minutes later nobody has confirmed it: the SLA breach is announced, once.
+        page.clock.fast_forward("11:00")
+        page.wait_for_function(
+            f"() => window.__shown.includes('SLA breached: case #{case_id}')", timeout=WAIT_MS
+        )
+        page.clock.fast_forward("00:05")
         # Off again: the next case is not announced.
         page.click("#notify-toggle")
         other = incident_with_evidence(
@@ -498,7 +505,10 @@ def test_opt_in_notifications_for_new_cases(browser: Browser, seeded: Seeded) ->
         )  # fmt: skip
         second = seeded.hub.ingest(other)
         expect(page.locator(f'.queue-item[data-case-id="{second}"]')).to_be_visible(timeout=WAIT_MS)
-        assert page.evaluate("() => window.__shown") == [f"New case #{case_id}"]
+        assert page.evaluate("() => window.__shown") == [
+            f"New case #{case_id}",
+            f"SLA breached: case #{case_id}",
+        ]
         assert not console.errors, console.errors
     finally:
         console.close()
