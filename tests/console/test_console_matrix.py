@@ -413,6 +413,8 @@ def test_live_view_opens_the_cameras_cases_and_marks_them_reviewed(
         expect(tile).to_be_visible()
         expect(tile.locator("polygon.wall-zone")).to_have_count(2)
         expect(tile.locator("polygon.wall-mask")).to_have_count(1)
+        page.select_option("#wall-site", "north")  # the area: its edges' cameras only
+        expect(page.locator("#wall-edge option")).to_have_count(2)  # any + edge-01
         page.select_option("#wall-edge", EDGE)
         console.check("desktop-zh-wall-filtered", shots)
         tile.click()

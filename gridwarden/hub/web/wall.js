@@ -1,5 +1,5 @@
 // Gridwarden console: the live view, a wall of every camera's latest picture with its zones
-// drawn, open cases counted, filtered by edge; a tile opens the camera's cases for review.
+// drawn, open cases counted, filtered by area (site) or edge; a tile opens the camera's cases for review.
 //
 // Pictures are the snapshots edges upload every few minutes (the zone editor asks for a fresh
 // one); they are read with the console's media ticket and reloaded when a newer one exists.
@@ -62,11 +62,17 @@
   function render() {
     const data = wall.data;
     if (!data) return;
-    const select = $("wall-edge");
-    const chosen = select.value;
-    select.replaceChildren(el("option", { value: "" }, t("filters.any")), ...data.edges.map((e) => el("option", { value: e }, e)));
-    select.value = data.edges.includes(chosen) ? chosen : "";
-    const shown = data.cameras.filter((c) => !select.value || c.edge_id === select.value);
+    const refill = (select, values) => {
+      const chosen = select.value;
+      select.replaceChildren(el("option", { value: "" }, t("filters.any")), ...values.map((v) => el("option", { value: v }, v)));
+      select.value = values.includes(chosen) ? chosen : "";
+      return select.value;
+    };
+    // An area (site) narrows the edges offered; an edge narrows the cameras.
+    const site = refill($("wall-site"), data.sites);
+    const edges = data.edges.filter((e) => !site || data.cameras.some((c) => c.edge_id === e && c.site === site));
+    const edge = refill($("wall-edge"), edges);
+    const shown = data.cameras.filter((c) => (!site || c.site === site) && (!edge || c.edge_id === edge));
     $("wall-grid").replaceChildren(...shown.map(tile));
     $("wall-empty").hidden = shown.length > 0;
     $("wall-updated").textContent = t("wall.updated", { at: G.fmtDateTime(data.as_of) });
@@ -97,4 +103,5 @@
   document.addEventListener("gridwarden:logout", stop);
   document.addEventListener("gridwarden:language", () => wall.active && render());
   $("wall-edge").addEventListener("change", render);
+  $("wall-site").addEventListener("change", render);
 })();
