@@ -301,8 +301,18 @@ def test_every_view_lays_out_at_each_size_and_language(
 ) -> None:
     console = Console(browser, seeded.hub, VIEWPORTS[size], lang=lang)
     try:
+        console.page.goto(f"{seeded.hub.url}/console/")
+        console.page.click(f'[data-set-lang="{lang}"]')
+        expect(console.page.locator("#login-submit")).to_have_text("登录" if lang == "zh-CN" else "Sign in")
+        console.check(f"{size}-{lang}-login", shots)
         page = console.login(INTEGRATOR, INTEGRATOR_PASSWORD)
         expect(page.locator(".queue-item").first).to_be_visible()
+        # Two cases ticked: the bulk bar appears and fits.
+        for item in page.locator(".queue-item .qi-check").all()[:2]:
+            item.check()
+        expect(page.locator("#bulk-bar")).to_be_visible()
+        console.check(f"{size}-{lang}-bulk-bar", shots)
+        page.click("#bulk-clear")
         page.locator(".queue-item").first.click()
         expect(page.locator("#case-view")).to_be_visible()
         page.wait_for_function("() => document.getElementById('case-snapshot').naturalWidth > 0")
@@ -329,6 +339,10 @@ def test_every_view_lays_out_at_each_size_and_language(
         page.click('#views-nav [data-view="dryrun"]')
         console.check(f"{size}-{lang}-dryrun", shots)
         page.click('#views-nav [data-view="review"]')
+        page.click("#help-button")
+        expect(page.locator("#help-dialog")).to_be_visible()
+        console.check(f"{size}-{lang}-help", shots)
+        page.keyboard.press("Escape")
         page.keyboard.press("r")
         expect(page.locator("#reject-dialog")).to_be_visible()
         console.check(f"{size}-{lang}-reject-dialog", shots)
