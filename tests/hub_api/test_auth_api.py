@@ -35,6 +35,8 @@ ROUTES = [
     ("POST", "/api/v1/edges/edge-01/config/publish", None, {"integrator", "admin"}),
     ("GET", "/api/v1/edges/edge-01/config/document", None, {"integrator", "admin"}),
     ("PUT", "/api/v1/edges/edge-01/config/document", {"document": {}}, {"integrator", "admin"}),
+    # An edge registers the configuration it runs (version 1 only when the hub has none).
+    ("PUT", "/api/v1/edges/edge-01/config/running", {"yaml": "x: 1"}, {"edge", "admin"}),
 ]
 
 
