@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Respo
 
 from gridwarden.contract import utcnow
 from gridwarden.hub.api.console_review import SNAPSHOTS_FOLDER
+from gridwarden.hub.auth import Role
 from gridwarden.hub.cases import CaseService
 from gridwarden.hub.config_store import ConfigStore
 from tests.console.conftest import (
@@ -46,7 +47,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 VIEWPORTS = {"laptop": (1366, 768), "desktop": (1920, 1080), "phone": (390, 844)}
 LANGUAGES = ("zh-CN", "en")
-INTEGRATOR = "edge-uploader"  # created by start_hub; given a password here
+INTEGRATOR = "ivy"
 INTEGRATOR_PASSWORD = "draw the kerb lines"
 EDGE = "edge-01"
 WAIT_MS = 15_000
@@ -168,8 +169,9 @@ class Seeded:
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     root = tmp_path_factory.mktemp("matrix-hub")
-    hub, server, thread = start_hub(f"sqlite:///{root / 'hub.db'}", root, with_snapshots=True)
+    hub, server, thread = start_hub(f"sqlite:///{root / 'hub.db'}", root)
     try:
+        hub.users.create(INTEGRATOR, Role.INTEGRATOR)
         hub.users.set_password(INTEGRATOR, INTEGRATOR_PASSWORD)
         ingest_edge_status(hub.db, EDGE)  # the fleet and the editor know the edge from its status
         evidence = upload_evidence(hub)
@@ -199,7 +201,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         picture.write_bytes(first_frame_jpeg(CAR_CLIP))
         yield Seeded(hub, evidence, cases)
     finally:
-        stop(server, thread, hub.db)
+        stop(server, thread, hub.built)
 
 
 @pytest.fixture(scope="module")
