@@ -43,6 +43,7 @@ from gridwarden.hub.api import (
     edges,
     evidence,
     health,
+    reference,
     snapshots,
     users,
 )
@@ -80,6 +81,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     edges.router,
     cameras.router,
     users.router,
+    reference.router,
     configs.router,
     config_documents.router,
     evidence.router,
@@ -122,7 +124,9 @@ def build_config_publisher(settings: HubSettings) -> ConfigPublisher:
         username=settings.mqtt_username,
         password=settings.mqtt_password_value(),
         client_id=f"{settings.mqtt_client_id or f'hub-{settings.mqtt_group}'}-config",
-        tls_ca=str(settings.mqtt_tls_ca) if settings.mqtt_tls_ca else None,
+        tls_ca=settings.mqtt_tls()[0],
+        tls_cert=settings.mqtt_tls()[1],
+        tls_key=settings.mqtt_tls()[2],
     )
 
 
@@ -136,6 +140,9 @@ def build_ingestor(settings: HubSettings, db: Database) -> HubIngestor:
         client_id=settings.mqtt_client_id,
         username=settings.mqtt_username,
         password=settings.mqtt_password_value(),
+        tls_ca=settings.mqtt_tls()[0],
+        tls_cert=settings.mqtt_tls()[1],
+        tls_key=settings.mqtt_tls()[2],
         batch_max=settings.batch_max,
         batch_wait_s=settings.batch_wait_s,
         merge_window_s=settings.merge_window_s,
