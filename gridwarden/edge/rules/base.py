@@ -187,12 +187,16 @@ class RestingObject:
         self.empty_s = 0.0
         self.held_s = self.dwell_s
 
+    def wants_signature(self, now: float) -> bool:
+        """Whether :meth:`learn_signature` would take a new sample now (at most once a second)."""
+        return self.signature is None or now - self._signature_time >= _SIGNATURE_PERIOD_S
+
     def learn_signature(self, signature: np.ndarray, now: float) -> None:
         """Blend in how the object looks now, at most once a second (a slow average follows dusk
         falling, while a few frames of a bus sliding over it change little)."""
         if self.signature is None:
             self.signature = signature
-        elif now - self._signature_time >= _SIGNATURE_PERIOD_S:
+        elif self.wants_signature(now):
             self.signature = (1.0 - _SIGNATURE_GAIN) * self.signature + _SIGNATURE_GAIN * signature
         else:
             return
@@ -339,7 +343,7 @@ class PlaceMemory:
                 self.objects.append(obj)
         if scene is not None:
             for obj in self.objects:
-                if obj.present:
+                if obj.present and obj.wants_signature(self._now):
                     obj.learn_signature(scene.signature(obj.box), self._now)
 
     def _refuse_strangers(

@@ -46,9 +46,10 @@
   const mayConfigure = () => Boolean(view.me && view.me.permissions.includes("config:write"));
 
   function show(name, detail) {
-    if (!mayConfigure()) name = "review";
+    if (!mayConfigure() && name !== "wall") name = "review"; // the live view is for every reviewer
     view.current = name;
     $("review").hidden = name !== "review";
+    $("wall").hidden = name !== "wall";
     $("fleet").hidden = name !== "fleet";
     $("zones").hidden = name !== "zones";
     $("dryrun").hidden = name !== "dryrun";
@@ -537,6 +538,11 @@
   }
 
   function renderZoneList() {
+    // Unchanged list: keep its buttons. A field's change event fires on the mousedown that moves
+    // to another zone's button; replacing the buttons then would swallow that click.
+    const signature = JSON.stringify([view.selectedZone, zones().map((z) => [z.id, z.rules.map((r) => r.type)])]);
+    if ($("zones-list").dataset.signature === signature) return;
+    $("zones-list").dataset.signature = signature;
     $("zones-list").replaceChildren(
       ...zones().map((z, zi) =>
         el(
@@ -678,7 +684,8 @@
     document.addEventListener("keydown", onKey);
     document.addEventListener("gridwarden:start", (e) => {
       view.me = e.detail;
-      $("views-nav").hidden = !mayConfigure();
+      $("views-nav").hidden = false;
+      for (const b of document.querySelectorAll('#views-nav [data-needs="config"]')) b.hidden = !mayConfigure();
       show("review");
     });
     document.addEventListener("gridwarden:logout", () => {
@@ -697,4 +704,5 @@
   }
 
   wire();
+  G.showView = show; // wall.js opens the review queue on a camera
 })();
