@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gridwarden import __version__
-from gridwarden.hub.api import cameras, cases, edges, health, users
+from gridwarden.hub.api import cameras, cases, categories, edges, health, users
 from gridwarden.hub.api.config_documents import build_config_documents_router
 from gridwarden.hub.api.configs import build_configs_router
 from gridwarden.hub.api.deps import HubServices, Waker
@@ -23,6 +23,7 @@ from gridwarden.hub.auth import UserStore
 from gridwarden.hub.cases import CaseService
 from gridwarden.hub.config_push import ConfigPublisher
 from gridwarden.hub.db.engine import Database
+from gridwarden.hub.reports.categories import default_table, load_table, use_table
 from gridwarden.hub.settings import HubSettings
 
 DESCRIPTION = """
@@ -54,6 +55,7 @@ def create_app(
     configurations are stored and validated but not pushed.
     """
     settings = settings or HubSettings.from_env()
+    use_table(load_table(settings.category_table) if settings.category_table else default_table())
     owns_db = db is None
     database = db if db is not None else Database.open(settings.database_url, migrate=migrate)
     services = HubServices(
@@ -80,7 +82,7 @@ def create_app(
     app = FastAPI(title="Gridwarden hub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
     app.state.config_publisher = config_publisher
-    for module in (health, cases, edges, cameras, users):
+    for module in (health, cases, edges, cameras, users, categories):
         app.include_router(module.router)
     app.include_router(build_configs_router())
     app.include_router(build_config_documents_router())

@@ -47,6 +47,8 @@ class HubSettings(BaseModel):
     # Dry runs replay clips with a candidate configuration, so the hub needs the edge's model
     # file: at the config's model.path, or here (by relative path or file name).
     model_dir: str | None = None
+    # The city event-code table (YAML, gridwarden.hub.reports.categories); None: the built-in one.
+    category_table: str | None = None
 
     @field_validator(
         "evidence_retention_days",
@@ -54,6 +56,7 @@ class HubSettings(BaseModel):
         "evidence_quota_bytes_per_edge",
         "evidence_root",
         "model_dir",
+        "category_table",
         mode="before",
     )
     @classmethod

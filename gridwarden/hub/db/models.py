@@ -133,6 +133,9 @@ class Case(Base):
         Index("ix_cases_rule_detected_at", "rule", "detected_at"),
         Index("ix_cases_detected_at", "detected_at"),
         Index("ix_cases_camera_reviewed_at", "camera", "reviewed_at"),
+        Index("ix_cases_category_detected_at", "category", "detected_at"),
+        Index("ix_cases_source_detected_at", "source", "detected_at"),
+        Index("ix_cases_point_category_state", "report_point_id", "category", "state"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -158,6 +161,11 @@ class Case(Base):
     # An operator looked at it ("mark all reviewed"); separate from the decision (the state).
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reviewed_by: Mapped[str | None] = mapped_column(String(128))
+    # Where the case came from (camera | resident | open311) and the city's event code
+    # (gridwarden.hub.reports.categories); a resident case names its QR point (migration 0009).
+    source: Mapped[str] = mapped_column(String(16), default="camera", server_default="camera")
+    category: Mapped[str] = mapped_column(String(8), default="other", server_default="other")
+    report_point_id: Mapped[str | None] = mapped_column(String(64))
 
     links: Mapped[list[CaseIncident]] = relationship(back_populates="case", order_by="CaseIncident.id")
     history: Mapped[list[CaseHistory]] = relationship(back_populates="case", order_by="CaseHistory.id")
@@ -302,3 +310,47 @@ class EdgeConfigVersion(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # When the broker acknowledged the retained message (None: stored but not yet delivered).
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class QrPoint(Base):
+    """A patrol point with a posted QR code: residents scan it to report what they see there.
+
+    ``area_id`` is a plain reference to the district's areas (no foreign key, so points can be
+    imported before the areas are)."""
+
+    __tablename__ = "qr_points"
+    __table_args__ = (Index("ix_qr_points_area_id", "area_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    description: Mapped[str] = mapped_column(Text, default="")
+    area_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CaseReport(Base):
+    """A report by a person (a resident at a QR point, or another system over Open311) that
+    opened or joined a case. ``token`` is the reporter's unguessable handle on the case's status;
+    ``client`` is a keyed hash of the reporter's address (for abuse review, not the address)."""
+
+    __tablename__ = "case_reports"
+    __table_args__ = (Index("ix_case_reports_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # resident | open311
+    point_id: Mapped[str | None] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str | None] = mapped_column(Text)
+    contact: Mapped[str | None] = mapped_column(String(128))
+    photo_sha256: Mapped[str | None] = mapped_column(String(64))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    area_id: Mapped[str | None] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(Text)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    client: Mapped[str | None] = mapped_column(String(64))
+    submitted_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -319,7 +319,7 @@
           el("span", { class: "qi-id" }, `#${c.id}`),
           el("span", { class: `state-badge state-${c.state}` }, stateName(c.state)),
           el("span", { class: "qi-where" }, `${c.camera} · ${c.zone}`),
-          el("span", { class: "qi-rule" }, ruleName(c.rule)),
+          el("span", { class: "qi-rule" }, `${ruleName(c.rule)} · ${c.category || ""}`),
           el("span", { class: "qi-age", dataset: { since: c.detected_at } }, fmtAge(c.detected_at)),
         ),
       ),
@@ -427,7 +427,7 @@
     badge.dataset.state = d.state;
     $("case-camera").textContent = `${d.camera} (${d.edge_id})`;
     $("case-zone").textContent = d.zone;
-    $("case-rule").textContent = ruleName(d.rule);
+    $("case-rule").textContent = `${ruleName(d.rule)} · ${d.category || ""}`;
     $("case-classes").textContent = d.classes.join(", ");
     $("case-detected").textContent = fmtDateTime(d.detected_at);
     $("case-incidents").textContent = String(d.incident_count);
