@@ -19,6 +19,7 @@ from gridwarden.hub.api import cameras, cases, categories, edges, health, users
 from gridwarden.hub.api.config_documents import build_config_documents_router
 from gridwarden.hub.api.configs import build_configs_router
 from gridwarden.hub.api.deps import HubServices, Waker
+from gridwarden.hub.api.qr_points import build_qr_points_router
 from gridwarden.hub.auth import UserStore
 from gridwarden.hub.cases import CaseService
 from gridwarden.hub.config_push import ConfigPublisher
@@ -86,4 +87,5 @@ def create_app(
         app.include_router(module.router)
     app.include_router(build_configs_router())
     app.include_router(build_config_documents_router())
+    app.include_router(build_qr_points_router())
     return app

@@ -195,6 +195,9 @@ def serve(args: argparse.Namespace) -> int:
     from gridwarden.hub.api.console import install_console
 
     install_console(app, evidence=store)
+    from gridwarden.hub.api.resident_pages import install_resident_pages
+
+    install_resident_pages(app, store)
     from gridwarden.hub.api.snapshots import build_snapshots_router
 
     app.include_router(build_snapshots_router(store.root / "camera-snapshots"))
