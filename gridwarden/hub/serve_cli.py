@@ -198,6 +198,9 @@ def serve(args: argparse.Namespace) -> int:
     from gridwarden.hub.api.resident_pages import install_resident_pages
 
     install_resident_pages(app, store)
+    from gridwarden.hub.api.open311 import install_open311
+
+    install_open311(app, store)
     from gridwarden.hub.api.snapshots import build_snapshots_router
 
     app.include_router(build_snapshots_router(store.root / "camera-snapshots"))

@@ -38,7 +38,22 @@ def test_import_then_sheet_prints_decodable_codes(tmp_path: Path, capsys) -> Non
     assert main(["qr", "--db", db, "import", str(csv_file)]) == 0
     assert "2 points: 2 new, 0 updated" in capsys.readouterr().out
     out = tmp_path / "sheets"
-    assert main(["qr", "--db", db, "sheet", str(out), "--base-url", "https://report.example.cn", "--per-page", "4"]) == 0
+    assert (
+        main(
+            [
+                "qr",
+                "--db",
+                db,
+                "sheet",
+                str(out),
+                "--base-url",
+                "https://report.example.cn",
+                "--per-page",
+                "4",
+            ]
+        )
+        == 0
+    )
     pages = sorted(out.glob("qr-sheet-*.svg"))
     assert [p.name for p in pages] == ["qr-sheet-001.svg"]
     svg = pages[0].read_text(encoding="utf-8")

@@ -350,7 +350,28 @@ class CaseReport(Base):
     lon: Mapped[float | None] = mapped_column(Float)
     area_id: Mapped[str | None] = mapped_column(String(64))
     address: Mapped[str | None] = mapped_column(Text)
+    # A picture the reporting system holds (Open311 media_url); never fetched by the hub.
+    media_url: Mapped[str | None] = mapped_column(Text)
     token: Mapped[str] = mapped_column(String(64), unique=True)
     client: Mapped[str | None] = mapped_column(String(64))
     submitted_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Open311Forward(Base):
+    """A confirmed case to send to another GeoReport v2 endpoint, written in the same transaction
+    as the confirmation (so a crash between the two cannot lose it) and retried until the
+    endpoint answers with its service request id or token."""
+
+    __tablename__ = "open311_forwards"
+    __table_args__ = (Index("ix_open311_forwards_pending", "delivered_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    remote_request_id: Mapped[str | None] = mapped_column(String(128))
+    remote_token: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

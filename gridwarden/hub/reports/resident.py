@@ -76,6 +76,7 @@ class NewReport:
     lon: float | None = None
     area_id: str | None = None
     address: str | None = None
+    media_url: str | None = None
     client: str | None = None
     submitted_by: str | None = None
 
@@ -129,7 +130,7 @@ class ReportService:
                 CaseReport(
                     case_id=case.id, source=report.source, point_id=report.point_id, category=report.category,
                     note=report.note or None, contact=report.contact or None, photo_sha256=report.photo_sha256,
-                    lat=lat, lon=lon, area_id=area_id, address=report.address, token=token,
+                    lat=lat, lon=lon, area_id=area_id, address=report.address, media_url=report.media_url, token=token,
                     client=report.client, submitted_by=report.submitted_by, created_at=now,
                 )
             )  # fmt: skip

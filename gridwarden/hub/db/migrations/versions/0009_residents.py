@@ -4,7 +4,7 @@
   数字城管); existing cases are camera cases and get their code from the built-in table.
 * ``cases.report_point_id``: the QR point of a resident case; with category and state it finds
   the open case a second report at the same point joins.
-* ``qr_points`` and ``case_reports`` (see the ORM docstrings).
+* ``qr_points``, ``case_reports`` and ``open311_forwards`` (see the ORM docstrings).
 
 Revision ID: 0009_residents
 Revises: 0006_console_review
@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("lon", sa.Float(), nullable=True),
         sa.Column("area_id", sa.String(length=64), nullable=True),
         sa.Column("address", sa.Text(), nullable=True),
+        sa.Column("media_url", sa.Text(), nullable=True),
         sa.Column("token", sa.String(length=64), nullable=False, unique=True),
         sa.Column("client", sa.String(length=64), nullable=True),
         sa.Column("submitted_by", sa.String(length=128), nullable=True),
@@ -73,6 +74,19 @@ def upgrade() -> None:
     )  # fmt: skip
     op.create_index("ix_case_reports_case_id", "case_reports", ["case_id"])
     op.create_index("ix_case_reports_created_at", "case_reports", ["created_at"])
+    op.create_table(
+        "open311_forwards",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), sa.ForeignKey("cases.id"), nullable=False, unique=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", TS, nullable=False),
+        sa.Column("delivered_at", TS, nullable=True),
+        sa.Column("remote_request_id", sa.String(length=128), nullable=True),
+        sa.Column("remote_token", sa.String(length=128), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", TS, nullable=False),
+    )  # fmt: skip
+    op.create_index("ix_open311_forwards_pending", "open311_forwards", ["delivered_at", "next_attempt_at"])
 
 
 def _classify_existing_cases() -> None:
@@ -90,6 +104,8 @@ def _classify_existing_cases() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_open311_forwards_pending", table_name="open311_forwards")
+    op.drop_table("open311_forwards")
     op.drop_index("ix_case_reports_created_at", table_name="case_reports")
     op.drop_index("ix_case_reports_case_id", table_name="case_reports")
     op.drop_table("case_reports")
