@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from gridwarden.hub.db.engine import Database
     from gridwarden.hub.evidence_store import EvidenceStore
+    from gridwarden.hub.reports.open311_forward import Open311Forwarder
     from gridwarden.hub.settings import HubSettings
 
 WEBHOOK_SECRET_ENV = "GRIDWARDEN_HUB_WEBHOOK_SECRET"
@@ -102,6 +104,22 @@ def build_evidence_store(settings: HubSettings) -> EvidenceStore:
     )
 
 
+def _open311_forwarder(settings: HubSettings, db: Database) -> Open311Forwarder | None:
+    """Start forwarding confirmed cases to GRIDWARDEN_HUB_OPEN311_FORWARD_URL, when set."""
+    if not settings.open311_forward_url:
+        return None
+    from gridwarden.hub.reports.open311_forward import Open311Forwarder
+
+    key = settings.open311_forward_api_key.get_secret_value() if settings.open311_forward_api_key else ""
+    forwarder = Open311Forwarder(
+        db, settings.open311_forward_url, api_key=key, since=settings.open311_forward_since,
+        public_url=settings.public_url,
+    )  # fmt: skip
+    forwarder.start()
+    log.info("forwarding confirmed cases to Open311 at %s", settings.open311_forward_url)
+    return forwarder
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -151,6 +169,16 @@ def serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.webhook_url and secret is None:
         print(f"error: --webhook-url needs --webhook-secret-file or ${WEBHOOK_SECRET_ENV}", file=sys.stderr)
+        return EXIT_USAGE
+    if settings.open311_forward_url and (
+        not settings.open311_forward_api_key
+        or not settings.open311_forward_url.startswith(("http://", "https://"))
+    ):
+        print(
+            "error: GRIDWARDEN_HUB_OPEN311_FORWARD_URL must be http(s)://.../open311/v2 and needs "
+            "GRIDWARDEN_HUB_OPEN311_FORWARD_API_KEY (the endpoint's api_key)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     if args.webhook_url and not args.webhook_url.startswith(("http://", "https://")):
         print(f"error: --webhook-url must be http(s)://..., got {args.webhook_url!r}", file=sys.stderr)
@@ -257,6 +285,7 @@ def serve(args: argparse.Namespace) -> int:
     ingestor.start()
     if forwarder is not None:
         forwarder.start()
+    open311_forwarder = _open311_forwarder(settings, db)
     pruner.start()
     log.info(
         "hub serving on http://%s:%d, ingesting from mqtt://%s:%d%s; evidence in %s",
@@ -279,6 +308,8 @@ def serve(args: argparse.Namespace) -> int:
         ingestor.stop()
         if forwarder is not None:
             forwarder.stop()
+        if open311_forwarder is not None:
+            open311_forwarder.stop()
         pruner.stop()
         config_publisher.close()
         dry_runs.close()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 ENV_PREFIX = "GRIDWARDEN_HUB_"
 DEFAULT_DATABASE_URL = "sqlite:///var/hub.db"
@@ -49,6 +50,13 @@ class HubSettings(BaseModel):
     model_dir: str | None = None
     # The city event-code table (YAML, gridwarden.hub.reports.categories); None: the built-in one.
     category_table: str | None = None
+    # The hub's address as residents and other systems reach it (QR codes, Open311 media_url).
+    public_url: str | None = None
+    # Forward confirmed cases to another GeoReport v2 endpoint (gridwarden.hub.reports.open311_forward):
+    # its base URL (.../open311/v2), its api_key, and from when confirmed cases count (None: all).
+    open311_forward_url: str | None = None
+    open311_forward_api_key: SecretStr | None = None
+    open311_forward_since: datetime | None = None
 
     @field_validator(
         "evidence_retention_days",
@@ -57,6 +65,10 @@ class HubSettings(BaseModel):
         "evidence_root",
         "model_dir",
         "category_table",
+        "public_url",
+        "open311_forward_url",
+        "open311_forward_api_key",
+        "open311_forward_since",
         mode="before",
     )
     @classmethod

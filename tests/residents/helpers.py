@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 from fastapi import FastAPI
 
+from gridwarden.hub.api.open311 import install_open311
 from gridwarden.hub.api.resident_pages import ResidentLimits, install_resident_pages
 from gridwarden.hub.app import create_app
 from gridwarden.hub.db.engine import Database
@@ -40,4 +41,5 @@ def photo_jpeg(width: int = 1280, height: int = 960, *, with_exif: bool = True) 
 def resident_app(db: Database, store: EvidenceStore, limits: ResidentLimits | None = None) -> FastAPI:
     app = create_app(HubSettings(database_url=db.url), db=db)
     install_resident_pages(app, store, limits=limits)
+    install_open311(app, store)
     return app
