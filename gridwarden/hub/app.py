@@ -20,6 +20,7 @@ from gridwarden.hub.api.config_documents import build_config_documents_router
 from gridwarden.hub.api.configs import build_configs_router
 from gridwarden.hub.api.deps import HubServices, Waker
 from gridwarden.hub.api.qr_points import build_qr_points_router
+from gridwarden.hub.api.statistics import build_statistics_router
 from gridwarden.hub.auth import UserStore
 from gridwarden.hub.cases import CaseService
 from gridwarden.hub.config_push import ConfigPublisher
@@ -88,4 +89,7 @@ def create_app(
     app.include_router(build_configs_router())
     app.include_router(build_config_documents_router())
     app.include_router(build_qr_points_router())
+    app.include_router(
+        build_statistics_router(closure_limit_s=settings.closure_limit_s, timezone=settings.timezone)
+    )
     return app

@@ -50,6 +50,9 @@ class HubSettings(BaseModel):
     model_dir: str | None = None
     # The city event-code table (YAML, gridwarden.hub.reports.categories); None: the built-in one.
     category_table: str | None = None
+    # Statistics: 按期结案 (on-time closure) limit, and the time zone days and weeks start in.
+    closure_limit_s: float = Field(default=86400.0, gt=0.0)
+    timezone: str = "Asia/Shanghai"
     # The hub's address as residents and other systems reach it (QR codes, Open311 media_url).
     public_url: str | None = None
     # Forward confirmed cases to another GeoReport v2 endpoint (gridwarden.hub.reports.open311_forward):
