@@ -229,6 +229,13 @@ def serve(args: argparse.Namespace) -> int:
     from gridwarden.hub.api.open311 import install_open311
 
     install_open311(app, store)
+    from gridwarden.hub.api.city import install_city
+
+    try:
+        install_city(app, basemap=settings.basemap_mbtiles)
+    except FileNotFoundError as exc:
+        print(f"error: GRIDWARDEN_HUB_BASEMAP_MBTILES: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     from gridwarden.hub.api.snapshots import build_snapshots_router
 
     app.include_router(build_snapshots_router(store.root / "camera-snapshots"))

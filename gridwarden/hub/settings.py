@@ -53,6 +53,8 @@ class HubSettings(BaseModel):
     # Statistics: 按期结案 (on-time closure) limit, and the time zone days and weeks start in.
     closure_limit_s: float = Field(default=86400.0, gt=0.0)
     timezone: str = "Asia/Shanghai"
+    # The one map's offline basemap: an MBTiles file of raster tiles (None: plain background).
+    basemap_mbtiles: str | None = None
     # The hub's address as residents and other systems reach it (QR codes, Open311 media_url).
     public_url: str | None = None
     # Forward confirmed cases to another GeoReport v2 endpoint (gridwarden.hub.reports.open311_forward):
@@ -69,6 +71,7 @@ class HubSettings(BaseModel):
         "model_dir",
         "category_table",
         "public_url",
+        "basemap_mbtiles",
         "open311_forward_url",
         "open311_forward_api_key",
         "open311_forward_since",
