@@ -129,8 +129,9 @@ class Open311Reader:
         )
         entry = self.table.entry(case.category)
         media = self._media_sha(session, case, report)
-        lat = report.lat if report else None
-        lon = report.lon if report else None
+        # The report's place, else the case's own once cases carry one (issue 13's places).
+        lat = report.lat if report and report.lat is not None else getattr(case, "lat", None)
+        lon = report.lon if report and report.lon is not None else getattr(case, "lon", None)
         address = (report.address if report else None) or (
             f"QR point {case.report_point_id}"
             if case.report_point_id

@@ -122,6 +122,10 @@ class ReportService:
             joined = case is not None
             if case is None:
                 case = self._new_case(session, report, area_id, now)
+                # Cases carry their own place once the hub has case locations (issue 13's places).
+                for name, value in (("lat", lat), ("lon", lon), ("area_id", area_id)):
+                    if hasattr(Case, name) and getattr(case, name, None) is None:
+                        setattr(case, name, value)
             else:
                 case.last_activity_at = now
                 case.updated_at = now
