@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import struct
+from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from fastapi import FastAPI
 
-from gridwarden.hub.api.open311 import install_open311
-from gridwarden.hub.api.resident_pages import ResidentLimits, install_resident_pages
-from gridwarden.hub.app import create_app
+from gridwarden.hub.app import build_hub
 from gridwarden.hub.db.engine import Database
-from gridwarden.hub.evidence_store import EvidenceStore
+from gridwarden.hub.reports.wiring import CityServices, ResidentLimits
 from gridwarden.hub.settings import HubSettings
 
 POINTS_CSV = (
@@ -38,8 +38,20 @@ def photo_jpeg(width: int = 1280, height: int = 960, *, with_exif: bool = True) 
     return data
 
 
-def resident_app(db: Database, store: EvidenceStore, limits: ResidentLimits | None = None) -> FastAPI:
-    app = create_app(HubSettings(database_url=db.url), db=db)
-    install_resident_pages(app, store, limits=limits)
-    install_open311(app, store)
-    return app
+def resident_app(
+    db: Database, evidence_root: Path, limits: ResidentLimits | None = None, **settings: Any
+) -> FastAPI:
+    """The hub's app as ``build_hub`` makes it (public pages, Open311, city pages included), on
+    ``db``, with the report page's ``limits``. The caller keeps owning ``db``."""
+    hub = build_hub(HubSettings(database_url=db.url, evidence_root=str(evidence_root), **settings), db=db)
+    if limits is not None:
+        assert hub.services.city is not None
+        hub.services.city = replace_limits(hub.services.city, limits)
+    return hub.app
+
+
+def replace_limits(city: CityServices, limits: ResidentLimits) -> CityServices:
+    return CityServices(
+        db=city.db, limits=limits, closure_limit_s=city.closure_limit_s, timezone=city.timezone,
+        basemap=city.basemap, forwarder=city.forwarder,
+    )  # fmt: skip

@@ -12,13 +12,12 @@ from pathlib import Path
 import uvicorn
 
 from gridwarden.hub.db.engine import Database
-from gridwarden.hub.evidence_store import EvidenceStore
 from tests.residents.helpers import resident_app
 
 
 def main() -> None:
     db_url, evidence, port = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
-    app = resident_app(Database.open(db_url), EvidenceStore(evidence))
+    app = resident_app(Database.open(db_url), evidence)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from gridwarden.hub.app import create_app
+from gridwarden.hub.app import build_hub
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.reports.categories import CategoryTableError, default_table, load_table, use_table
 from gridwarden.hub.settings import HubSettings
@@ -68,7 +68,9 @@ def test_configured_table_decides(db: Database, tokens, tmp_path: Path) -> None:
         "  - {code: other, name_zh: 其他, name_en: Other}\n",
         encoding="utf-8",
     )
-    app = create_app(HubSettings(database_url=db.url, category_table=str(table)), db=db)
+    app = build_hub(
+        HubSettings(database_url=db.url, category_table=str(table), evidence_root=str(tmp_path / "ev")), db=db
+    ).app
     try:
         with TestClient(app) as client:
             ids = ingest(db, *_events()[:2])

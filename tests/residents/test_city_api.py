@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from gridwarden.hub.api.city import install_city
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.reports.points import PointStore, parse_csv
 from tests.hub_api.conftest import bearer
@@ -29,8 +28,7 @@ def _mbtiles(path: Path) -> bytes:
 
 def test_basemap_tiles_and_map_data(db: Database, tokens, tmp_path: Path) -> None:
     png = _mbtiles(tmp_path / "district.mbtiles")
-    app = resident_app(db, None)
-    install_city(app, basemap=str(tmp_path / "district.mbtiles"))
+    app = resident_app(db, tmp_path / "ev", basemap_mbtiles=str(tmp_path / "district.mbtiles"))
     PointStore(db).upsert(parse_csv(POINTS_CSV))
     c = TestClient(app)
     tile = c.get("/city/tiles/1/0/0")
@@ -46,5 +44,5 @@ def test_basemap_tiles_and_map_data(db: Database, tokens, tmp_path: Path) -> Non
 
 
 def test_missing_basemap_file_is_a_clear_error(db: Database, tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="nowhere.mbtiles"):
-        install_city(resident_app(db, None), basemap=str(tmp_path / "nowhere.mbtiles"))
+    with pytest.raises(ValueError, match="nowhere.mbtiles"):
+        resident_app(db, tmp_path / "ev", basemap_mbtiles=str(tmp_path / "nowhere.mbtiles"))

@@ -14,7 +14,7 @@ import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
 
 from gridwarden.contract import utcnow
-from gridwarden.hub.api.city import LEAFLET_DIR, install_city
+from gridwarden.hub.api.city import LEAFLET_DIR
 from gridwarden.hub.auth import Role, UserStore
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.db.models import Camera
@@ -55,8 +55,7 @@ def city_hub(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, int]]]:
         db, incident_event(seq=2, incident_id="inc-2", camera="cam-2", zone="z2", started=now)
     )[0]
     resident = ReportService(db).submit(NewReport(source="resident", category="0506", point_id="P-002"))
-    app = resident_app(db, None)
-    install_city(app)
+    app = resident_app(db, tmp_path / "ev")
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

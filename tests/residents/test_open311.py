@@ -4,16 +4,16 @@ and requests filed over it become cases that status and filters follow."""
 from __future__ import annotations
 
 import json
+import tempfile
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from gridwarden.hub.api.open311 import install_open311
-from gridwarden.hub.app import create_app
 from gridwarden.hub.db.engine import Database
-from gridwarden.hub.settings import HubSettings
 from tests.hub_api.conftest import bearer, ingest, seed_events
 from tests.residents import open311_spec_examples as spec
+from tests.residents.helpers import resident_app
 
 
 def _shape(value):
@@ -52,9 +52,7 @@ def _same_xml(got: ET.Element, example: ET.Element) -> bool:
 
 
 def _client(db: Database) -> TestClient:
-    app = create_app(HubSettings(database_url=db.url), db=db)
-    install_open311(app, None)
-    return TestClient(app)
+    return TestClient(resident_app(db, Path(tempfile.mkdtemp(prefix="open311-"))))
 
 
 def _post(client: TestClient, fmt: str = "json", **fields: str):

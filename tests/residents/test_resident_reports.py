@@ -9,16 +9,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gridwarden.hub import security_counters
-from gridwarden.hub.api.resident_pages import ResidentLimits
 from gridwarden.hub.db.engine import Database
-from gridwarden.hub.evidence_store import EvidenceStore
+from gridwarden.hub.reports.wiring import ResidentLimits
 from tests.hub_api.conftest import bearer
 from tests.residents.helpers import GPS_MARKER, POINTS_CSV, photo_jpeg, resident_app
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> EvidenceStore:
-    return EvidenceStore(tmp_path / "evidence", quota_bytes_per_edge=50 * 1024 * 1024)
+def store(tmp_path: Path) -> Path:
+    """Where the hub keeps evidence (its store is ``app.state.services.evidence``)."""
+    return tmp_path / "evidence"
 
 
 def _client(app, address: str = "10.0.0.1") -> TestClient:
@@ -55,7 +55,7 @@ def _status_link(resp) -> str:
 
 
 def test_report_opens_a_case_the_next_joins_it_and_the_reporter_follows_it(
-    db: Database, store: EvidenceStore, tokens
+    db: Database, store: Path, tokens
 ) -> None:
     app = resident_app(db, store)
     _import(app, tokens)
@@ -79,7 +79,7 @@ def test_report_opens_a_case_the_next_joins_it_and_the_reporter_follows_it(
     assert case["site"] == "A1"
     reports = phone.get(f"/api/v1/cases/{case_id}/reports", headers=staff).json()
     assert [(r["note"], r["lat"], r["area_id"]) for r in reports] == [("共享单车堵住盲道", 31.2304, "A1")]
-    kept = store.path_for(reports[0]["photo_sha256"]).read_bytes()
+    kept = app.state.services.evidence.path_for(reports[0]["photo_sha256"]).read_bytes()
     assert kept[:3] == b"\xff\xd8\xff" and GPS_MARKER not in kept and b"Exif" not in kept
 
     second = _report(_client(app, "10.0.0.2"), "P-001", "0506", lang="en")
@@ -111,7 +111,7 @@ def _refused(reason: str) -> int:
     return security_counters.snapshot().get("gridwarden_hub_reports_refused_total", {}).get((reason,), 0)
 
 
-def test_hostile_reports_are_refused_clearly_and_counted(db: Database, store: EvidenceStore, tokens) -> None:
+def test_hostile_reports_are_refused_clearly_and_counted(db: Database, store: Path, tokens) -> None:
     app = resident_app(db, store, ResidentLimits(per_client=100, per_point=100, max_photo_bytes=1024 * 1024))
     _import(app, tokens)
     c = _client(app)
@@ -140,7 +140,7 @@ def test_hostile_reports_are_refused_clearly_and_counted(db: Database, store: Ev
     assert c.get("/api/v1/cases?source=resident", headers=staff).json()["total"] == 0
 
 
-def test_rate_limits_per_address_and_per_point(db: Database, store: EvidenceStore, tokens) -> None:
+def test_rate_limits_per_address_and_per_point(db: Database, store: Path, tokens) -> None:
     app = resident_app(db, store, ResidentLimits(per_client=3, per_point=5))
     _import(app, tokens)
     flooder = _client(app, "10.9.9.9")

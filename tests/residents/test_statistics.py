@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
-from gridwarden.hub.app import create_app
+from gridwarden.hub.app import build_hub
 from gridwarden.hub.cases import CaseService
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.reports.points import PointStore, parse_csv
@@ -42,11 +42,16 @@ def _build(db: Database) -> list[int]:
     return [*ids, resident.case_id]
 
 
-def test_figures_match_the_hand_count(db: Database, tokens) -> None:
+def test_figures_match_the_hand_count(db: Database, tokens, tmp_path) -> None:
     _build(db)
-    app = create_app(
-        HubSettings(database_url=db.url, sla_target_s=600, closure_limit_s=86400, timezone="UTC"), db=db
+    settings = HubSettings(
+        database_url=db.url,
+        sla_target_s=600,
+        closure_limit_s=86400,
+        timezone="UTC",
+        evidence_root=str(tmp_path / "ev"),
     )
+    app = build_hub(settings, db=db).app
     c = TestClient(app)
     q = {"since": (T0 - timedelta(days=1)).isoformat(), "until": (T0 + timedelta(days=1)).isoformat()}
     data = c.get("/api/v1/statistics", params=q, headers=bearer(tokens["staff"])).json()

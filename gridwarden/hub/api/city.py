@@ -31,6 +31,7 @@ from gridwarden.hub.auth import Permission, Principal
 from gridwarden.hub.cases import MERGEABLE_STATES
 from gridwarden.hub.db import models
 from gridwarden.hub.db.models import Camera, Case, CaseReport, QrPoint
+from gridwarden.hub.reports.wiring import City
 
 CITY_WEB = Path(__file__).resolve().parent.parent / "city_web"
 LEAFLET_DIR = CITY_WEB / "vendor" / "leaflet"
@@ -152,40 +153,36 @@ def _mbtiles_tile(path: Path, z: int, x: int, y: int) -> tuple[bytes, str] | Non
     return data, kind
 
 
-def build_city_router(*, basemap: Path | None) -> APIRouter:
-    router = APIRouter(tags=["city"])
-
-    @router.get(
-        "/api/v1/map", summary="Everything the one map draws: cameras, QR points, open cases, officers, areas"
-    )
-    def get_map(
-        services: Services, _: Annotated[Principal, Depends(require(Permission.READ_CASES))]
-    ) -> dict[str, Any]:
-        data = map_data(services, services.cases.clock())
-        data["basemap"] = {"tiles": "/city/tiles/{z}/{x}/{y}" if basemap else None}
-        data["map_library"] = (LEAFLET_DIR / "leaflet.js").is_file()
-        return data
-
-    @router.get("/city/tiles/{z}/{x}/{y}", include_in_schema=False)
-    def tile(
-        z: Annotated[int, PathParam(ge=0, le=22)],
-        x: Annotated[int, PathParam(ge=0, le=(1 << 22) - 1)],
-        y: Annotated[int, PathParam(ge=0, le=(1 << 22) - 1)],
-    ) -> Response:
-        if basemap is None or x >= (1 << z) or y >= (1 << z):
-            raise error(404, "no_tile", "no such tile")
-        found = _mbtiles_tile(basemap, z, x, y)
-        if found is None:
-            return Response(status_code=204)
-        return Response(found[0], media_type=found[1], headers={"Cache-Control": "public, max-age=86400"})
-
-    return router
+router = APIRouter(tags=["city"])
 
 
-def install_city(app: FastAPI, *, basemap: str | None = None) -> None:
-    """Add the city pages, the map data and the basemap tiles to a hub app."""
-    path = Path(basemap) if basemap else None
-    if path is not None and not path.is_file():
-        raise FileNotFoundError(f"basemap MBTiles file {path} does not exist")
-    app.include_router(build_city_router(basemap=path))
+@router.get(
+    "/api/v1/map", summary="Everything the one map draws: cameras, QR points, open cases, officers, areas"
+)
+def get_map(
+    services: Services, city: City, _: Annotated[Principal, Depends(require(Permission.READ_CASES))]
+) -> dict[str, Any]:
+    data = map_data(services, services.cases.clock())
+    data["basemap"] = {"tiles": "/city/tiles/{z}/{x}/{y}" if city.basemap else None}
+    data["map_library"] = (LEAFLET_DIR / "leaflet.js").is_file()
+    return data
+
+
+@router.get("/city/tiles/{z}/{x}/{y}", include_in_schema=False)
+def tile(
+    city: City,
+    z: Annotated[int, PathParam(ge=0, le=22)],
+    x: Annotated[int, PathParam(ge=0, le=(1 << 22) - 1)],
+    y: Annotated[int, PathParam(ge=0, le=(1 << 22) - 1)],
+) -> Response:
+    if city.basemap is None or x >= (1 << z) or y >= (1 << z):
+        raise error(404, "no_tile", "no such tile")
+    found = _mbtiles_tile(city.basemap, z, x, y)
+    if found is None:
+        return Response(status_code=204)
+    return Response(found[0], media_type=found[1], headers={"Cache-Control": "public, max-age=86400"})
+
+
+def mount_city_pages(app: FastAPI) -> None:
+    """Serve the city pages' static files at ``/city/`` (the routes above come from ``router``)."""
     app.mount("/city", StaticFiles(directory=CITY_WEB, html=True), name="city")
