@@ -18,12 +18,13 @@ from gridwarden.hub.api.city import LEAFLET_DIR
 from gridwarden.hub.auth import Role, UserStore
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.db.models import Camera
+from gridwarden.hub.reports.photos import normalise_photo
 from gridwarden.hub.reports.points import PointStore, parse_csv
-from gridwarden.hub.reports.resident import NewReport, ReportService
+from gridwarden.hub.reports.resident import NewReport, ReportService, store_photo
 from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.hub.factories import incident_event
 from tests.hub_api.conftest import ingest
-from tests.residents.helpers import POINTS_CSV, resident_app
+from tests.residents.helpers import POINTS_CSV, photo_jpeg, resident_app
 from tests.support.ports import free_port, wait_for_port
 
 TOKEN_KEY = "gridwarden.console.token"
@@ -54,8 +55,12 @@ def city_hub(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, int]]]:
     fresh_case = ingest(
         db, incident_event(seq=2, incident_id="inc-2", camera="cam-2", zone="z2", started=now)
     )[0]
-    resident = ReportService(db).submit(NewReport(source="resident", category="0506", point_id="P-002"))
     app = resident_app(db, tmp_path / "ev")
+    jpeg, sha = normalise_photo(photo_jpeg())
+    store_photo(app.state.services.evidence, jpeg, sha)
+    resident = ReportService(db).submit(
+        NewReport(source="resident", category="0506", point_id="P-002", photo_sha256=sha, note="单车")
+    )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -118,6 +123,9 @@ def test_map_draws_cameras_points_and_cases_and_opens_a_case(city_hub, page: Pag
     page.locator(f"a.open-case[data-case-id='{ids['resident']}']").click()
     expect(page.locator("#case-title")).to_have_attribute("data-case-id", str(ids["resident"]))
     expect(page.locator("#case-facts")).to_contain_text("0506")
+    photo = page.locator("#case-reports img.photo")
+    expect(photo).to_be_visible()
+    page.wait_for_function("document.querySelector('#case-reports img.photo').naturalWidth > 0")
 
 
 def test_statistics_page_draws_chart_and_figures_in_both_languages(city_hub, page: Page) -> None:
