@@ -19,12 +19,12 @@ from gridwarden.hub.auth import Role, UserStore
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.db.models import Camera
 from gridwarden.hub.reports.photos import normalise_photo
-from gridwarden.hub.reports.points import PointStore, parse_csv
+from gridwarden.hub.reports.points import seed_demo_points
 from gridwarden.hub.reports.resident import NewReport, ReportService, store_photo
 from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.hub.factories import incident_event
 from tests.hub_api.conftest import ingest
-from tests.residents.helpers import POINTS_CSV, photo_jpeg, resident_app
+from tests.residents.helpers import photo_jpeg, resident_app
 from tests.support.ports import free_port, wait_for_port
 
 TOKEN_KEY = "gridwarden.console.token"
@@ -47,7 +47,8 @@ def city_hub(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, int]]]:
         pytest.fail("Leaflet is not installed: run scripts/web-vendor.sh (bootstrap does)", pytrace=False)
     db = Database.open(f"sqlite:///{tmp_path}/hub.db")
     token = UserStore(db).create("staff-user", Role.STAFF)[1]
-    PointStore(db).upsert(parse_csv(POINTS_CSV))
+    assert seed_demo_points(db) == 4  # the demo's QR points
+    assert seed_demo_points(db) == 0  # a hub with points keeps its own
     _camera(db, "cam-1", "online", 31.2300, 121.4730)
     _camera(db, "cam-2", "offline", 31.2320, 121.4760)
     now = utcnow()
@@ -59,7 +60,7 @@ def city_hub(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, int]]]:
     jpeg, sha = normalise_photo(photo_jpeg())
     store_photo(app.state.services.evidence, jpeg, sha)
     resident = ReportService(db).submit(
-        NewReport(source="resident", category="0506", point_id="P-002", photo_sha256=sha, note="单车")
+        NewReport(source="resident", category="0506", point_id="DEMO-002", photo_sha256=sha, note="单车")
     )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -108,7 +109,7 @@ def test_map_draws_cameras_points_and_cases_and_opens_a_case(city_hub, page: Pag
     page.goto(f"{base}/city/map.html")
     expect(page.locator("path.camera")).to_have_count(2)
     expect(page.locator("path.camera-offline")).to_have_count(1)
-    expect(page.locator("path.qr-point")).to_have_count(2)
+    expect(page.locator("path.qr-point")).to_have_count(4)
     expect(page.locator("path.case")).to_have_count(3)
     expect(page.locator(f"path.case-{ids['breached']}")).to_have_class(
         f"case case-{ids['breached']} sla-breached leaflet-interactive"

@@ -215,3 +215,17 @@ class PointStore:
     def delete(self, point_id: str) -> bool:
         with self.db.write_session() as session, session.begin():
             return bool(session.execute(delete(QrPoint).where(QrPoint.id == point_id)).rowcount)  # type: ignore[attr-defined]
+
+
+def seed_demo_points(db: Database) -> int:
+    """Give a hub with no QR points the demo's four (``demo_qr_points.json``); returns how many
+    were added (0 when the district has its own)."""
+    store = PointStore(db)
+    if store.page(limit=1)[1]:
+        return 0
+    from importlib import resources
+
+    text = (
+        resources.files("gridwarden.hub.reports").joinpath("demo_qr_points.json").read_text(encoding="utf-8")
+    )
+    return store.upsert(parse_geojson(text, source="demo_qr_points.json"))[0]
