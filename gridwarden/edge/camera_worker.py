@@ -92,6 +92,7 @@ class CameraStatusSnapshot:
     dropped_frames: int
     finished: bool = False  # a file source reached its end (no reconnect follows)
     abandoned_readers: int = 0  # readers stuck in a native call that the watchdog gave up on
+    bitrate_bps: float = 0.0  # video bits a second read from the camera (5 s window)
 
 
 class Backoff:
@@ -128,14 +129,19 @@ class RateMeter:
     def __init__(self, window_s: float = 5.0) -> None:
         self.window_s = window_s
         self._times: deque[float] = deque()
+        self._amounts: deque[float] = deque()
+        self._total = 0.0
         self._since: float | None = None
         self._lock = threading.Lock()
 
-    def tick(self, now: float) -> None:
+    def tick(self, now: float, amount: float = 1.0) -> None:
+        """One event at ``now``; ``amount`` weighs it (bytes, for a bitrate)."""
         with self._lock:
             if self._since is None:
                 self._since = now
             self._times.append(now)
+            self._amounts.append(amount)
+            self._total += amount
             self._trim(now)
 
     def rate(self, now: float) -> float:
@@ -144,11 +150,14 @@ class RateMeter:
                 return 0.0
             self._trim(now)
             span = max(1.0, min(self.window_s, now - self._since))
-            return len(self._times) / span
+            return self._total / span
 
     def _trim(self, now: float) -> None:
         while self._times and self._times[0] < now - self.window_s:
             self._times.popleft()
+            self._total -= self._amounts.popleft()
+        if not self._times:
+            self._total = 0.0  # no float drift left over
 
 
 class LatestFrames(Generic[T]):
@@ -244,6 +253,7 @@ class CameraWorker:
         self._reader_thread: threading.Thread | None = None
         self._input_rate = RateMeter()
         self._analysed_rate = RateMeter()
+        self._byte_rate = RateMeter()
         self._lag_measurable = options.is_live or options.realtime
         # Status fields, guarded by _lock.
         self._state: CameraState = "offline"
@@ -306,6 +316,7 @@ class CameraWorker:
                 dropped_frames=self._buffer.dropped,
                 finished=self._finished,
                 abandoned_readers=self._abandoned,
+                bitrate_bps=round(8.0 * self._byte_rate.rate(now), 1),
             )
 
     @property
@@ -432,6 +443,7 @@ class CameraWorker:
             conn.media_offset = self._continuation_offset(now, raw_media_time)
         media_time = raw_media_time + conn.media_offset
         self._note_newest(media_time, now)
+        self._byte_rate.tick(now, float(packet.size))
         if self._on_packet is not None:
             self._on_packet(packet, media_time)
 

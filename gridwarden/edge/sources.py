@@ -79,6 +79,9 @@ class SourceOptions:
     read_timeout_s: float = 10.0
     realtime: bool = False
     loop: bool = False
+    #: False for a record-only stream: packets go to ``on_packet`` and are never decoded
+    #: (a camera's 1080p main stream costs no decode at all); each counts as a frame read.
+    decode: bool = True
 
     def __post_init__(self) -> None:
         if not self.url:
@@ -363,6 +366,12 @@ class StreamReader:
                             del packet_times[next(iter(packet_times))]  # oldest (insertion order)
                     if self._on_packet is not None:
                         self._call_hook(self._on_packet, packet, packet_time)
+                    if not self.options.decode:
+                        self._packet_read(packet_time)
+            if not self.options.decode:
+                if self._should_end():
+                    return
+                continue
             try:
                 decoded = codec.decode(packet)
             except av.error.InvalidDataError:
@@ -396,6 +405,15 @@ class StreamReader:
                     wall_time=time.time(),
                     index=self.decoded_frames - 1,
                 )
+
+    def _packet_read(self, packet_time: float) -> None:
+        """A record-only stream's progress: one packet is one frame for fps, watchdog, pacing."""
+        self.decoded_frames += 1
+        self.last_decoded_monotonic = time.monotonic()
+        if self._on_decoded is not None:
+            self._on_decoded(packet_time)
+        if self.options.realtime and not self.options.is_live:
+            self._pace(packet_time)
 
     def _media_time(self, pts: int | None, first_pts: int | None, time_base: Any) -> float | None:
         """Seconds since the first pts of this source, monotonic across loops and clock resets."""

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Serve local H.264 MP4 files over real RTSP on loopback, for tests.
+"""Serve local H.264 or H.265 MP4 files over real RTSP on loopback, for tests.
 
 Run by the SYSTEM interpreter (``/usr/bin/python3``), not the project's virtualenv: it needs
 Debian's GStreamer bindings (python3-gi, gir1.2-gst-rtsp-server-1.0, gstreamer1.0-plugins-good
@@ -8,7 +8,8 @@ from the project. Tests start it through ``tests/support/rtsp_server.py``.
 
 Each ``--mount /path=FILE`` serves FILE at ``rtsp://127.0.0.1:PORT/path`` at real-time rate
 (the RTSP server's sinks sync to the pipeline clock). Every client gets its own pipeline, so a
-reconnecting client starts at the beginning of the file, as with a camera that was restarted.
+reconnecting client starts at the beginning of the file, as with a camera that was restarted;
+with ``--shared`` all clients of a mount share one pipeline, so a late client joins mid-stream.
 
 ``--loop N`` plays each file N times back to back. At start-up the file is remuxed (no
 re-encode, well under a second) N times over into one temporary MP4 through GStreamer's
@@ -34,24 +35,37 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
-PAYLOAD = "rtph264pay name=pay0 pt=96 config-interval=1"
+PAYLOADS = {
+    "h264": "h264parse ! rtph264pay name=pay0 pt=96 config-interval=1",
+    "h265": "h265parse ! rtph265pay name=pay0 pt=96 config-interval=1",
+}
 
 
 def quoted(path: str) -> str:
     return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def video_codec(path: str) -> str:
+    """'h265' when the MP4's video sample entry (in 'stsd') is hvc1/hev1, else 'h264'."""
+    with open(path, "rb") as f:
+        data = f.read()  # test files are a few MB
+    at = data.find(b"stsd")
+    entry = data[at + 16 : at + 20] if at >= 0 else b""
+    return "h265" if entry in (b"hvc1", b"hev1") else "h264"
+
+
 def launch_line(path: str) -> str:
     """The media factory's pipeline for one file: demux, packetise, nothing else."""
-    return f"( filesrc location={quoted(path)} ! qtdemux ! h264parse ! {PAYLOAD} )"
+    return f"( filesrc location={quoted(path)} ! qtdemux ! {PAYLOADS[video_codec(path)]} )"
 
 
 def write_looped(path: str, loop: int, out_path: str) -> None:
     """Remux ``path`` ``loop`` times back to back into ``out_path`` with continuous timestamps."""
-    source = f"filesrc location={quoted(path)} ! qtdemux ! video/x-h264 ! queue"
+    codec = video_codec(path)
+    source = f"filesrc location={quoted(path)} ! qtdemux ! video/x-{codec} ! queue"
     branches = " ".join(f"{source} ! joiner." for _ in range(loop))
     pipeline = Gst.parse_launch(
-        f"concat name=joiner ! h264parse ! mp4mux ! filesink location={quoted(out_path)} {branches}"
+        f"concat name=joiner ! {codec}parse ! mp4mux ! filesink location={quoted(out_path)} {branches}"
     )
     pipeline.set_state(Gst.State.PLAYING)
     bus = pipeline.get_bus()
@@ -75,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--mount", type=parse_mount, action="append", required=True)
     parser.add_argument("--loop", type=int, default=1, help="play each file this many times")
+    parser.add_argument(
+        "--shared",
+        action="store_true",
+        help="one pipeline per mount for all clients: a client that joins late sees the stream "
+        "where it is now, as with a live camera (default: each client starts the file afresh)",
+    )
     parser.add_argument("--workdir", default=None, help="where looped copies go (default: system temp)")
     args = parser.parse_args(argv)
 
@@ -91,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             path = looped
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(launch_line(path))
-        factory.set_shared(False)
+        factory.set_shared(args.shared)
         mounts.add_factory(mount, factory)
 
     if server.attach(None) == 0:
