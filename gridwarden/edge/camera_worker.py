@@ -234,6 +234,7 @@ class CameraWorker:
         rng: random.Random | None = None,
         on_stream: Callable[[Any], None] | None = None,
         on_packet: Callable[[av.Packet, float], None] | None = None,
+        keyframes_policy: Callable[[], bool] | None = None,
     ) -> None:
         if stall_timeout_s <= 0:
             raise ValueError(f"stall_timeout_s must be positive, got {stall_timeout_s}")
@@ -245,6 +246,7 @@ class CameraWorker:
         self._on_frame = on_frame
         self._on_stream = on_stream
         self._on_packet = on_packet
+        self._keyframes_policy = keyframes_policy  # passed to each reader (decode_budget.py)
         self._buffer: LatestFrames[tuple[Frame, float | None]] = LatestFrames(queue_size)
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -360,6 +362,7 @@ class CameraWorker:
             on_decoded=lambda t: self._on_decoded(conn, t),
             on_stream=None if self._on_stream is None else lambda s: self._stream_found(conn, s),
             on_packet=lambda p, t: self._packet_read(conn, p, t),
+            keyframes_policy=self._keyframes_policy,
         )
         thread = threading.Thread(
             target=self._read, args=(conn, reader), name=f"gw-read-{self.camera_id}-{number}", daemon=True

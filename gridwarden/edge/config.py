@@ -195,7 +195,11 @@ class CameraConfig(_Strict):
     enabled: bool = True
     transport: Literal["tcp", "udp"] = "tcp"
     analysis_fps: float = Field(default=2.0, gt=0, le=30)
-    keyframes_only: bool = False
+    keyframes_only: bool | Literal["auto"] = Field(
+        default="auto",
+        description="Decode keyframes only. auto: when every rule's dwell is >= 30 s and the "
+        "measured GOP still gives >= 0.5 fps (see gridwarden/edge/decode_budget.py).",
+    )
     stall_timeout_s: float = Field(default=10.0, gt=0)
     detect_camera_motion: bool = False
     motion_gate: MotionGateConfig = Field(default_factory=MotionGateConfig)

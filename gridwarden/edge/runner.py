@@ -32,6 +32,7 @@ from gridwarden.contract import CameraStatus, EvidenceRef, IncidentEvent, Stream
 from gridwarden.edge.camera_analytics import CameraAnalytics, FrameResult
 from gridwarden.edge.camera_worker import CameraStatusSnapshot, CameraWorker, RateMeter
 from gridwarden.edge.config import CameraConfig, EdgeConfig
+from gridwarden.edge.decode_budget import DecodeBudget, rules_are_slow
 from gridwarden.edge.detector import Detector
 from gridwarden.edge.evidence import CameraEvidence, EvidenceFile, EvidenceUploader
 from gridwarden.edge.record_stream import RecordStream, StreamClockAligner
@@ -149,6 +150,7 @@ class EdgeRunner:
             for c in cameras
             if c.separate_record_stream and c.id in self.evidence
         }
+        self.decode_budgets: dict[str, DecodeBudget] = {}
         self.workers = {c.id: self._detect_worker(c) for c in cameras}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -157,13 +159,27 @@ class EdgeRunner:
 
     def _detect_worker(self, camera: CameraConfig) -> CameraWorker:
         on_stream: Callable[[Any], None] | None = None
-        on_packet: Callable[[Any, float], None] | None = None
+        evidence_packet: Callable[[Any, float], None] | None = None
         if camera.id in self.record_streams:
             clock = self.record_streams[camera.id].clock
             on_stream = clock.detect_reconnected
-            on_packet = lambda _packet, media_time: clock.note_detect(media_time)  # noqa: E731
+            evidence_packet = lambda _packet, media_time: clock.note_detect(media_time)  # noqa: E731
         elif camera.id in self.evidence:
-            on_stream, on_packet = self.evidence[camera.id].on_stream, self.evidence[camera.id].on_packet
+            on_stream = self.evidence[camera.id].on_stream
+            evidence_packet = self.evidence[camera.id].on_packet
+        budget = self.decode_budgets[camera.id] = DecodeBudget(
+            camera.keyframes_only,
+            # Read live: a configuration pushed from the hub may change the rules.
+            rules_slow=lambda: rules_are_slow(self.analytics[camera.id].camera),
+            analysis_fps=camera.analysis_fps,
+            moving_camera=camera.detect_camera_motion,
+        )
+
+        def on_packet(packet: Any, media_time: float) -> None:
+            budget.on_packet(bool(packet.is_keyframe), media_time)
+            if evidence_packet is not None:
+                evidence_packet(packet, media_time)
+
         return CameraWorker(
             camera.id,
             _source_options(camera, camera.detect_url),
@@ -171,6 +187,7 @@ class EdgeRunner:
             on_frame=self.frames.put,
             on_stream=on_stream,
             on_packet=on_packet,
+            keyframes_policy=budget.keyframes_only,
         )
 
     def _records_evidence(self, camera: CameraConfig) -> bool:
@@ -367,6 +384,8 @@ class EdgeRunner:
                     reconnects=snap.reconnects,
                     last_error=snap.last_error,
                     streams=self._stream_statuses(cam_id, snap),
+                    decode=self.decode_budgets[cam_id].mode,
+                    decode_reason=self.decode_budgets[cam_id].reason[:300],
                     wall_time=utcnow(),
                 )
             )
@@ -387,7 +406,7 @@ def _source_options(camera: CameraConfig, url: str, *, decode: bool = True) -> S
         url=url,
         transport=camera.transport,
         analysis_fps=camera.analysis_fps,
-        keyframes_only=camera.keyframes_only and decode,
+        keyframes_only=False,  # decided per keyframe by the camera's DecodeBudget
         realtime="://" not in url,  # a file stands in for a camera: play it at camera pace
         loop="://" not in url,
         decode=decode,

@@ -254,8 +254,12 @@ class StreamReader:
         *,
         on_stream: StreamCallback | None = None,
         on_packet: PacketCallback | None = None,
+        keyframes_policy: Callable[[], bool] | None = None,
     ) -> None:
         self.camera_id = camera_id
+        # Asked at each keyframe (see decode_budget.py); overrides options.keyframes_only.
+        self._keyframes_policy = keyframes_policy
+        self.skipping_nonkey = False
         self.options = options
         self._stop = stop or threading.Event()
         self._abort = threading.Event()
@@ -321,7 +325,8 @@ class StreamReader:
         name = redact_url(self.options.url)
         stream = container.streams.video[0]
         codec = stream.codec_context
-        if self.options.keyframes_only:
+        self.skipping_nonkey = self.options.keyframes_only
+        if self.skipping_nonkey:
             codec.skip_frame = "NONKEY"
         time_base = stream.time_base
         if time_base is None:
@@ -372,6 +377,12 @@ class StreamReader:
                 if self._should_end():
                     return
                 continue
+            if self._keyframes_policy is not None and packet.is_keyframe:
+                # Switched at a keyframe only: from there on either mode decodes cleanly.
+                wanted = self._keyframes_policy()
+                if wanted != self.skipping_nonkey:
+                    codec.skip_frame = "NONKEY" if wanted else "DEFAULT"
+                    self.skipping_nonkey = wanted
             try:
                 decoded = codec.decode(packet)
             except av.error.InvalidDataError:

@@ -157,6 +157,8 @@ def test_incident_on_the_sub_stream_gets_its_clip_from_the_main_stream(
     detect, record = last.streams
     assert 8 <= detect.input_fps <= 16 and 8 <= record.input_fps <= 16  # 12.5 fps both
     assert record.bitrate_kbps > detect.bitrate_kbps > 0
+    # A 10 s dwell is not slow: the decode budget decodes every frame of the detect stream.
+    assert last.decode == "all_frames" and last.decode_reason == "auto: a rule waits less than 30 s"
     text = scrape.decode()
     assert 'gridwarden_edge_stream_connected{camera="cam-lot",role="record"} 1.0' in text
     assert 'gridwarden_edge_stream_connected{camera="cam-lot",role="detect"} 1.0' in text
