@@ -69,7 +69,7 @@ def main_stream_h264(parked_car_short: ParkedCarScenario, tmp_path_factory: pyte
 
 
 def run_camera_with_two_streams(
-    scenario: ParkedCarScenario, main: Path, tmp_path: Path, record_delay_s: float
+    scenario: ParkedCarScenario, main: Path, tmp_path: Path, record_delay_s: float, *, single: bool = False
 ) -> tuple[IncidentEvent, IncidentEvent, Path, list[CameraStatus], bytes]:
     """Serve both streams (both sessions start playing the scene together, like one camera's
     two encoders), the record stream's first ``record_delay_s`` of video withheld so its clock
@@ -78,6 +78,13 @@ def run_camera_with_two_streams(
     server = RtspServer({"sub": scenario.path, "main": main}, loop=1, log_dir=tmp_path)
     server.start()
     gate = RtpHoldback(server.port, hold_s=record_delay_s)
+    if single:  # one stream does both jobs: the main stream itself is analysed
+        inputs = f'      - {{url: "{server.url("main")}", roles: [detect, record]}}'
+    else:
+        inputs = (
+            f'      - {{url: "{server.url("sub")}", roles: [detect]}}\n'
+            f'      - {{url: "{gate.url("main")}", roles: [record]}}'
+        )
     cfg = load_edge_config_text(
         f"""\
 edge_id: edge-streams
@@ -88,8 +95,7 @@ evidence: {{enabled: true, pre_roll_s: {PRE_ROLL_S}, post_roll_s: {POST_ROLL_S}}
 cameras:
   - id: cam-lot
     inputs:
-      - {{url: "{server.url("sub")}", roles: [detect]}}
-      - {{url: "{gate.url("main")}", roles: [record]}}
+{inputs}
     zones:
       - id: no-parking
         polygon: {PARKING_ZONE}
@@ -126,7 +132,7 @@ cameras:
         runner.stop()
         gate.close()
         server.stop()
-    assert gate.dropped_frames > 0  # the record stream's clock really did start late
+    assert single or gate.dropped_frames > 0  # the record stream's clock really did start late
     started = next(e for e in events.snapshot() if e.event == "started")
     (clip_ref,) = [r for r in with_clip.evidence if r.kind == "clip"]
     (clip_path,) = [p for p in (tmp_path / "edge-data").rglob("*.mp4") if sha256_file(p) == clip_ref.sha256]
@@ -179,5 +185,52 @@ def test_incident_on_the_sub_stream_gets_its_clip_from_the_main_stream(
     # And the clip spans the incident: pre-roll before it (plus < one GOP) to post-roll after.
     assert clip_ref.media_start <= started.media_time - PRE_ROLL_S + 0.1
     assert clip_ref.media_start >= started.media_time - PRE_ROLL_S - GOP_S - 0.1
-    assert clip_ref.media_end >= started.media_time + POST_ROLL_S - 0.2
+    assert clip_ref.media_end >= started.media_time + POST_ROLL_S - 0.3  # B-frames: decode order
     assert (codes[-1] - codes[0] + 1) / FPS >= PRE_ROLL_S + POST_ROLL_S - 0.3
+
+
+@pytest.fixture(scope="session")
+def scene_h265(parked_car_short: ParkedCarScenario, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The parked-car scenario as an H.265 stream at its own size (frame codes along the top)."""
+    return build_main_stream(
+        parked_car_short.path, tmp_path_factory.mktemp("hevc") / "scene-h265.mp4", (768, 432), "libx265"
+    )
+
+
+@pytest.mark.slow
+def test_h265_camera_is_analysed_and_its_clip_is_the_cameras_h265(
+    parked_car_short: ParkedCarScenario, scene_h265: Path, tmp_path: Path
+) -> None:
+    """One H.265 stream over real RTSP: decoded for analysis, remuxed (not re-encoded) for the clip."""
+    started, with_clip, clip_path, statuses, _ = run_camera_with_two_streams(
+        parked_car_short, scene_h265, tmp_path, record_delay_s=0.0, single=True
+    )
+    assert abs(started.media_time - parked_car_short.expected_start(DWELL_S)) <= 2.0
+    assert [s.roles for s in statuses[-1].streams] == [["detect", "record"]]
+    (clip_ref,) = [r for r in with_clip.evidence if r.kind == "clip"]
+    codes, size, codec = frame_codes(clip_path)
+    assert codec == "hevc" and size == (768, 432)
+    assert codes == list(range(codes[0], codes[0] + len(codes)))
+    assert clip_ref.media_start is not None and clip_ref.media_end is not None
+    assert abs(codes[0] / FPS - clip_ref.media_start) <= ALIGN_TOLERANCE_S
+    assert clip_ref.media_start <= started.media_time - PRE_ROLL_S + 0.1
+    assert clip_ref.media_end >= started.media_time + POST_ROLL_S - 0.3  # B-frames: decode order
+    # Remuxed: the clip's picture data are the file's own H.265 NAL units, in order (RTP adds
+    # parameter sets in-band, so those are left out of the comparison).
+    with av.open(str(clip_path)) as clip, av.open(str(scene_h265)) as source:
+        clip_nals = [hevc_picture_nals(bytes(p)) for p in clip.demux(video=0) if p.size]
+        source_nals = [hevc_picture_nals(bytes(p)) for p in source.demux(video=0) if p.size]
+    first = source_nals.index(clip_nals[0])
+    assert source_nals[first : first + len(clip_nals)] == clip_nals
+
+
+def hevc_picture_nals(sample: bytes) -> list[bytes]:
+    """NAL units of a length-prefixed H.265 sample without VPS/SPS/PPS, delimiters and SEI."""
+    nals, pos = [], 0
+    while pos + 4 <= len(sample):
+        size = int.from_bytes(sample[pos : pos + 4], "big")
+        nal = sample[pos + 4 : pos + 4 + size]
+        if nal and (nal[0] >> 1) & 0x3F not in (32, 33, 34, 35, 39, 40):
+            nals.append(nal)
+        pos += 4 + size
+    return nals
