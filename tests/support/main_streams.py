@@ -22,9 +22,14 @@ CODE_HEIGHT = 24
 
 
 def build_main_stream(
-    source: Path, out: Path, size: tuple[int, int] = (1280, 720), codec: str = "libx264"
+    source: Path,
+    out: Path,
+    size: tuple[int, int] = (1280, 720),
+    codec: str = "libx264",
+    max_frames: int | None = None,
 ) -> Path:
-    """Write ``source`` scaled to ``size`` with frame codes, encoded with ``codec``."""
+    """Write ``source`` (its first ``max_frames``) scaled to ``size`` with frame codes, encoded
+    with ``codec``."""
     if out.exists():
         return out
     width, height = size
@@ -44,6 +49,8 @@ def build_main_stream(
         else:
             stream.options = {"preset": "ultrafast", "crf": "23", "g": gop}
         for index, frame in enumerate(src.decode(in_stream)):
+            if max_frames is not None and index >= max_frames:
+                break
             image = cv2.resize(frame.to_ndarray(format="bgr24"), size, interpolation=cv2.INTER_LINEAR)
             draw_frame_code(image, index)
             out_frame = av.VideoFrame.from_ndarray(image, format="bgr24")

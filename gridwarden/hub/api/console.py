@@ -56,6 +56,7 @@ from gridwarden.hub.auth import (
 )
 from gridwarden.hub.db.models import Case
 from gridwarden.hub.evidence_store import EvidenceStore
+from gridwarden.hub.playable import PlayableClips
 from gridwarden.hub.schemas import CameraView, CaseView, EdgeView
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -261,6 +262,14 @@ def build_console_router(
             raise error(status.HTTP_404_NOT_FOUND, "no_evidence_store", "this hub stores no evidence")
         return store
 
+    playables: dict[Path, PlayableClips] = {}
+
+    def _playable(store: EvidenceStore) -> PlayableClips:
+        """H.265 clips are viewed as a cached H.264 copy (see gridwarden/hub/playable.py)."""
+        if store.root not in playables:
+            playables[store.root] = PlayableClips(store.root / "playable")
+        return playables[store.root]
+
     @router.post(
         "/api/v1/console/login",
         response_model=LoginResponse,
@@ -346,11 +355,25 @@ def build_console_router(
         if not principal.can(Permission.READ_CASES):
             raise error(status.HTTP_403_FORBIDDEN, "forbidden", "this role may not read evidence")
         # The URL holds a ticket: keep it out of shared caches, but let the browser reuse it.
+        headers = {"Referrer-Policy": "no-referrer"}
+        store = _store(request)
+        stored = await run_in_threadpool(store.stat, sha256)
+        if stored is not None and stored.content_type == "video/mp4":
+            path, transcoded = await run_in_threadpool(_playable(store).path_for, stored)
+            if transcoded:  # a browser-playable copy of an H.265 clip, not the evidence bytes
+                return FileResponse(
+                    path,
+                    media_type="video/mp4",
+                    headers={
+                        "ETag": f'"{sha256}-h264"',
+                        "Cache-Control": "private, max-age=900",
+                        "X-Content-Type-Options": "nosniff",
+                        "X-Gridwarden-Transcoded": "h264",
+                        **headers,
+                    },
+                )
         return await evidence_file_response(
-            _store(request),
-            sha256,
-            cache_control="private, max-age=900",
-            extra_headers={"Referrer-Policy": "no-referrer"},
+            store, sha256, cache_control="private, max-age=900", extra_headers=headers
         )
 
     router.add_api_route(
