@@ -34,6 +34,7 @@ from gridwarden.edge.camera_worker import CameraStatusSnapshot, CameraWorker, Ra
 from gridwarden.edge.config import CameraConfig, EdgeConfig
 from gridwarden.edge.decode_budget import DecodeBudget, rules_are_slow
 from gridwarden.edge.detector import Detector
+from gridwarden.edge.detector.mosaic import detect_frames
 from gridwarden.edge.evidence import CameraEvidence, EvidenceFile, EvidenceUploader
 from gridwarden.edge.record_stream import RecordStream, StreamClockAligner
 from gridwarden.edge.rules.base import IncidentUpdate
@@ -265,7 +266,10 @@ class EdgeRunner:
         if self.detector is not None:
             for start in range(0, len(wanted), self.max_batch):
                 chunk = wanted[start : start + self.max_batch]
-                for frame, found in zip(chunk, self.detector.detect([f.image for f in chunk]), strict=True):
+                # Region inference: each camera's zone crops (or whole frame), all in one call.
+                plans = [self.analytics[f.camera_id].region_plan(f, self.detector.input_size) for f in chunk]
+                found_all = detect_frames(self.detector, [f.image for f in chunk], plans)
+                for frame, found in zip(chunk, found_all, strict=True):
                     detections[id(frame)] = found
         results = []
         now = time.time()

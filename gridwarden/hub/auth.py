@@ -6,7 +6,8 @@ Every user has one role and at most one active token. Roles map to permissions i
 * ``staff`` reads cases and moves them through their life cycle;
 * ``integrator`` reads cases and the fleet (edges, cameras) and, later, changes configuration;
 * ``admin`` may do everything, including managing users;
-* ``edge`` is an edge box: it may only upload evidence (its incidents come over MQTT).
+* ``edge`` is an edge box: it may only upload evidence (its incidents come over MQTT). An edge
+  user is named exactly like its ``edge_id`` (as on the broker): its token acts for that edge only.
 
 Tokens are ``secrets.token_urlsafe(32)`` (256 random bits) with a ``gw_`` prefix, so secret
 scanners and humans can tell a Gridwarden token when one leaks into a log. The hub stores only

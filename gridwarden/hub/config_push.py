@@ -7,8 +7,8 @@ the version is stored on the hub but not yet delivered (``published_at`` stays e
 API says so instead of pretending.
 
 One :class:`ConfigPublisher` per hub process, shared by the API's threads (paho's ``publish``
-is thread-safe; its network loop runs in paho's own thread). The broker ACL
-(``configs/mosquitto/acl``) lets only the ``hub`` user write config topics.
+is thread-safe; its network loop runs in paho's own thread). The broker's rights
+(:mod:`gridwarden.hub.broker_security`) let only the ``hub`` user write config topics.
 
 Example::
 

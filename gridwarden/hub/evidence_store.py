@@ -10,9 +10,17 @@ Every upload is checked before it is kept:
 * the declared content type must be on the allow-list (``video/mp4``, ``image/jpeg``) AND the
   first bytes must look like that type (an MP4 ``ftyp`` box, a JPEG SOI marker), so the hub never
   serves an HTML page it was told was a JPEG;
-* the body may not exceed ``max_upload_bytes`` (checked on ``Content-Length`` and while reading);
-* the SHA-256 computed while streaming to a temporary file must equal the id; only then is the
-  file fsynced and atomically renamed into place, so a reader never sees half a file.
+* the body may not exceed ``max_upload_bytes``, nor ``max_jpeg_bytes`` for a JPEG (checked on
+  ``Content-Length`` and while reading): 413;
+* an edge's files together may not exceed ``quota_bytes_per_edge`` (507 Insufficient Storage,
+  ``quota_exceeded``): one edge filling the disk cannot stop the others' evidence;
+* the SHA-256 computed while streaming to a temporary file must equal the id;
+* the file must be what it claims (:mod:`gridwarden.hub.media_check`: a JPEG that decodes to a
+  sane size, an MP4 that parses and holds video); only then is the file fsynced and atomically
+  renamed into place, so a reader never sees half a file.
+
+Which edge uploaded what is kept in ``root/owners/<edge_id>/<sha256>`` (a small file holding the
+size), from which the quota is counted; the first uploader of a file owns it.
 
 Retention (:meth:`EvidenceStore.prune`): files older than ``max_age_days`` go first, then the
 oldest until the store fits ``max_total_bytes``. The case database keeps its references; a
@@ -25,17 +33,22 @@ import hashlib
 import logging
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from gridwarden.hub.media_check import InvalidMedia, check_media_file
+
 log = logging.getLogger(__name__)
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 ALLOWED_CONTENT_TYPES = frozenset({"video/mp4", "image/jpeg"})
 DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_JPEG_BYTES = 8 * 1024 * 1024
+_USAGE_CACHE_S = 30.0
 _STALE_TMP_S = 3600.0
 _SNIFF_BYTES = 12
 
@@ -61,6 +74,14 @@ class EvidenceTooLarge(EvidenceError):
 
 class HashMismatch(EvidenceError):
     status, code = 400, "hash_mismatch"
+
+
+class NotValidMedia(EvidenceError):
+    status, code = 422, "invalid_media"
+
+
+class QuotaExceeded(EvidenceError):
+    status, code = 507, "quota_exceeded"
 
 
 def check_id(sha256: str) -> str:
@@ -114,10 +135,15 @@ class PendingUpload:
     Always end with :meth:`finish` or :meth:`abort` (``with`` does the abort on error).
     """
 
-    def __init__(self, store: EvidenceStore, sha256: str, content_type: str) -> None:
+    def __init__(
+        self, store: EvidenceStore, sha256: str, content_type: str, owner: str | None = None
+    ) -> None:
         self.store = store
         self.sha256 = sha256
         self.content_type = content_type
+        self.owner = owner
+        self.limit = store.limit_for(content_type)
+        self.room = store.room_left(owner)
         self.size = 0
         self._digest = hashlib.sha256()
         self._head = b""
@@ -129,9 +155,12 @@ class PendingUpload:
         if not chunk:
             return
         self.size += len(chunk)
-        if self.size > self.store.max_upload_bytes:
+        if self.size > self.limit:
             self.abort()
-            raise EvidenceTooLarge(f"evidence larger than {self.store.max_upload_bytes} bytes")
+            raise EvidenceTooLarge(f"{self.content_type} evidence larger than {self.limit} bytes")
+        if self.room is not None and self.size > self.room:
+            self.abort()
+            raise QuotaExceeded(f"edge {self.owner!r} has used its evidence quota")
         if len(self._head) < _SNIFF_BYTES:
             self._head += chunk[: _SNIFF_BYTES - len(self._head)]
         self._digest.update(chunk)
@@ -148,6 +177,10 @@ class PendingUpload:
             self._fh.flush()
             os.fsync(self._fh.fileno())
             self._fh.close()
+            try:
+                check_media_file(self._tmp, self.content_type)
+            except InvalidMedia as exc:
+                raise NotValidMedia(str(exc)) from exc
             final = self.store.path_for(self.sha256)
             if final.exists():
                 return False
@@ -160,6 +193,8 @@ class PendingUpload:
                     if attempt:
                         raise
             _fsync_dir(final.parent)
+            if self.owner is not None:
+                self.store.record_owner(self.owner, self.sha256, self.size)
             log.info("stored evidence %s (%s, %d bytes)", self.sha256, self.content_type, self.size)
             return True
         finally:
@@ -195,11 +230,18 @@ class EvidenceStore:
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         allowed_content_types: frozenset[str] = ALLOWED_CONTENT_TYPES,
         retention: RetentionPolicy | None = None,
+        max_jpeg_bytes: int = DEFAULT_MAX_JPEG_BYTES,
+        quota_bytes_per_edge: int | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.tmp_dir = self.root / "tmp"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.owners_dir = self.root / "owners"
         self.max_upload_bytes = max_upload_bytes
+        self.max_jpeg_bytes = max_jpeg_bytes
+        self.quota_bytes_per_edge = quota_bytes_per_edge
+        self._usage: dict[str, tuple[float, int]] = {}  # owner -> (counted at, bytes)
+        self._usage_lock = threading.Lock()
         unknown = set(allowed_content_types) - ALLOWED_CONTENT_TYPES
         if unknown:
             raise ValueError(f"content types {sorted(unknown)} cannot be recognised by the store")
@@ -214,18 +256,81 @@ class EvidenceStore:
         return self.path_for(sha256).is_file()
 
     def begin_upload(
-        self, sha256: str, content_type: str | None, declared_size: int | None = None
+        self,
+        sha256: str,
+        content_type: str | None,
+        declared_size: int | None = None,
+        *,
+        owner: str | None = None,
     ) -> PendingUpload:
-        """Check what can be checked before reading the body, and open the temporary file."""
+        """Check what can be checked before reading the body, and open the temporary file.
+
+        ``owner``: the edge uploading, whose quota the file counts against (None: no quota)."""
         check_id(sha256)
         kind = media_type(content_type)
         if kind not in self.allowed_content_types:
             raise UnsupportedContentType(
                 f"content type {kind or '(none)'!r} is not accepted; use one of {sorted(self.allowed_content_types)}"
             )
-        if declared_size is not None and declared_size > self.max_upload_bytes:
-            raise EvidenceTooLarge(f"{declared_size} bytes is over the limit of {self.max_upload_bytes}")
-        return PendingUpload(self, sha256, kind)
+        limit = self.limit_for(kind)
+        if declared_size is not None and declared_size > limit:
+            raise EvidenceTooLarge(f"{declared_size} bytes is over the {kind} limit of {limit}")
+        room = self.room_left(owner)
+        if room is not None and (room <= 0 or (declared_size is not None and declared_size > room)):
+            raise QuotaExceeded(
+                f"edge {owner!r} has {max(room, 0)} bytes of its {self.quota_bytes_per_edge}-byte quota left"
+            )
+        return PendingUpload(self, sha256, kind, owner)
+
+    def limit_for(self, content_type: str) -> int:
+        if content_type == "image/jpeg":
+            return min(self.max_jpeg_bytes, self.max_upload_bytes)
+        return self.max_upload_bytes
+
+    # ---- per-edge quota
+
+    def usage(self, owner: str) -> int:
+        """Bytes of stored evidence ``owner`` uploaded (recounted from disk every 30 s, so several
+        hub processes sharing the folder agree closely enough)."""
+        now = time.monotonic()
+        with self._usage_lock:
+            cached = self._usage.get(owner)
+            if cached is not None and now - cached[0] < _USAGE_CACHE_S:
+                return cached[1]
+        total = 0
+        folder = self.owners_dir / owner
+        if folder.is_dir():
+            for entry in folder.iterdir():
+                try:
+                    total += int(entry.read_text() or 0)
+                except (OSError, ValueError):
+                    continue
+        with self._usage_lock:
+            self._usage[owner] = (now, total)
+        return total
+
+    def room_left(self, owner: str | None) -> int | None:
+        if owner is None or self.quota_bytes_per_edge is None:
+            return None
+        return self.quota_bytes_per_edge - self.usage(owner)
+
+    def record_owner(self, owner: str, sha256: str, size: int) -> None:
+        folder = self.owners_dir / owner
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / sha256).write_text(str(size))
+        with self._usage_lock:
+            cached = self._usage.get(owner)
+            if cached is not None:
+                self._usage[owner] = (cached[0], cached[1] + size)
+
+    def _forget_owners(self, sha256s: set[str]) -> None:
+        if not sha256s or not self.owners_dir.is_dir():
+            return
+        for folder in self.owners_dir.iterdir():
+            for sha256 in sha256s:
+                (folder / sha256).unlink(missing_ok=True)
+        with self._usage_lock:
+            self._usage.clear()
 
     def stat(self, sha256: str) -> StoredEvidence | None:
         """The stored file with its (sniffed) content type, or None if not stored."""
@@ -280,6 +385,7 @@ class EvidenceStore:
                 path, size = kept.pop(0)  # oldest first
                 removed.append((path, size))
                 total -= size
+        self._forget_owners({path.name for path, _ in removed})
         for path, _ in removed:
             path.unlink(missing_ok=True)
             for parent in (path.parent, path.parent.parent):

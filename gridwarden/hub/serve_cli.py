@@ -95,6 +95,7 @@ def build_evidence_store(settings: HubSettings) -> EvidenceStore:
     return EvidenceStore(
         settings.resolved_evidence_root(),
         max_upload_bytes=settings.evidence_max_upload_bytes,
+        quota_bytes_per_edge=settings.evidence_quota_bytes_per_edge,
         retention=RetentionPolicy(
             max_age_days=settings.evidence_retention_days, max_total_bytes=settings.evidence_max_total_bytes
         ),

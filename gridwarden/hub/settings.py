@@ -42,12 +42,19 @@ class HubSettings(BaseModel):
     # Retention, applied hourly: older files go first, then the oldest until the total fits.
     evidence_retention_days: float | None = Field(default=90.0, gt=0.0)
     evidence_max_total_bytes: int | None = Field(default=None, gt=0)
+    # Each edge's uploads together (507 quota_exceeded beyond): one edge cannot fill the disk.
+    evidence_quota_bytes_per_edge: int | None = Field(default=20 * 1024**3, gt=0)
     # Dry runs replay clips with a candidate configuration, so the hub needs the edge's model
     # file: at the config's model.path, or here (by relative path or file name).
     model_dir: str | None = None
 
     @field_validator(
-        "evidence_retention_days", "evidence_max_total_bytes", "evidence_root", "model_dir", mode="before"
+        "evidence_retention_days",
+        "evidence_max_total_bytes",
+        "evidence_quota_bytes_per_edge",
+        "evidence_root",
+        "model_dir",
+        mode="before",
     )
     @classmethod
     def _blank_means_none(cls, value: object) -> object:

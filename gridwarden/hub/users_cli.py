@@ -4,8 +4,9 @@
 create ...)`` works); a note goes to stderr. The hub keeps only the token's hash, so a lost
 token cannot be shown again: rotate it.
 
-The database is ``--db URL`` or ``GRIDWARDEN_HUB_DATABASE_URL`` (default ``sqlite:///var/hub.db``);
-it is migrated first, so the command works on a fresh install before the hub ever ran.
+The database is ``--db URL`` or ``GRIDWARDEN_HUB_DATABASE_URL``; without either, an existing
+``./var/hub.db`` or the demo's database (the command says which it used); it is migrated first,
+so the command works on a fresh install before the hub ever ran (name it with ``--db``).
 
 ``set-password NAME`` sets the password for the review console. The password is read from a
 prompt (asked twice) or, when stdin is not a terminal, from the first line of stdin -- never from
@@ -16,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:  # the real imports happen when a command runs, to keep `gridwarden --help` fast
@@ -28,19 +32,57 @@ EXIT_USAGE = 2
 ROLE_NAMES = ("staff", "integrator", "admin", "edge")
 
 
+class NoDatabase(Exception):
+    """No ``--db``, no ``GRIDWARDEN_HUB_DATABASE_URL`` and no hub database where one is usual."""
+
+
+def demo_database_path() -> Path:
+    """Where ``gridwarden demo`` keeps its hub database by default."""
+    return Path(tempfile.gettempdir()) / "gridwarden-demo" / "hub.db"
+
+
+def find_database_url(db: str | None, environ: Mapping[str, str] | None = None) -> tuple[str, str | None]:
+    """(database URL, a note saying where it was found or ``None`` when it was given).
+
+    Without ``--db`` or the environment variable, an existing ``./var/hub.db`` (the hub's default)
+    or else the demo's database is used, and the command says which. Nothing is created by guess:
+    a new file in the working directory would be a database no hub reads.
+    """
+    env = os.environ if environ is None else environ
+    if db:
+        return db, None
+    if env.get("GRIDWARDEN_HUB_DATABASE_URL"):
+        return env["GRIDWARDEN_HUB_DATABASE_URL"], None
+    for candidate in (Path("var") / "hub.db", demo_database_path()):
+        if candidate.is_file():
+            return (
+                f"sqlite:///{candidate.resolve()}",
+                f"using the hub database {candidate.resolve()} (--db to choose another)",
+            )
+    raise NoDatabase(
+        f"no hub database found (looked for ./var/hub.db and the demo's {demo_database_path()}); "
+        "give --db URL (e.g. --db sqlite:///var/hub.db to create one here) or set GRIDWARDEN_HUB_DATABASE_URL"
+    )
+
+
 def _open(args: argparse.Namespace) -> UserStore:
     from gridwarden.hub.auth import UserStore
     from gridwarden.hub.db.engine import Database
-    from gridwarden.hub.settings import HubSettings
 
-    url = args.db or HubSettings.from_env().database_url
+    url, note = find_database_url(args.db)
+    if note:
+        print(note, file=sys.stderr)
     return UserStore(Database.open(url))
 
 
 def _run(args: argparse.Namespace, action: Callable[[UserStore], int]) -> int:
     from gridwarden.hub.auth import UserError
 
-    store = _open(args)
+    try:
+        store = _open(args)
+    except NoDatabase as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return int(action(store))
     except UserError as exc:
@@ -137,7 +179,9 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         ),
     )
     users.add_argument(
-        "--db", help="hub database URL (default: $GRIDWARDEN_HUB_DATABASE_URL or sqlite:///var/hub.db)"
+        "--db",
+        help="hub database URL (default: $GRIDWARDEN_HUB_DATABASE_URL, else an existing ./var/hub.db "
+        "or the demo's database)",
     )
     sub = users.add_subparsers(dest="users_command", metavar="SUBCOMMAND", required=True)
 

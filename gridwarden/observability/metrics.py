@@ -381,6 +381,7 @@ class HubMetrics:
         )
         self._sources = _SourceCollector()
         self.registry.register(self._sources)
+        self._sources.add("refusals", _refusal_families)
 
     def watch_ingest(self, stats: Callable[[], Mapping[str, Any]]) -> None:
         """``stats``: a snapshot like ``HubIngestor.stats()`` (stored, duplicates, rejected_by_reason...)."""
@@ -432,6 +433,24 @@ class HubMetrics:
 
         event.listen(engine, "before_cursor_execute", before)
         event.listen(engine, "after_cursor_execute", after)
+
+
+def _refusal_families() -> list[Metric]:
+    """The hub's refusal counters (:mod:`gridwarden.hub.security_counters`), every name always
+    present so a dashboard's query has a series before the first refusal."""
+    from gridwarden.hub import security_counters
+
+    counts = security_counters.snapshot()
+    families: list[Metric] = []
+    for name, (help_text, labels) in security_counters.METRICS.items():
+        family = CounterMetricFamily(name.removesuffix("_total"), help_text, labels=list(labels))
+        values = counts.get(name, {})
+        if not values and not labels:
+            values = {(): 0}
+        for key, n in sorted(values.items()):
+            family.add_metric(list(key), n)
+        families.append(family)
+    return families
 
 
 def sql_operation(statement: str) -> str:

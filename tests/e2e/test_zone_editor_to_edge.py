@@ -61,7 +61,7 @@ def test_zone_drawn_in_the_editor_names_the_running_edges_next_incident(
     users = UserStore(db)
     _, api_token = users.create("ivan", "integrator")
     users.set_password("ivan", "tuning zones all day")
-    _, edge_token = users.create("edge-ui-uploader", "edge")
+    _, edge_token = users.create("edge-ui", "edge")  # named like its edge_id
     db.dispose()
     token_file = tmp_path / "edge-token"
     token_file.write_text(edge_token + "\n")

@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -19,9 +21,22 @@ URL = "/api/v1/evidence/"
 
 
 def jpeg_bytes(size: int = 5000, seed: int = 0) -> bytes:
-    """Bytes that sniff as a JPEG (SOI marker) with distinct content per seed."""
-    body = hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1)
-    return b"\xff\xd8\xff\xe0" + body[: size - 6] + b"\xff\xd9"
+    """A real JPEG (OpenCV-encoded noise, distinct per seed) padded with comment segments to
+    exactly ``size`` bytes, so size-dependent tests stay exact while the hub's decode check passes."""
+    image = np.random.default_rng(seed).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 50])
+    assert ok
+    encoded = buffer.tobytes()
+    pad = size - len(encoded)
+    assert pad == 0 or pad >= 4, f"cannot make a {size}-byte JPEG"
+    segments = []
+    while pad:
+        chunk = min(pad, 65537)
+        if 0 < pad - chunk < 4:
+            chunk -= 4
+        segments.append(b"\xff\xfe" + (chunk - 2).to_bytes(2, "big") + b"\x00" * (chunk - 4))
+        pad -= chunk
+    return encoded[:2] + b"".join(segments) + encoded[2:]
 
 
 def sha(data: bytes) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +74,27 @@ def test_register_cli_adds_users_to_a_parser() -> None:
         "users", "create", "dan", "integrator", "sqlite:///x.db",
     )  # fmt: skip
     assert tuple(r.value for r in Role) == ROLE_NAMES
+
+
+def test_without_db_it_finds_the_demos_database_and_never_creates_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gridwarden.hub import users_cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GRIDWARDEN_HUB_DATABASE_URL", raising=False)
+    demo_db = tmp_path / "demo" / "hub.db"
+    monkeypatch.setattr(users_cli, "demo_database_path", lambda: demo_db)
+    # Nothing to find: a clear error, and no var/ folder appears in the working directory.
+    assert main(["list"]) == 2
+    err = capsys.readouterr().err
+    assert "no hub database found" in err and "--db" in err and str(demo_db) in err
+    assert not (tmp_path / "var").exists()
+    # The demo's database exists: it is used, and the command says so.
+    demo_db.parent.mkdir()
+    assert main(["--db", f"sqlite:///{demo_db}", "create", "erin", "--role", "staff"]) == 0
+    capsys.readouterr()
+    assert main(["list"]) == 0
+    out, err = capsys.readouterr()
+    assert "erin" in out and f"using the hub database {demo_db}" in err
+    assert not (tmp_path / "var").exists()

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridwarden.hub.api.deps import Services, error, require
+from gridwarden.hub.api.deps import MAX_DB_INT, Services, error, require
 from gridwarden.hub.auth import Permission, Principal
 from gridwarden.hub.cases import MAX_PAGE, SORT_COLUMNS, STATES, CaseNotFound, IllegalTransition
 from gridwarden.hub.schemas import CaseDetail, CaseView
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 CaseState = Literal[STATES]  # type: ignore[valid-type]
 SORT_KEYS = tuple(SORT_COLUMNS) + tuple(f"-{c}" for c in SORT_COLUMNS)
 SortKey = Literal[SORT_KEYS]  # type: ignore[valid-type]
-CaseId = Annotated[int, Path(ge=1, description="The case's id.")]
+CaseId = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="The case's id.")]
 
 
 class CasePage(BaseModel):
@@ -74,7 +74,7 @@ def list_cases(
     sort: Annotated[
         SortKey, Query(description="Column to sort by; a leading '-' sorts descending.")
     ] = "created_at",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> CasePage:
     descending = sort.startswith("-")

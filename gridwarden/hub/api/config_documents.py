@@ -19,7 +19,7 @@ import yaml
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 
-from gridwarden.hub.api.deps import Services, error, require
+from gridwarden.hub.api.deps import MAX_DB_INT, Services, error, require
 from gridwarden.hub.auth import Permission, Principal
 from gridwarden.hub.config_push import ConfigPublisher, ConfigPublishError
 from gridwarden.hub.config_store import ConfigStore, UnknownConfigVersion
@@ -39,7 +39,10 @@ class ConfigDocumentPut(BaseModel):
     document: dict[str, Any] = Field(description="The whole edge configuration as JSON.")
     comment: str = Field(default="", max_length=2000)
     base_version: int | None = Field(
-        default=None, description="The version the edit started from; 409 if another was stored since."
+        default=None,
+        ge=1,
+        le=MAX_DB_INT,
+        description="The version the edit started from; 409 if another was stored since.",
     )
 
 

@@ -46,6 +46,12 @@ Services = Annotated[HubServices, Depends(get_services)]
 _bearer = HTTPBearer(auto_error=False, description="A token from `gridwarden users create NAME --role ROLE`.")
 
 
+# The largest value a database integer column (SQLite INTEGER, PostgreSQL BIGINT) holds: every id,
+# version and offset from a request is bounded by it, so an oversized number is a 422 naming the
+# field instead of a driver OverflowError (SQLite) or "integer out of range" (PostgreSQL) -> 500.
+MAX_DB_INT = 2**63 - 1
+
+
 def error(status_code: int, code: str, message: str, **extra: Any) -> HTTPException:
     """An HTTP error whose ``detail`` is a machine-readable code plus a sentence for humans."""
     return HTTPException(status_code, detail={"error": code, "message": message, **extra})

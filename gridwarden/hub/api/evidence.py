@@ -1,8 +1,14 @@
 """``/api/v1/evidence/{sha256}``: edges upload clips and snapshots; reviewers fetch them.
 
-``PUT`` is idempotent by hash: 201 when the file is new, 200 when the hub already has it (the
-body is still read and discarded, so a client that sent it is not cut off mid-request and made
-to retry). ``GET``/``HEAD`` serve the file with HTTP range requests (206 Partial Content,
+``PUT`` is idempotent by hash: 201 when the file is new, 200 when the hub already has it. A
+file the hub has is answered from the headers alone, without reading the body (the server
+discards whatever of it is still arriving and keeps the connection, so the client is not cut
+off mid-request and made to retry, and an edge cannot make the hub read gigabytes for nothing).
+
+An edge's token is bound to its edge id (the user name of an ``edge`` user is its ``edge_id``,
+as on the broker): what it uploads counts against its own quota only (see
+:class:`~gridwarden.hub.evidence_store.EvidenceStore`); every refusal is counted in
+``gridwarden_hub_uploads_refused_total{reason}``. ``GET``/``HEAD`` serve the file with HTTP range requests (206 Partial Content,
 ``Accept-Ranges``, ``Content-Range``, 416 for an unsatisfiable range) so a browser's ``<video>``
 can seek in a clip; Starlette's ``FileResponse`` implements ranges (Starlette >= 0.39).
 
@@ -25,9 +31,10 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from gridwarden.hub import security_counters
 from gridwarden.hub.api.deps import error, require
-from gridwarden.hub.auth import Permission, Principal
-from gridwarden.hub.evidence_store import EvidenceError, EvidenceStore, EvidenceTooLarge
+from gridwarden.hub.auth import Permission, Principal, Role
+from gridwarden.hub.evidence_store import EvidenceError, EvidenceStore, EvidenceTooLarge, media_type
 
 EvidenceId = Annotated[
     str, Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file, 64 lowercase hex characters")
@@ -96,35 +103,38 @@ def build_evidence_router(
         responses={
             200: {"description": "Already stored", "model": EvidenceStored},
             400: {"description": "The body's SHA-256 is not the id"},
-            413: {"description": "Larger than the hub accepts"},
-            415: {"description": "Not video/mp4 or image/jpeg (by header or by content)"},
+            413: {"description": "Larger than the hub accepts (8 MiB for a JPEG)"},
+            415: {"description": "Not video/mp4 or image/jpeg (by header or by first bytes)"},
+            422: {"description": "Not a well-formed JPEG / MP4 (invalid_media)"},
+            507: {"description": "The uploading edge's evidence quota is used up (quota_exceeded)"},
         },
     )
     async def put_evidence(
         sha256: EvidenceId,
         request: Request,
         response: Response,
-        _: Principal = may_upload,
+        who: Principal = may_upload,
     ) -> EvidenceStored:
         declared = _declared_length(request)
+        owner = who.username if who.role is Role.EDGE else None
         try:
-            if store.exists(sha256):
-                async for _chunk in request.stream():
-                    pass  # drain: see the module docstring
-                stored = store.stat(sha256)
-                if stored is not None:
-                    response.status_code = status.HTTP_200_OK
-                    return EvidenceStored(
-                        sha256=sha256, size=stored.size, content_type=stored.content_type, created=False
-                    )
-            upload = store.begin_upload(sha256, request.headers.get("content-type"), declared)
+            stored = await run_in_threadpool(store.stat, sha256)
+            if stored is not None:  # answered without reading the body: see the module docstring
+                response.status_code = status.HTTP_200_OK
+                return EvidenceStored(
+                    sha256=sha256, size=stored.size, content_type=stored.content_type, created=False
+                )
+            upload = store.begin_upload(sha256, request.headers.get("content-type"), declared, owner=owner)
             with upload:
                 async for chunk in request.stream():
                     upload.write(chunk)
                 created = await run_in_threadpool(upload.finish)
         except EvidenceTooLarge as exc:
-            raise error(exc.status, exc.code, str(exc), limit=store.max_upload_bytes) from exc
+            security_counters.count("gridwarden_hub_uploads_refused_total", reason=exc.code)
+            limit = store.limit_for(media_type(request.headers.get("content-type")))
+            raise error(exc.status, exc.code, str(exc), limit=limit) from exc
         except EvidenceError as exc:
+            security_counters.count("gridwarden_hub_uploads_refused_total", reason=exc.code)
             raise error(exc.status, exc.code, str(exc)) from exc
         if not created:
             response.status_code = status.HTTP_200_OK

@@ -1,7 +1,10 @@
 """The latest still image of every camera, for the zone editor to draw zones on.
 
 Edges ``PUT /api/v1/cameras/{edge_id}/{camera_id}/snapshot`` a JPEG every few minutes (role edge,
-:attr:`Permission.UPLOAD_EVIDENCE`); only the newest is kept, one file per camera, written to a
+:attr:`Permission.UPLOAD_EVIDENCE`). An edge's token is bound to its edge id (an ``edge`` user's
+name is its ``edge_id``), so it may replace only its own cameras' pictures (403 ``wrong_edge``
+otherwise). The body must be a JPEG that decodes to a sane size
+(:func:`gridwarden.hub.media_check.check_jpeg`) of at most 8 MiB. Only the newest is kept, one file per camera, written to a
 temporary name and renamed so a reader never sees half a file. Integrators and admins read it
 with their bearer token, or through a short-lived signed URL (``<img src>`` sends no header).
 
@@ -20,15 +23,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from gridwarden.hub import security_counters
 from gridwarden.hub.api.deps import Services, error, require
-from gridwarden.hub.auth import Permission, Principal
+from gridwarden.hub.auth import Permission, Principal, Role
 from gridwarden.hub.config_push import ConfigPublishError
 from gridwarden.hub.db.models import Edge
+from gridwarden.hub.media_check import InvalidMedia, check_jpeg
 
 MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024
 SNAPSHOT_TICKET_TTL_S = 15 * 60
@@ -119,17 +124,33 @@ def build_snapshots_router(root: str | Path) -> APIRouter:
     store = SnapshotStore(root)
     router = APIRouter(prefix="/api/v1/cameras/{edge_id}/{camera_id}/snapshot", tags=["fleet"])
 
+    def refuse(status_code: int, code: str, message: str) -> HTTPException:
+        security_counters.count("gridwarden_hub_uploads_refused_total", reason=code)
+        return error(status_code, code, message)
+
     @router.put("", response_model=SnapshotInfo, summary="Replace the camera's latest snapshot (JPEG)")
-    async def put_snapshot(edge_id: str, camera_id: str, request: Request, _: Uploader) -> SnapshotInfo:
+    async def put_snapshot(edge_id: str, camera_id: str, request: Request, who: Uploader) -> SnapshotInfo:
+        store.path(edge_id, camera_id)  # 404 for an identifier that cannot be an edge or camera
+        if who.role is Role.EDGE and who.username != edge_id:
+            raise refuse(
+                status.HTTP_403_FORBIDDEN,
+                "wrong_edge",
+                f"this token belongs to edge {who.username!r}, not {edge_id!r}",
+            )
         if request.headers.get("content-type", "").split(";")[0].strip() != "image/jpeg":
-            raise error(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "not_jpeg", "send Content-Type: image/jpeg")
+            raise refuse(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "not_jpeg", "send Content-Type: image/jpeg")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_SNAPSHOT_BYTES:
+            raise refuse(413, "too_large", f"a snapshot may be at most {MAX_SNAPSHOT_BYTES} bytes")
         data = bytearray()
         async for chunk in request.stream():
             data += chunk
             if len(data) > MAX_SNAPSHOT_BYTES:
-                raise error(413, "too_large", f"a snapshot may be at most {MAX_SNAPSHOT_BYTES} bytes")
-        if not data.startswith(b"\xff\xd8"):
-            raise error(422, "not_jpeg", "the body is not a JPEG image")
+                raise refuse(413, "too_large", f"a snapshot may be at most {MAX_SNAPSHOT_BYTES} bytes")
+        try:
+            await run_in_threadpool(check_jpeg, bytes(data))
+        except InvalidMedia as exc:
+            raise refuse(422, "not_jpeg", f"the body is not a usable JPEG image: {exc}") from exc
         return await run_in_threadpool(store.write, edge_id, camera_id, bytes(data))
 
     @router.get("", response_class=FileResponse, summary="The camera's latest snapshot (JPEG)")
@@ -164,6 +185,7 @@ def build_snapshots_router(root: str | Path) -> APIRouter:
     def request_snapshot(
         edge_id: str, camera_id: str, request: Request, services: Services, who: Configurer
     ) -> SnapshotRequested:
+        store.path(edge_id, camera_id)  # 404 for an identifier no camera can have (e.g. "bad cam")
         with services.db.session() as session:
             edge = session.get(Edge, edge_id)
             site = edge.site if edge is not None else None
