@@ -8,8 +8,7 @@ from the project. Tests start it through ``tests/support/rtsp_server.py``.
 
 Each ``--mount /path=FILE`` serves FILE at ``rtsp://127.0.0.1:PORT/path`` at real-time rate
 (the RTSP server's sinks sync to the pipeline clock). Every client gets its own pipeline, so a
-reconnecting client starts at the beginning of the file, as with a camera that was restarted;
-with ``--shared`` all clients of a mount share one pipeline, so a late client joins mid-stream.
+reconnecting client starts at the beginning of the file, as with a camera that was restarted.
 
 ``--loop N`` plays each file N times back to back. At start-up the file is remuxed (no
 re-encode, well under a second) N times over into one temporary MP4 through GStreamer's
@@ -89,12 +88,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--mount", type=parse_mount, action="append", required=True)
     parser.add_argument("--loop", type=int, default=1, help="play each file this many times")
-    parser.add_argument(
-        "--shared",
-        action="store_true",
-        help="one pipeline per mount for all clients: a client that joins late sees the stream "
-        "where it is now, as with a live camera (default: each client starts the file afresh)",
-    )
     parser.add_argument("--workdir", default=None, help="where looped copies go (default: system temp)")
     args = parser.parse_args(argv)
 
@@ -104,14 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     server.set_service(str(args.port))
     mounts = server.get_mount_points()
     workdir = tempfile.TemporaryDirectory(prefix="gw-rtsp-serve-", dir=args.workdir)
+    looped_copies: dict[str, str] = {}  # one looped copy per file, however many mounts serve it
     for number, (mount, path) in enumerate(args.mount):
         if args.loop > 1:
-            looped = os.path.join(workdir.name, f"looped-{number}.mp4")
-            write_looped(path, args.loop, looped)
-            path = looped
+            if path not in looped_copies:
+                looped_copies[path] = os.path.join(workdir.name, f"looped-{number}.mp4")
+                write_looped(path, args.loop, looped_copies[path])
+            path = looped_copies[path]
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(launch_line(path))
-        factory.set_shared(args.shared)
+        factory.set_shared(False)
         mounts.add_factory(mount, factory)
 
     if server.attach(None) == 0:

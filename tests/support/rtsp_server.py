@@ -41,14 +41,12 @@ class RtspServer:
         loop: int = 1,
         port: int | None = None,
         log_dir: Path | None = None,
-        shared: bool = False,
     ):
         for name, path in mounts.items():
             if not Path(path).is_file():
                 raise FileNotFoundError(f"RTSP mount {name!r}: no such file {path}")
         self.mounts = {name.strip("/"): Path(path) for name, path in mounts.items()}
         self.loop = loop
-        self.shared = shared
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self._own_dir = log_dir is None
@@ -67,7 +65,7 @@ class RtspServer:
         if self.running:
             raise RuntimeError("RTSP server already running")
         command = [SYSTEM_PYTHON, str(SERVE_SCRIPT), "--port", str(self.port), "--loop", str(self.loop)]
-        command += ["--workdir", str(self._log_dir)] + (["--shared"] if self.shared else [])
+        command += ["--workdir", str(self._log_dir)]
         for name, path in self.mounts.items():
             command += ["--mount", f"/{name}={path.resolve()}"]
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
