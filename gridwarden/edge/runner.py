@@ -208,9 +208,13 @@ class EdgeRunner:
         )
 
     def start(self) -> None:
-        provider = self.detector.provider if self.detector else "none (class-agnostic rules only)"
+        provider = (
+            f"{self.detector.backend_reason} on {self.detector.provider}"
+            if self.detector is not None and hasattr(self.detector, "backend_reason")
+            else getattr(self.detector, "provider", "none (class-agnostic rules only)")
+        )
         log.info(
-            "edge %s starting %d cameras; detector provider: %s",
+            "edge %s starting %d cameras; detector backend: %s",
             self.config.edge_id,
             len(self.workers),
             provider,
@@ -398,7 +402,9 @@ class EdgeRunner:
     def _stream_statuses(self, camera_id: str, detect: CameraStatusSnapshot) -> list[StreamStatus]:
         """Each input stream's own health: detect (and record, when it is a separate stream)."""
         record = self.record_streams.get(camera_id)
-        detect_roles: list[Literal["detect", "record"]] = ["detect"] if record else ["detect", "record"]
+        # A separate record stream that is not read (evidence off for this camera) is not shown.
+        separate = self.analytics[camera_id].camera.separate_record_stream
+        detect_roles: list[Literal["detect", "record"]] = ["detect"] if separate else ["detect", "record"]
         streams = [_stream_status(detect_roles, detect)]
         if record is not None:
             streams.append(_stream_status(["record"], record.status()))
