@@ -22,8 +22,8 @@ HEVC clips queues instead of taking every core), and the cache is trimmed, oldes
 
 Example::
 
-    playable = PlayableClips(store.root / "playable")
-    path = playable.path_for(store.stat(sha256))     # the original, or its H.264 copy
+    playable = playable_clips_for(store.root)        # one per evidence store, cache in root/playable
+    path, transcoded = playable.path_for(store.stat(sha256))   # the original, or its H.264 copy
 """
 
 from __future__ import annotations
@@ -170,3 +170,17 @@ class PlayableClips:
             oldest = files.pop(0)
             total -= oldest.stat().st_size
             oldest.unlink(missing_ok=True)
+
+
+_BY_ROOT: dict[Path, PlayableClips] = {}
+_BY_ROOT_LOCK = threading.Lock()
+
+
+def playable_clips_for(evidence_root: Path) -> PlayableClips:
+    """The one :class:`PlayableClips` of an evidence store (its cache in ``<root>/playable``);
+    one per root so its one-at-a-time lock and statistics cover every request."""
+    root = Path(evidence_root)
+    with _BY_ROOT_LOCK:
+        if root not in _BY_ROOT:
+            _BY_ROOT[root] = PlayableClips(root / "playable")
+        return _BY_ROOT[root]

@@ -37,6 +37,7 @@ from typing import Literal
 import numpy as np
 from ulid import ULID
 
+from gridwarden.edge.rules import defaults
 from gridwarden.edge.rules.scene import SceneView, signature_distance
 from gridwarden.edge.rules.schedule import Schedule
 from gridwarden.edge.tracking import box_iou, greedy_match
@@ -52,7 +53,7 @@ EventKind = Literal["started", "updated", "ended"]
 MIN_REST_FOR_MEMORY_S = 2.0
 # How long a resting object that nobody sees is remembered at its place while something covers
 # it: a bus or lorry stopping in front of a parked car takes tens of seconds.
-DEFAULT_OCCLUSION_MEMORY_S = 60.0
+DEFAULT_OCCLUSION_MEMORY_S = defaults.OCCLUSION_MEMORY_S
 # Another track covering this share of a remembered place hides it.
 HIDDEN_COVERAGE = 0.4
 # A place whose pixels differ from the background by at most this share is seen empty.
@@ -61,6 +62,9 @@ _EMPTY_FOREGROUND_MAX = 0.3
 _REAPPEAR_CHECK_S = 1.0
 _SIGNATURE_PERIOD_S = 1.0
 _SIGNATURE_GAIN = 0.2
+# A place whose signature is this close (as a fraction of the "different object" distance) to the
+# remembered object's shows that object.
+_SAME_LOOK_FRACTION = 0.5
 
 
 @dataclass
@@ -149,6 +153,7 @@ class RestingObject:
     held_s: float = 0.0
     absent_s: float = 0.0
     empty_s: float = 0.0
+    undetected_s: float = 0.0  # since a track last matched it (seen_in_place does not reset this)
     present: bool = True
     hidden: bool = False  # not seen this frame, and something covers its place
     incident: OpenIncident | None = None
@@ -167,17 +172,31 @@ class RestingObject:
         self.hidden = False
         self.absent_s = 0.0
         self.empty_s = 0.0
+        self.undetected_s = 0.0
         self.held_s = self.dwell_s
         self._votes[class_id] = self._votes.get(class_id, 0.0) + max(confidence, 1e-3)
         self._conf_sum += confidence
         self._conf_n += 1
+
+    def seen_in_place(self) -> None:
+        """Not detected, but its place shows it (the scene's pixels match its signature): it
+        has stayed. Box, class and confidence stay as last detected."""
+        self.present = True
+        self.hidden = False
+        self.absent_s = 0.0
+        self.empty_s = 0.0
+        self.held_s = self.dwell_s
+
+    def wants_signature(self, now: float) -> bool:
+        """Whether :meth:`learn_signature` would take a new sample now (at most once a second)."""
+        return self.signature is None or now - self._signature_time >= _SIGNATURE_PERIOD_S
 
     def learn_signature(self, signature: np.ndarray, now: float) -> None:
         """Blend in how the object looks now, at most once a second (a slow average follows dusk
         falling, while a few frames of a bus sliding over it change little)."""
         if self.signature is None:
             self.signature = signature
-        elif now - self._signature_time >= _SIGNATURE_PERIOD_S:
+        elif self.wants_signature(now):
             self.signature = (1.0 - _SIGNATURE_GAIN) * self.signature + _SIGNATURE_GAIN * signature
         else:
             return
@@ -264,6 +283,7 @@ class PlaceMemory:
         occluders: Detections | None = None,
         scene: SceneView | None = None,
         ages: np.ndarray | None = None,
+        departed: frozenset[int] = frozenset(),
     ) -> None:
         """Advance every clock by ``dt`` media seconds and match this frame's tracks.
 
@@ -271,10 +291,13 @@ class PlaceMemory:
         ``scene`` lets the memory look at the pixels (see the class docstring). ``ages`` (one per
         track) backdate a new object's clock: seconds it had already been there when first
         reported (the static-object path reports a region only after it has settled).
+        ``departed`` are ids of tracks seen outside the zone: an unseen object whose own track is
+        among them drove off, whatever its old place still shows while it pulls away.
         """
         self._now += dt
         for obj in self.objects:
             obj.dwell_s += dt
+            obj.undetected_s += dt
             obj.present = False
         n = len(tracks)
         assert tracks.track_id is not None
@@ -303,7 +326,7 @@ class PlaceMemory:
                 matched_tracks.add(ti)
         absent = [o for o in self.objects if not o.present]
         if absent:
-            self._classify_absent(absent, dt, occluders, scene, replaced)
+            self._classify_absent(absent, dt, occluders, scene, replaced | self._departed(absent, departed))
         for ti in range(n):
             if ti not in matched_tracks:
                 obj = RestingObject(
@@ -320,7 +343,7 @@ class PlaceMemory:
                 self.objects.append(obj)
         if scene is not None:
             for obj in self.objects:
-                if obj.present:
+                if obj.present and obj.wants_signature(self._now):
                     obj.learn_signature(scene.signature(obj.box), self._now)
 
     def _refuse_strangers(
@@ -332,7 +355,7 @@ class PlaceMemory:
         followed by :meth:`RestingObject.learn_signature`.
         """
         for oi, obj in enumerate(self.objects):
-            if obj.absent_s < _REAPPEAR_CHECK_S or obj.signature is None:
+            if obj.undetected_s < _REAPPEAR_CHECK_S or obj.signature is None:
                 continue
             for ti in np.nonzero(valid[:, oi])[0].tolist():
                 if (
@@ -354,17 +377,32 @@ class PlaceMemory:
         for obj in absent:
             obj.absent_s += dt
             if obj.key in replaced:
-                obj.hidden = False  # a different object stands at its place: it is not there
+                obj.hidden = False  # a different object stands at its place, or it drove off
             elif self._memory_for(obj) <= 0.0:
                 obj.hidden = False
             elif _covered_by_others(obj, occluders) >= HIDDEN_COVERAGE:
                 obj.hidden = True
             elif scene is not None:
                 obj.hidden = scene.foreground_fraction(obj.ref) > _EMPTY_FOREGROUND_MAX
+                if obj.hidden and self._looks_like(obj, scene):
+                    obj.seen_in_place()  # missed by the detector (dusk), yet plainly still there
+                    continue
             else:
                 obj.hidden = False
             if not obj.hidden:
                 obj.empty_s += dt
+
+    @staticmethod
+    def _departed(absent: list[RestingObject], departed: frozenset[int]) -> set[int]:
+        return {o.key for o in absent if o.track_id >= 0 and o.track_id in departed}
+
+    def _looks_like(self, obj: RestingObject, scene: SceneView) -> bool:
+        """Whether the pixels at the object's place show the object itself (its signature, well
+        within the distance that tells a different object apart)."""
+        if obj.signature is None:
+            return False
+        distance = signature_distance(obj.signature, scene.signature(obj.ref))
+        return distance <= _SAME_LOOK_FRACTION * self.max_signature_distance
 
     def forget(self, predicate: Callable[[RestingObject], bool]) -> None:
         self.objects = [o for o in self.objects if not predicate(o)]
@@ -403,12 +441,12 @@ class DwellRule:
         camera_id: str,
         class_ids: set[int] | None,
         dwell_s: float,
-        stationary_tolerance: float = 0.15,
+        stationary_tolerance: float = defaults.STATIONARY_TOLERANCE,
         min_size: float = 0.0,
         schedule: Schedule | None = None,
         cooldown_s: float = 0.0,
-        end_grace_s: float = 3.0,
-        update_interval_s: float = 60.0,
+        end_grace_s: float = defaults.END_GRACE_S,
+        update_interval_s: float = defaults.UPDATE_INTERVAL_S,
         match_iou: float = 0.5,
         occlusion_memory_s: float = DEFAULT_OCCLUSION_MEMORY_S,
     ) -> None:

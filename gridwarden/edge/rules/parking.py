@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gridwarden.edge.rules import defaults
 from gridwarden.edge.rules.base import (
     DEFAULT_OCCLUSION_MEMORY_S,
     DwellRule,
@@ -72,12 +73,12 @@ class IllegalParkingRule(DwellRule):
         camera_id: str,
         class_ids: set[int] | None,
         dwell_s: float,
-        stationary_tolerance: float = 0.15,
+        stationary_tolerance: float = defaults.STATIONARY_TOLERANCE,
         min_size: float = 0.0,
         schedule: Schedule | None = None,
         cooldown_s: float = 0.0,
-        end_grace_s: float = 3.0,
-        update_interval_s: float = 60.0,
+        end_grace_s: float = defaults.END_GRACE_S,
+        update_interval_s: float = defaults.UPDATE_INTERVAL_S,
         match_iou: float = 0.5,
         occlusion_memory_s: float = DEFAULT_OCCLUSION_MEMORY_S,
     ) -> None:
@@ -105,9 +106,11 @@ class IllegalParkingRule(DwellRule):
         if ctx.camera_moving:
             self.places.forget(lambda o: o.incident is None)
             return []
-        eligible = tracks[self._class_and_size(tracks, ctx)]
-        eligible = eligible[self.zone.contains(eligible, ctx.frame_size)]
-        self.places.step(eligible, dt, occluders=tracks, scene=ctx.scene)
+        inside = self.zone.contains(tracks, ctx.frame_size)
+        eligible = tracks[self._class_and_size(tracks, ctx) & inside]
+        assert tracks.track_id is not None
+        departed = frozenset(tracks.track_id[~inside].tolist())
+        self.places.step(eligible, dt, occluders=tracks, scene=ctx.scene, departed=departed)
         now = ctx.media_time
         self._cooldowns = [(box, until) for box, until in self._cooldowns if until > now]
         active = self._schedule_active(ctx)
