@@ -40,6 +40,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gridwarden.contract import CameraKind, Identifier
+from gridwarden.edge.rules import defaults as rule_defaults
 from gridwarden.yamlconfig import load_yaml_model
 
 Point = tuple[float, float]
@@ -97,16 +98,18 @@ class _RuleBase(_Strict):
     min_size: float = Field(default=0.0, ge=0.0, le=1.0, description="Minimum box height / frame height.")
     cooldown_s: float = Field(default=0.0, ge=0.0)
     end_grace_s: float = Field(
-        default=5.0, ge=0.0, description="Seconds the place must be seen empty before an incident ends."
+        default=rule_defaults.END_GRACE_S,
+        ge=0.0,
+        description="Seconds the place must be seen empty before an incident ends.",
     )
     occlusion_memory_s: float = Field(
-        default=60.0,
+        default=rule_defaults.OCCLUSION_MEMORY_S,
         ge=0.0,
         le=3600.0,
         description="Seconds a resting object that something covers (a bus in front) keeps its place and clock.",
     )
-    update_interval_s: float = Field(default=60.0, gt=0)
-    stationary_tolerance: float = Field(default=0.15, gt=0, le=2.0)
+    update_interval_s: float = Field(default=rule_defaults.UPDATE_INTERVAL_S, gt=0)
+    stationary_tolerance: float = Field(default=rule_defaults.STATIONARY_TOLERANCE, gt=0, le=2.0)
 
     @field_validator("schedule", mode="before")
     @classmethod

@@ -48,6 +48,7 @@ from gridwarden.hub.api import (
     health,
     open311,
     qr_points,
+    reference,
     resident_pages,
     snapshots,
     statistics,
@@ -88,6 +89,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     edges.router,
     cameras.router,
     users.router,
+    reference.router,
     configs.router,
     config_documents.router,
     evidence.router,
@@ -137,7 +139,9 @@ def build_config_publisher(settings: HubSettings) -> ConfigPublisher:
         username=settings.mqtt_username,
         password=settings.mqtt_password_value(),
         client_id=f"{settings.mqtt_client_id or f'hub-{settings.mqtt_group}'}-config",
-        tls_ca=str(settings.mqtt_tls_ca) if settings.mqtt_tls_ca else None,
+        tls_ca=settings.mqtt_tls()[0],
+        tls_cert=settings.mqtt_tls()[1],
+        tls_key=settings.mqtt_tls()[2],
     )
 
 
@@ -151,6 +155,9 @@ def build_ingestor(settings: HubSettings, db: Database) -> HubIngestor:
         client_id=settings.mqtt_client_id,
         username=settings.mqtt_username,
         password=settings.mqtt_password_value(),
+        tls_ca=settings.mqtt_tls()[0],
+        tls_cert=settings.mqtt_tls()[1],
+        tls_key=settings.mqtt_tls()[2],
         batch_max=settings.batch_max,
         batch_wait_s=settings.batch_wait_s,
         merge_window_s=settings.merge_window_s,

@@ -53,6 +53,10 @@ class HubSettings(BaseSettings):
     mqtt_tls_ca: Path | None = Field(
         default=None, description="CA certificate file: connect to the broker over TLS, verifying it"
     )
+    mqtt_tls_cert: Path | None = Field(
+        default=None, description="client certificate, for a broker that requires one (with --mqtt-tls-key)"
+    )
+    mqtt_tls_key: Path | None = Field(default=None, description="private key of the client certificate")
     mqtt_group: str = Field(
         default="hub",
         pattern=r"^[A-Za-z0-9_-]+$",
@@ -150,6 +154,8 @@ class HubSettings(BaseSettings):
         "evidence_root",
         "model_dir",
         "mqtt_tls_ca",
+        "mqtt_tls_cert",
+        "mqtt_tls_key",
         "webhook_url",
         "category_table",
         "basemap_mbtiles",
@@ -210,6 +216,11 @@ class HubSettings(BaseSettings):
                 if db_path and db_path != ":memory:":
                     return Path(db_path).parent / "evidence"
         return Path(DEFAULT_EVIDENCE_ROOT)
+
+    def mqtt_tls(self) -> tuple[str | None, str | None, str | None]:
+        """(CA, client certificate, client key) as :class:`gridwarden.mqtt.MqttSettings` takes them."""
+        ca, cert, key = self.mqtt_tls_ca, self.mqtt_tls_cert, self.mqtt_tls_key
+        return (str(ca) if ca else None, str(cert) if cert else None, str(key) if key else None)
 
     def mqtt_password_value(self) -> str | None:
         return self.mqtt_password.get_secret_value() if self.mqtt_password is not None else None

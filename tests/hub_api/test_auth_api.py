@@ -33,6 +33,8 @@ ROUTES = [
     ("POST", "/api/v1/users/nobody/token", None, {"admin"}),
     ("DELETE", "/api/v1/users/nobody/token", None, {"admin"}),
     ("GET", "/api/v1/me", None, {"staff", "integrator", "admin", "edge"}),
+    ("GET", "/api/v1/rule-types", None, {"staff", "integrator", "admin", "edge"}),
+    ("GET", "/api/v1/case-lifecycle", None, {"staff", "integrator", "admin", "edge"}),
     # Central configuration: integrators read and write it; staff and edges may not.
     ("GET", f"/api/v1/edges/{EDGE}/config", None, {"integrator", "admin"}),
     ("PUT", f"/api/v1/edges/{EDGE}/config", {"yaml": "x: 1"}, {"integrator", "admin"}),
@@ -263,3 +265,17 @@ def test_openapi_and_docs_are_served(app_client: TestClient) -> None:
     assert "security" not in document["paths"]["/healthz"]["get"]
     docs = app_client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_reference_data_is_the_hubs_own(app_client: TestClient, tokens: dict) -> None:
+    from gridwarden.edge.rules.registry import RULE_TYPES
+    from gridwarden.hub.cases import TRANSITIONS
+
+    headers = bearer(tokens["staff"])
+    types = app_client.get("/api/v1/rule-types", headers=headers).json()
+    assert [t["type"] for t in types] == list(RULE_TYPES)
+    parking = next(t for t in types if t["type"] == "illegal_parking")
+    assert parking["needs_detector"] and parking["new_rule"]["classes"] == ["vehicle"]
+    assert parking["defaults"]["end_grace_s"] == 5.0
+    lifecycle = app_client.get("/api/v1/case-lifecycle", headers=headers).json()
+    assert lifecycle["transitions"] == {s: list(t) for s, t in TRANSITIONS.items()}
