@@ -130,7 +130,7 @@ class HubSettings(BaseSettings):
     )
     basemap_mbtiles: str | None = Field(
         default=None,
-        description="MBTiles file of raster tiles the one map shows offline (default: plain background)",
+        description="MBTiles or PMTiles file of raster tiles the one map shows offline (default: plain background)",
     )
     public_url: str | None = Field(
         default=None,

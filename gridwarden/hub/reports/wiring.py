@@ -20,6 +20,7 @@ from gridwarden.hub.api.deps import Services, error
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.reports.categories import default_table, load_table, use_table
 from gridwarden.hub.reports.open311_forward import Open311Forwarder
+from gridwarden.hub.reports.pmtiles import PMTilesReader
 from gridwarden.hub.reports.rate_limit import SlidingWindowLimiter
 from gridwarden.hub.reports.resident import ReportService
 
@@ -78,7 +79,11 @@ def build_city_services(
     use_table(load_table(settings.category_table) if settings.category_table else default_table())
     basemap = Path(settings.basemap_mbtiles) if settings.basemap_mbtiles else None
     if basemap is not None and not basemap.is_file():
-        raise ValueError(f"GRIDWARDEN_HUB_BASEMAP_MBTILES: {basemap} does not exist (an MBTiles file)")
+        raise ValueError(
+            f"GRIDWARDEN_HUB_BASEMAP_MBTILES: {basemap} does not exist (an MBTiles or PMTiles file)"
+        )
+    if basemap is not None and basemap.suffix.lower() == ".pmtiles":
+        PMTilesReader(basemap)  # a file that is not PMTiles v3 stops the hub at start, named
     forwarder = None
     if settings.open311_forward_url and settings.open311_forward_api_key is not None:
         forwarder = Open311Forwarder(
