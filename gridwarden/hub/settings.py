@@ -132,6 +132,9 @@ class HubSettings(BaseSettings):
         default=None,
         description="MBTiles or PMTiles file of raster tiles the one map shows offline (default: plain background)",
     )
+    map_outline: str | None = Field(
+        default=None, description="GeoJSON of streets and boundaries the one map draws without a basemap"
+    )
     public_url: str | None = Field(
         default=None,
         description="the hub's address as residents and other systems reach it (Open311 media_url)",
@@ -159,6 +162,7 @@ class HubSettings(BaseSettings):
         "webhook_url",
         "category_table",
         "basemap_mbtiles",
+        "map_outline",
         "public_url",
         "open311_forward_url",
         "open311_forward_since",

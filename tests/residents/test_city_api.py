@@ -84,3 +84,19 @@ def test_tile_ids_follow_the_specification() -> None:
     # Within zoom 2 the curve turns (the classic Hilbert xy2d: (1, 0) is step 1, (0, 1) step 3).
     assert (zxy_to_tileid(2, 1, 0), zxy_to_tileid(2, 0, 1)) == (5 + 1, 5 + 3)
     assert sorted(zxy_to_tileid(3, x, y) for x in range(8) for y in range(8)) == list(range(21, 85))
+
+
+def test_map_outline_is_served_and_a_bad_one_refused(db: Database, tokens, tmp_path: Path) -> None:
+    from gridwarden.hub.reports.points import DEMO_OUTLINE
+
+    c = TestClient(resident_app(db, tmp_path / "ev", map_outline=str(DEMO_OUTLINE)))
+    outline = c.get("/api/v1/map", headers=bearer(tokens["staff"])).json()["outline"]
+    assert [f["properties"]["kind"] for f in outline["features"]] == [
+        "boundary",
+        "street",
+        "street",
+        "street",
+    ]
+    (tmp_path / "bad.json").write_text('{"type": "Point"}', encoding="utf-8")
+    with pytest.raises(ValueError, match="bad.json: expected a GeoJSON FeatureCollection"):
+        resident_app(db, tmp_path / "ev", map_outline=str(tmp_path / "bad.json"))

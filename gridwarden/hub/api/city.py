@@ -165,6 +165,7 @@ def get_map(
 ) -> dict[str, Any]:
     data = map_data(services, services.cases.clock())
     data["basemap"] = {"tiles": "/city/tiles/{z}/{x}/{y}" if city.basemap else None}
+    data["outline"] = city.outline
     data["map_library"] = (LEAFLET_DIR / "leaflet.js").is_file()
     return data
 

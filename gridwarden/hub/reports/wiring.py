@@ -9,10 +9,11 @@ Open311 forwarder, which :meth:`start`/:meth:`stop` run with the hub's other wor
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, status
 
@@ -48,6 +49,7 @@ class CityServices:
     closure_limit_s: float = 86400.0
     timezone: str = "Asia/Shanghai"
     basemap: Path | None = None
+    outline: dict[str, Any] | None = None
     forwarder: Open311Forwarder | None = None
     client_key_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
@@ -84,6 +86,7 @@ def build_city_services(
         )
     if basemap is not None and basemap.suffix.lower() == ".pmtiles":
         PMTilesReader(basemap)  # a file that is not PMTiles v3 stops the hub at start, named
+    outline = _outline(settings.map_outline) if settings.map_outline else None
     forwarder = None
     if settings.open311_forward_url and settings.open311_forward_api_key is not None:
         forwarder = Open311Forwarder(
@@ -92,8 +95,22 @@ def build_city_services(
         )  # fmt: skip
     return CityServices(
         db=db, limits=limits or ResidentLimits(), closure_limit_s=settings.closure_limit_s,
-        timezone=settings.timezone, basemap=basemap, forwarder=forwarder,
+        timezone=settings.timezone, basemap=basemap, outline=outline, forwarder=forwarder,
     )  # fmt: skip
+
+
+def _outline(path: str) -> dict[str, Any]:
+    """The map outline (a GeoJSON FeatureCollection, at most 5 MB), or ValueError naming the file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        if len(text) > 5 * 1024 * 1024:
+            raise ValueError("larger than 5 MB")
+        doc = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"GRIDWARDEN_HUB_MAP_OUTLINE: {path}: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+        raise ValueError(f"GRIDWARDEN_HUB_MAP_OUTLINE: {path}: expected a GeoJSON FeatureCollection")
+    return doc
 
 
 def get_city(services: Services) -> CityServices:
