@@ -138,6 +138,7 @@ def test_statistics_page_draws_chart_and_figures_in_both_languages(city_hub, pag
     expect(page.locator("#chart rect")).to_have_count(2)  # today: camera and resident
     expect(page.locator("#chart rect[data-key='camera']")).to_have_attribute("data-count", "2")
     expect(page.locator("#ontime-sub")).to_contain_text("应结")
+    expect(page.locator("#legend")).to_contain_text("群众上报")
     page.locator("#lang").click()
     expect(page.locator("#ontime-sub")).to_contain_text("due")
     expect(page.locator("h1")).to_have_text("Case statistics")
