@@ -299,7 +299,15 @@ def apply_to_runner(runner: EdgeRunner, new_config: EdgeConfig) -> ApplyResult:
     for cam_id in sorted(running & set(wanted)):
         cam = wanted[cam_id]
         current = runner.analytics[cam_id]
-        for fld in ("url", "transport", "analysis_fps", "keyframes_only", "stall_timeout_s", "evidence"):
+        for fld in (
+            "url",
+            "inputs",
+            "transport",
+            "analysis_fps",
+            "keyframes_only",
+            "stall_timeout_s",
+            "evidence",
+        ):
             if getattr(current.camera, fld) != getattr(cam, fld):
                 needs_restart.append(f"camera {cam_id}: {fld} changed")
         rebuilt[cam_id] = current.reconfigured(cam, new_config)
