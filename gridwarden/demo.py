@@ -9,7 +9,7 @@ It starts, as child processes so each stops cleanly on its own:
 * the hub (``gridwarden hub serve``) on SQLite under the data folder, with a staff user whose
   token is printed;
 * one edge (``gridwarden edge run``). With no ``--config``, it watches a street scene this
-  project renders itself (:mod:`gridwarden.edge.synthetic_scene`: a market stall is set up on
+  project renders itself (:mod:`gridwarden.edge.capture.synthetic_scene`: a market stall is set up on
   the pavement and stays) through the class-agnostic static-object rule, so an incident and a
   case appear with no camera, no model and no download. With ``--config FILE`` it runs that
   edge configuration (its ``mqtt`` section is pointed at the demo's broker).
@@ -59,7 +59,7 @@ def render_demo_scene(
     if path.exists():
         return path
     from gridwarden.edge.annotate import AnnotatedVideoWriter
-    from gridwarden.edge.synthetic_scene import make_street_scene
+    from gridwarden.edge.capture.synthetic_scene import make_street_scene
 
     fps = 5.0
     tmp = path.with_suffix(".part.mp4")
@@ -77,7 +77,7 @@ def render_demo_scene(
 
 def demo_edge_config(scene: Path, data_dir: Path, mqtt_host: str, mqtt_port: int) -> dict[str, Any]:
     """Edge configuration for the synthetic scene: one camera, a static-object rule on the pavement."""
-    from gridwarden.edge.synthetic_scene import STALL_BOX_NORMALISED
+    from gridwarden.edge.capture.synthetic_scene import STALL_BOX_NORMALISED
 
     x1, y1, x2, y2 = STALL_BOX_NORMALISED
     pad = 0.08
