@@ -179,7 +179,7 @@ def _stop(proc: subprocess.Popen[bytes] | None, name: str, timeout: float = 20.0
 def run_demo(args: argparse.Namespace) -> int:
     from gridwarden.hub.auth import UserStore
     from gridwarden.hub.db import Database, upgrade_database
-    from gridwarden.hub.reports.points import seed_demo_points
+    from gridwarden.hub.reports.points import DEMO_OUTLINE, seed_demo_points
 
     data_dir = Path(args.data_dir).resolve()
 
@@ -227,7 +227,8 @@ def run_demo(args: argparse.Namespace) -> int:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         cli = [sys.executable, "-m", "gridwarden.cli"]
         hub_cmd = [*cli, "hub", "serve", "--db", db_url, "--mqtt-host", mqtt_host, "--mqtt-port", str(mqtt_port),
-                   "--host", args.host, "--port", str(api_port), "--client-id", "hub-demo"]  # fmt: skip
+                   "--host", args.host, "--port", str(api_port), "--client-id", "hub-demo",
+                   "--map-outline", str(DEMO_OUTLINE)]  # fmt: skip
         with open(logs / "hub.log", "ab") as hub_log:  # the child keeps its own copy of the fd
             hub = subprocess.Popen(hub_cmd, stdout=hub_log, stderr=subprocess.STDOUT, env=env)
         _wait_port(api_port, hub, "the hub")
