@@ -173,7 +173,7 @@ class SceneModel:
         if small.ndim == 2:
             small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
         small = cv2.GaussianBlur(small, (3, 3), 0).astype(np.float32)
-        median_value = float(np.median(small[::2, ::2].max(axis=2)))
+        median_value = float(np.median(small[::3, ::3].max(axis=2)))
         # At dusk every contrast shrinks with the light: the threshold follows the scene's
         # brightness (down to a floor well above the sensor noise left after downscaling).
         threshold = float(
@@ -185,8 +185,8 @@ class SceneModel:
             return SceneView(image, small, self._background.copy(), threshold, median_value)
         dt = t - self._last_t
         self._last_t = t
-        # Global brightness drift from every other pixel: the median ignores a local object.
-        offset = np.median((small[::2, ::2] - self._background[::2, ::2]).reshape(-1, 3), axis=0)
+        # Global brightness drift from every third pixel: the median ignores a local object.
+        offset = np.median((small[::3, ::3] - self._background[::3, ::3]).reshape(-1, 3), axis=0)
         matched = self._background + offset.astype(np.float32)
         view = SceneView(image, small, matched, threshold, median_value)
         if dt > 0:
