@@ -456,6 +456,9 @@ def test_zone_editor_static_object_fields_and_masks(browser: Browser, seeded: Se
         for field in ("min_static_s", "min_size", "cooldown_s", "end_grace_s", "dwell_s"):
             expect(rule.locator(f'input[name="{field}"]')).to_be_visible()
         expect(rule.locator(".warning")).to_have_count(0)  # static objects need no detector
+        # Fields the file leaves out show the edge's default.
+        expect(rule.locator('input[name="coverage"]')).to_have_attribute("placeholder", "0.05")
+        expect(rule.locator('input[name="end_grace_s"]')).to_have_attribute("placeholder", "5")
         # One mask listed; it can be deleted, and a new one drawn.
         expect(page.locator("#zone-masks .mask-item")).to_have_count(1)
         page.locator("#zone-masks .mask-item button.danger-link").click()
