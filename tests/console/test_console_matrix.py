@@ -393,7 +393,10 @@ def test_bulk_reject_with_one_reason_and_search(browser: Browser, seeded: Seeded
         # They are detections now, not decisions; free text finds them by the note.
         page.click("#tab-detections")
         expect(page.locator(f'.queue-item[data-case-id="{a}"]')).to_be_visible()
-        page.fill("#filter-q", "licence")
+        page.locator("body").click(position={"x": 700, "y": 5})
+        page.keyboard.press("/")  # the search box, from the keyboard
+        expect(page.locator("#filter-q")).to_be_focused()
+        page.keyboard.type("licence")
         expect(page.locator(".queue-item")).to_have_count(2)
         page.fill("#filter-q", f"#{seeded.cases[0]}")
         page.click("#tab-decision")
