@@ -473,6 +473,13 @@ def test_zone_editor_static_object_fields_and_masks(browser: Browser, seeded: Se
             page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
         page.keyboard.press("Enter")
         expect(page.locator("#zone-masks .mask-item")).to_have_count(1)
+        # Its first vertex dragged from (0.3, 0.7) to (0.35, 0.65).
+        vertex = page.locator('#zones-svg circle.vertex.mask[data-ring="0"][data-index="0"]')
+        vbox = vertex.bounding_box()
+        page.mouse.move(vbox["x"] + vbox["width"] / 2, vbox["y"] + vbox["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.35 * box["width"], box["y"] + 0.65 * box["height"], steps=5)
+        page.mouse.up()
         rule.locator('input[name="cooldown_s"]').fill("45")
         rule.locator('input[name="cooldown_s"]').dispatch_event("change")
         # The vehicle rule on an edge without a detector is flagged.
@@ -487,7 +494,9 @@ def test_zone_editor_static_object_fields_and_masks(browser: Browser, seeded: Se
         import yaml
 
         zones = {z["id"]: z for z in yaml.safe_load(saved)["cameras"][0]["zones"]}
-        assert len(zones["pavement"]["masks"]) == 1 and zones["pavement"]["masks"][0][0] == [0.3, 0.7]
+        (mask,) = zones["pavement"]["masks"]
+        assert len(mask) == 3 and abs(mask[0][0] - 0.35) < 0.01 and abs(mask[0][1] - 0.65) < 0.01, mask
+        assert mask[1] == [0.4, 0.7]
         assert zones["pavement"]["rules"][0]["cooldown_s"] == 45
     finally:
         console.close()
