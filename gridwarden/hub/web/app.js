@@ -17,16 +17,28 @@
   const MEDIA_REFRESH_MARGIN_S = 120; // a media ticket lives 15 min; renew it 2 min before
   const REJECT_REASONS = ["wrong_class", "not_in_zone", "moving", "permitted", "duplicate", "other"];
   const QUEUE_LIMIT = 500;
-  // What each action moves a case to, and from which states it applies. Confirm and reject on a
-  // "new" case pass through "in_review" first: the life cycle has no shortcut, and the history
-  // then shows who took the case into review.
+  // What each action moves a case to. Where it applies comes from the hub's life cycle
+  // (GET /case-lifecycle, loaded at start): where its target is an allowed transition, or where
+  // review is and the target is allowed from review. Confirm and reject on a "new" case pass
+  // through "in_review" first: the life cycle has no shortcut, and the history then shows who
+  // took the case into review.
   const ACTIONS = {
-    confirm: { to: "confirmed", from: ["new", "in_review"] },
-    reject: { to: "rejected", from: ["new", "in_review"] },
-    dispatch: { to: "dispatched", from: ["confirmed"] },
-    resolve: { to: "resolved", from: ["dispatched"] },
-    close: { to: "closed", from: ["resolved", "rejected"] },
+    confirm: { to: "confirmed" },
+    reject: { to: "rejected" },
+    dispatch: { to: "dispatched" },
+    resolve: { to: "resolved" },
+    close: { to: "closed" },
   };
+  let lifecycle = { transitions: {} };
+  function applies(action, caseState) {
+    const next = lifecycle.transitions[caseState] || [];
+    const to = ACTIONS[action].to;
+    return next.includes(to) || (next.includes("in_review") && (lifecycle.transitions.in_review || []).includes(to));
+  }
+  // The states from which an action applies, for the "not now" hint.
+  function fromStates(action) {
+    return Object.keys(lifecycle.transitions).filter((from) => applies(action, from));
+  }
   const KEYS = { c: "confirm", r: "reject", d: "dispatch", s: "resolve", x: "close" };
 
   const state = {
@@ -247,6 +259,7 @@
     $("login").hidden = true;
     $("app").hidden = false;
     renderRejectReasons();
+    lifecycle = await api("/case-lifecycle");
     await ensureMedia();
     await loadFacets();
     await loadQueue();
@@ -444,7 +457,7 @@
           el("span", { class: "qi-id" }, `#${c.id}`),
           el("span", { class: `state-badge state-${c.state}` }, stateName(c.state)),
           el("span", { class: "qi-where" }, `${c.camera} · ${c.zone}`),
-          el("span", { class: "qi-rule" }, `${ruleName(c.rule)} · ${classesText(c.rule, c.classes)}`),
+          el("span", { class: "qi-rule" }, [ruleName(c.rule), classesText(c.rule, c.classes), c.category].filter(Boolean).join(" · ")),
           el("span", { class: "qi-age", dataset: { since: c.detected_at } }, fmtAge(c.detected_at)),
         );
       }),
@@ -635,7 +648,7 @@
     badge.dataset.state = d.state;
     $("case-camera").textContent = `${d.camera} (${d.edge_id})`;
     $("case-zone").textContent = d.zone;
-    $("case-rule").textContent = ruleName(d.rule);
+    $("case-rule").textContent = [ruleName(d.rule), d.category].filter(Boolean).join(" · ");
     $("case-classes").textContent = classesText(d.rule, d.classes);
     $("case-reviewed").textContent = d.reviewed_at ? t("case.reviewed_by", { who: d.reviewed_by || "", at: fmtDateTime(d.reviewed_at) }) : t("case.not_reviewed");
     $("case-detected").textContent = fmtDateTime(d.detected_at);
@@ -645,7 +658,7 @@
     $("case-clip-caption").textContent = index >= 0 && d.incidents.length > 1 ? t("case.clip_of", { n: index + 1 }) : t("case.clip");
     setMedia($("case-snapshot"), d.snapshot && d.urls[d.snapshot.sha256], $("case-no-snapshot"));
     for (const button of document.querySelectorAll("#actions [data-action]")) {
-      button.disabled = !ACTIONS[button.dataset.action].from.includes(d.state);
+      button.disabled = !applies(button.dataset.action, d.state);
     }
     renderTimeline(d);
     renderHistory(d);
@@ -763,8 +776,8 @@
     const d = state.detail;
     const spec = ACTIONS[action];
     if (!d || state.busy) return;
-    if (!spec.from.includes(d.state)) {
-      toast(t("action.not_now", { action: t(`action.${action}`), state: stateName(d.state), from: spec.from.map(stateName).join(" / ") }), "error");
+    if (!applies(action, d.state)) {
+      toast(t("action.not_now", { action: t(`action.${action}`), state: stateName(d.state), from: fromStates(action).map(stateName).join(" / ") }), "error");
       return;
     }
     state.busy = true;
@@ -810,8 +823,8 @@
       $("reject-bulk").hidden = false;
     } else {
       if (!d) return;
-      if (!ACTIONS.reject.from.includes(d.state)) {
-        toast(t("action.not_now", { action: t("action.reject"), state: stateName(d.state), from: ACTIONS.reject.from.map(stateName).join(" / ") }), "error");
+      if (!applies("reject", d.state)) {
+        toast(t("action.not_now", { action: t("action.reject"), state: stateName(d.state), from: fromStates("reject").map(stateName).join(" / ") }), "error");
         return;
       }
       $("reject-title").textContent = t("reject.title", { id: d.id });
