@@ -130,7 +130,7 @@ def test_every_wire_message_is_in_the_contract_with_its_schema() -> None:
 @pytest.mark.parametrize(
     "module",
     [
-        "gridwarden.edge.hub_commands",
+        "gridwarden.edge.transport.hub_commands",
         "gridwarden.mqtt",
         "gridwarden.hub.settings",
         "gridwarden.geometry",
