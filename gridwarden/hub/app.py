@@ -66,8 +66,8 @@ from gridwarden.hub.evidence_retention import EvidencePruner
 from gridwarden.hub.evidence_store import EvidenceStore, RetentionPolicy
 from gridwarden.hub.fleet import FleetService
 from gridwarden.hub.ingest import HubIngestor
-from gridwarden.hub.replay import ReplaySettings
 from gridwarden.hub.reports.wiring import build_city_services
+from gridwarden.hub.resend_requests import ResendSettings
 from gridwarden.hub.settings import HubSettings
 from gridwarden.hub.webhooks import WebhookForwarder
 from gridwarden.observability import HubMetrics, add_metrics_route
@@ -163,8 +163,8 @@ def build_ingestor(settings: HubSettings, db: Database) -> HubIngestor:
         batch_wait_s=settings.batch_wait_s,
         merge_window_s=settings.merge_window_s,
         merge_iou=settings.merge_iou,
-        replay=ReplaySettings(settle_s=settings.replay_settle_s, retry_s=settings.replay_retry_s),
-        request_replays=settings.request_replays,
+        resend=ResendSettings(settle_s=settings.replay_settle_s, retry_s=settings.replay_retry_s),
+        request_resends=settings.request_replays,
     )
 
 

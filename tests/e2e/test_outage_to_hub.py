@@ -145,7 +145,7 @@ def test_thousand_events_reach_the_hub_exactly_once_through_outages(
     edge_text, hub_text = _log_text(edge_log), _log_text(hub_log)
     # The broker restart really lost events that only a replay brought back (else this test
     # proved nothing about replay); and the edge outbox ends empty of unacknowledged events.
-    assert "requested replay of" in hub_text, hub_text[-3000:]
-    assert "served 0 replay" not in edge_text and "served " in edge_text, edge_text[-3000:]
+    assert "requested a resend of" in hub_text, hub_text[-3000:]
+    assert "served 0 resend" not in edge_text and "served " in edge_text, edge_text[-3000:]
     with Outbox(tmp_path / "outbox.sqlite3") as outbox:
         assert outbox.depth() == 0 and outbox.last_seq() == COUNT

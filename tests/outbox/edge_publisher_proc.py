@@ -68,7 +68,7 @@ def main() -> int:
         print("drained, serving" if drained else "NOT drained, serving", flush=True)
         terminated.wait()
         drained = publisher.wait_drained(args.drain_timeout)
-        print(f"served {publisher.replays_served} replay request(s)", flush=True)
+        print(f"served {publisher.resends_served} resend request(s)", flush=True)
     publisher.stop(timeout=5.0)
     outbox.close()
     print("drained" if drained else "NOT drained", flush=True)

@@ -14,12 +14,13 @@ messages or ``batch_wait_s`` after the first, whichever comes first) amortises i
 told (MQTT 5 Receive Maximum) to keep up to two batches in flight unacknowledged, so the next
 batch fills while this one commits.
 
-Replay: a broker can acknowledge an edge's event and still lose it before any hub has it
+Resend requests: a broker can acknowledge an edge's event and still lose it before any hub has it
 (Mosquitto 2.0.11 does not restore shared subscriptions after a restart). After each commit the
-consumer tells a :class:`~gridwarden.hub.replay.ReplayRequester` about gaps and edge statuses; it
+consumer tells a :class:`~gridwarden.hub.resend_requests.ResendRequester` about gaps and edge statuses; it
 compares what the DATABASE holds with ``EdgeStatus.last_seq`` and the per-edge holes and asks the
 edge (``.../replay``, QoS 1) to send the missing spans again, rate-limited. See
-:mod:`gridwarden.hub.replay`; ``stats()`` counts ``replay_requests`` and ``replay_seqs_requested``.
+:mod:`gridwarden.hub.resend_requests`; ``stats()`` counts ``resend_requests`` and ``resend_seqs_requested`` (exported under the
+older Prometheus names ``gridwarden_hub_replay_*``, kept for dashboards).
 
 Malformed messages (oversized, not JSON, wrong schema, wrong topic, edge/site/camera in the
 payload different from the topic) are rejected: logged with the reason, counted by reason in
@@ -67,7 +68,7 @@ from gridwarden.hub.db.engine import Database
 from gridwarden.hub.ingest.results import IngestResult, Outcome, RejectReason
 from gridwarden.hub.ingest.storage import count_rejection, ingest_batch
 from gridwarden.hub.ingest.validation import Rejection
-from gridwarden.hub.replay import ReplayRequester, ReplaySettings, StatusNote
+from gridwarden.hub.resend_requests import ResendRequester, ResendSettings, StatusNote
 from gridwarden.mqtt import MqttSettings, make_client
 
 log = logging.getLogger(__name__)
@@ -128,8 +129,8 @@ class IngestStats:
                 "commit_ms_total": c["commit_ms_total"],
                 "db_errors": c["db_errors"],
                 "connects": c["connects"],
-                "replay_requests": c["replay_requests"],
-                "replay_seqs_requested": c["replay_seqs_requested"],
+                "resend_requests": c["resend_requests"],
+                "resend_seqs_requested": c["resend_seqs_requested"],
             }
 
 
@@ -159,8 +160,8 @@ class HubIngestor:
         merge_iou: float = DEFAULT_MERGE_IOU,
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
         keepalive_s: int = 30,
-        replay: ReplaySettings | None = None,
-        request_replays: bool = True,
+        resend: ResendSettings | None = None,
+        request_resends: bool = True,
     ) -> None:
         if batch_max < 1 or batch_wait_s <= 0:
             raise ValueError("batch_max must be >= 1 and batch_wait_s > 0")
@@ -197,28 +198,28 @@ class HubIngestor:
         self._client.on_subscribe = self._on_subscribe
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
-        self._replayer = (
-            ReplayRequester(
+        self._resend_requester = (
+            ResendRequester(
                 db,
-                self._publish_replay,
+                self._publish_resend_request,
                 requested_by=self.client_id,
-                settings=replay,
-                on_request=self._count_replay,
+                settings=resend,
+                on_request=self._count_resend_request,
             )
-            if request_replays
+            if request_resends
             else None
         )
 
-    def _publish_replay(self, topic: str, payload: bytes) -> bool:
-        """Hand a replay request to paho (QoS 1, not retained); refused while disconnected so a
+    def _publish_resend_request(self, topic: str, payload: bytes) -> bool:
+        """Hand a resend request (``ReplayRequest`` on the wire) to paho (QoS 1, not retained); refused while disconnected so a
         request is not queued behind an outage (the requester asks again later)."""
         if not self._ready.is_set():
             return False
         return self._client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_SUCCESS
 
-    def _count_replay(self, request: ReplayRequest) -> None:
-        self._stats.note("replay_requests")
-        self._stats.note("replay_seqs_requested", request.to_seq - request.from_seq + 1)
+    def _count_resend_request(self, request: ReplayRequest) -> None:
+        self._stats.note("resend_requests")
+        self._stats.note("resend_seqs_requested", request.to_seq - request.from_seq + 1)
 
     # ---- MQTT callbacks (network thread)
 
@@ -272,8 +273,8 @@ class HubIngestor:
         )
         self._worker = threading.Thread(target=self._run, name=f"{self.client_id}-writer", daemon=True)
         self._worker.start()
-        if self._replayer is not None:
-            self._replayer.start()
+        if self._resend_requester is not None:
+            self._resend_requester.start()
         self._client.loop_start()
 
     def wait_ready(self, timeout: float | None = None) -> bool:
@@ -283,8 +284,8 @@ class HubIngestor:
     def stop(self, timeout: float = 10.0) -> None:
         """Store and acknowledge what has arrived, then disconnect (the session stays on the broker)."""
         self._stopping.set()
-        if self._replayer is not None:
-            self._replayer.stop()
+        if self._resend_requester is not None:
+            self._resend_requester.stop()
         if self._worker is not None:
             self._worker.join(timeout)
         self._client.disconnect()
@@ -371,12 +372,12 @@ class HubIngestor:
             else:
                 self._stats.add(results, commit_s=time.monotonic() - started)
                 self._ack(batch)
-                self._tell_replayer(results)
+                self._tell_resend_requester(results)
                 return
             time.sleep(retry.delay(attempt))
 
-    def _tell_replayer(self, results: Sequence[IngestResult]) -> None:
-        if self._replayer is None:
+    def _tell_resend_requester(self, results: Sequence[IngestResult]) -> None:
+        if self._resend_requester is None:
             return
         notes = [
             StatusNote(r.edge_id, r.topic, gap=bool(r.gap), online=r.edge_online, last_seq=r.edge_last_seq)
@@ -384,7 +385,7 @@ class HubIngestor:
             if r.edge_id is not None and (r.gap or r.edge_online is not None)
         ]
         if notes:
-            self._replayer.observe(notes)
+            self._resend_requester.observe(notes)
 
     def _note_db_error(self, exc: Exception, size: int, attempt: int) -> None:
         self._stats.note("db_errors")
