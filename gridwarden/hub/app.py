@@ -11,7 +11,8 @@ What is built, and who owns what:
 * the FastAPI app (:func:`create_app`): every router in :data:`ROUTERS`, the console's pages and
   ``/metrics``;
 * the workers :meth:`Hub.start` starts and :meth:`Hub.stop` stops in order: MQTT ingest, the
-  webhook forwarder (only with ``webhook_url``), the evidence pruner, the config publisher.
+  webhook forwarder (only with ``webhook_url``), the evidence pruner, the config publisher, the
+  Open311 forwarder (only with ``open311_forward_url``).
 
 >>> hub = build_hub(HubSettings(database_url="sqlite:///var/hub.db"))    # doctest: +SKIP
 >>> hub.start(); uvicorn.run(hub.app, port=8080); hub.stop()              # doctest: +SKIP
@@ -31,10 +32,13 @@ from types import TracebackType
 from fastapi import APIRouter, FastAPI
 
 from gridwarden import __version__
+from gridwarden.backoff import Backoff
 from gridwarden.contract import utcnow
 from gridwarden.hub.api import (
     cameras,
     cases,
+    categories,
+    city,
     config_documents,
     configs,
     console,
@@ -43,8 +47,12 @@ from gridwarden.hub.api import (
     edges,
     evidence,
     health,
+    open311,
+    qr_points,
     reference,
+    resident_pages,
     snapshots,
+    statistics,
     users,
 )
 from gridwarden.hub.api.deps import HubServices
@@ -59,8 +67,9 @@ from gridwarden.hub.evidence_store import EvidenceStore, RetentionPolicy
 from gridwarden.hub.fleet import FleetService
 from gridwarden.hub.ingest import HubIngestor
 from gridwarden.hub.replay import ReplaySettings
+from gridwarden.hub.reports.wiring import build_city_services
 from gridwarden.hub.settings import HubSettings
-from gridwarden.hub.webhooks import Backoff, WebhookForwarder
+from gridwarden.hub.webhooks import WebhookForwarder
 from gridwarden.observability import HubMetrics, add_metrics_route
 
 DESCRIPTION = """
@@ -89,6 +98,12 @@ ROUTERS: tuple[APIRouter, ...] = (
     dry_run.router,
     console.router,
     console_review.router,
+    categories.router,
+    qr_points.router,
+    statistics.router,
+    open311.router,
+    resident_pages.router,
+    city.router,
 )
 
 
@@ -101,6 +116,7 @@ def create_app(services: HubServices, metrics: HubMetrics | None = None) -> Fast
     if metrics is not None:
         add_metrics_route(app, metrics.registry)
     console.mount_console_pages(app)
+    city.mount_city_pages(app)
     return app
 
 
@@ -190,6 +206,9 @@ class Hub:
             self._started.append("forwarder")
         self.pruner.start()
         self._started.append("pruner")
+        if self.services.city is not None:
+            self.services.city.start()
+            self._started.append("city")
 
     def stop(self) -> None:
         """Stop in order: ingest (what arrived is stored and acknowledged, the rest stays on the
@@ -201,6 +220,8 @@ class Hub:
             self.forwarder.stop()
         if "pruner" in self._started:
             self.pruner.stop()
+        if "city" in self._started and self.services.city is not None:
+            self.services.city.stop()  # the Open311 forwarder
         if self.owns_publisher and self.services.config_publisher is not None:
             self.services.config_publisher.close()
         self._started.clear()
@@ -248,7 +269,7 @@ def build_hub(
                 settings.webhook_url,
                 secret,
                 case_service=CaseService(database, sla_target_s=settings.sla_target_s, clock=clock),
-                backoff=Backoff(base_s=settings.webhook_backoff_s, max_s=settings.webhook_backoff_max_s),
+                backoff=Backoff(settings.webhook_backoff_s, settings.webhook_backoff_max_s, jitter=0.1),
             )
         owns_publisher = config_publisher is None
         publisher = config_publisher if config_publisher is not None else build_config_publisher(settings)
@@ -272,6 +293,7 @@ def build_hub(
                 max_upload_bytes=settings.dry_run_max_upload_bytes,
             ),
             config_publisher=publisher,
+            city=build_city_services(settings, database),
         )
         ingestor = build_ingestor(settings, database)
         metrics.watch_ingest(ingestor.stats)

@@ -32,6 +32,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from gridwarden.contract import utcnow
+from gridwarden.geometry import box_iou
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.db.models import (
     Case,
@@ -40,6 +41,7 @@ from gridwarden.hub.db.models import (
     Incident,
     WebhookOutbox,
 )
+from gridwarden.hub.reports.categories import active_table
 from gridwarden.hub.schemas import (
     CaseDetail,
     CaseHistoryEntry,
@@ -113,19 +115,6 @@ REACHABLE: dict[str, frozenset[str]] = {s: frozenset(_reachable_from(s)) for s i
 
 
 # --------------------------------------------------------------------------- merging incidents
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix between boxes ``a`` (n, 4) and ``b`` (m, 4), both x1, y1, x2, y2."""
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def _boxes(objects: Sequence[dict[str, Any]]) -> np.ndarray:
@@ -264,6 +253,7 @@ class CaseMatcher:
             self.session.add(CaseIncident(case=case, incident=incident, joined_at=now, how="merged"))
             case.incident_count += 1
             case.classes = sorted(set(case.classes) | set(incident.classes))
+            case.category = active_table().classify(case.rule, case.classes)
             case.detected_at = min(case.detected_at, incident.started_at)
             case.last_activity_at = max(case.last_activity_at, incident.last_event_at)
             case.updated_at = now
@@ -278,6 +268,8 @@ class CaseMatcher:
             zone=incident.zone,
             rule=incident.rule,
             classes=sorted(set(incident.classes)),
+            source="camera",
+            category=active_table().classify(incident.rule, incident.classes),
             incident_count=1,
             detected_at=incident.started_at,
             last_activity_at=incident.last_event_at,
@@ -374,6 +366,8 @@ class CaseService:
         rule: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        category: str | Sequence[str] | None = None,
+        source: str | None = None,
         sort: str = "created_at",
         descending: bool = False,
         offset: int = 0,
@@ -392,7 +386,15 @@ class CaseService:
         stmt = select(Case)
         if states:
             stmt = stmt.where(Case.state.in_(states))
-        for column, value in ((Case.camera, camera), (Case.zone, zone), (Case.rule, rule)):
+        categories = [category] if isinstance(category, str) else list(category or [])
+        if categories:
+            stmt = stmt.where(Case.category.in_(categories))
+        for column, value in (
+            (Case.camera, camera),
+            (Case.zone, zone),
+            (Case.rule, rule),
+            (Case.source, source),
+        ):
             if value is not None:
                 stmt = stmt.where(column == value)
         if since is not None:

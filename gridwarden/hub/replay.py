@@ -5,7 +5,7 @@ Why: a PUBACK from the broker does not mean a hub has the event. Measured with M
 which the hub consumes incidents) are NOT restored from the persistence file, while plain
 subscriptions and queued messages are. Events an edge publishes after the broker is back but
 before the hub re-subscribes are acknowledged to the edge and delivered to nobody. The edge keeps
-acknowledged events for a while (see :mod:`gridwarden.edge.outbox`); this module notices the hole
+acknowledged events for a while (see :mod:`gridwarden.edge.transport.outbox`); this module notices the hole
 and publishes a :class:`~gridwarden.contract.ReplayRequest` on that edge's ``.../replay`` topic.
 
 What counts as missing is read from the DATABASE, never from what this process saw: with two hub
@@ -48,6 +48,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from gridwarden.backoff import Backoff
 from gridwarden.contract import ReplayRequest, Topics, parse_topic, utcnow
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.db.models import Edge, EdgeSequence, ReceivedEvent
@@ -208,7 +209,7 @@ class ReplayPlanner:
                 if pending is None:
                     continue  # a stored seq bridged into the span
                 pending.attempts += 1
-                pending.next_request_at = now + min(s.retry_s * 2 ** (pending.attempts - 1), s.max_retry_s)
+                pending.next_request_at = now + Backoff(s.retry_s, s.max_retry_s).delay(pending.attempts)
                 abandoned += pending.attempts == s.max_attempts
         if abandoned:
             self.given_up += abandoned

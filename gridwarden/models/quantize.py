@@ -39,6 +39,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gridwarden.edge.types import Detections
+from gridwarden.geometry import box_iou
 
 #: A SiLU input below this gives |SiLU(x)| < 0.015: the range below it is not worth int8 levels.
 SILU_INPUT_FLOOR = -6.0
@@ -204,7 +205,7 @@ def quantize_model(
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    from gridwarden.edge.detector import Detector
+    from gridwarden.edge.analytics.detector import Detector
 
     started = time.perf_counter()
     src, clip = Path(model), Path(calibration_clip)
@@ -302,7 +303,7 @@ def _copy_metadata(source: Any, target: Any) -> None:
 
 
 def _verify(reference: Any, quantized: Path, input_size: int | None) -> None:
-    from gridwarden.edge.detector import Detector
+    from gridwarden.edge.analytics.detector import Detector
 
     try:
         detector = Detector(quantized, input_size=input_size)
@@ -357,17 +358,6 @@ def matched_fractions(
     return n_a, m_a, n_b, m_b
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of xyxy boxes, shape (len(a), len(b))."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(axis=1)
-    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
 def compare_models(
     fp32: str | Path,
     int8: str | Path,
@@ -382,7 +372,7 @@ def compare_models(
 ) -> list[Agreement]:
     """Run both models on ``frames`` frames spread over each clip; compare boxes and time the
     inference alone (pre- and post-processing are the same code for both)."""
-    from gridwarden.edge.detector import Detector
+    from gridwarden.edge.analytics.detector import Detector
 
     ref = Detector(fp32, input_size=input_size, conf_threshold=conf_threshold)
     quant = Detector(int8, input_size=input_size, conf_threshold=conf_threshold)

@@ -70,6 +70,18 @@ ROUTES = [
     ("POST", "/api/v1/console/mark-reviewed", None, {"staff", "admin"}),
     ("POST", "/api/v1/console/media-ticket", None, {"staff", "integrator", "admin"}),
     ("GET", "/api/v1/console/live", None, {"staff", "integrator", "admin"}),
+    # Residents and the city (issue 14): categories, QR points (integrators edit), reports, statistics, map.
+    ("GET", "/api/v1/categories", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/exports/cases.csv", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/qr-points", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/qr-points/P-1", None, {"staff", "integrator", "admin"}),
+    ("PUT", "/api/v1/qr-points/P-1", {"lat": 31.2, "lon": 121.4}, {"integrator", "admin"}),
+    ("DELETE", "/api/v1/qr-points/P-1", None, {"integrator", "admin"}),
+    ("POST", "/api/v1/qr-points/import", None, {"integrator", "admin"}),
+    ("GET", "/api/v1/cases/1/reports", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/statistics", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/statistics/counts.csv", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/map", None, {"staff", "integrator", "admin"}),
 ]
 
 # Routes that take no bearer token by design: a password log-in, and the signed URLs that
@@ -82,6 +94,18 @@ NO_BEARER = {
     ("GET", f"{DRY_RUNS}/job1/video/candidate/0/signed"),
     ("GET", "/api/v1/console/media/case/1/thumbnail"),
     ("GET", f"/api/v1/console/media/camera/{EDGE}/cam-1"),
+    # Residents' public report pages (rate-limited), and Open311 (reading is public by the spec;
+    # filing takes the spec's api_key form field; camera pictures need it too).
+    ("GET", "/r/P-1"),
+    ("POST", "/r/P-1"),
+    ("GET", "/r/status/{token}"),
+    ("GET", "/open311/v2/services.{fmt}"),
+    ("GET", "/open311/v2/services/{service_code}.{fmt}"),
+    ("GET", "/open311/v2/requests.{fmt}"),
+    ("POST", "/open311/v2/requests.{fmt}"),
+    ("GET", "/open311/v2/requests/{request_id}.{fmt}"),
+    ("GET", "/open311/v2/tokens/{token}.{fmt}"),
+    ("GET", f"/open311/v2/media/{SHA}.jpg"),
 }
 
 
@@ -100,7 +124,9 @@ def test_every_api_route_is_protected(app_client: TestClient) -> None:
             .replace("{job_id}", "job1")
             .replace("{which}", "candidate")
             .replace("{clip_index}", "0")
-            .replace("{kind}", "thumbnail"),
+            .replace("{kind}", "thumbnail")
+            .replace("{point_id}", "P-1")
+            .replace("{table}", "counts"),
         )
         for path, operations in spec["paths"].items()
         for method in operations
@@ -242,7 +268,7 @@ def test_openapi_and_docs_are_served(app_client: TestClient) -> None:
 
 
 def test_reference_data_is_the_hubs_own(app_client: TestClient, tokens: dict) -> None:
-    from gridwarden.edge.rules.registry import RULE_TYPES
+    from gridwarden.edge.analytics.rules.registry import RULE_TYPES
     from gridwarden.hub.cases import TRANSITIONS
 
     headers = bearer(tokens["staff"])

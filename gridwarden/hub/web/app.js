@@ -252,6 +252,8 @@
 
   async function start(me) {
     state.me = me;
+    // Only roles that may decide get the checkboxes and bulk buttons (integrators only look).
+    $("app").classList.toggle("can-decide", me.permissions.includes("cases:transition"));
     await setLanguage(me.language);
     $("user-name").textContent = t("top.user", { name: me.username });
     $("login").hidden = true;
@@ -455,7 +457,7 @@
           el("span", { class: "qi-id" }, `#${c.id}`),
           el("span", { class: `state-badge state-${c.state}` }, stateName(c.state)),
           el("span", { class: "qi-where" }, `${c.camera} · ${c.zone}`),
-          el("span", { class: "qi-rule" }, `${ruleName(c.rule)} · ${classesText(c.rule, c.classes)}`),
+          el("span", { class: "qi-rule" }, [ruleName(c.rule), classesText(c.rule, c.classes), c.category].filter(Boolean).join(" · ")),
           el("span", { class: "qi-age", dataset: { since: c.detected_at } }, fmtAge(c.detected_at)),
         );
       }),
@@ -646,7 +648,7 @@
     badge.dataset.state = d.state;
     $("case-camera").textContent = `${d.camera} (${d.edge_id})`;
     $("case-zone").textContent = d.zone;
-    $("case-rule").textContent = ruleName(d.rule);
+    $("case-rule").textContent = [ruleName(d.rule), d.category].filter(Boolean).join(" · ");
     $("case-classes").textContent = classesText(d.rule, d.classes);
     $("case-reviewed").textContent = d.reviewed_at ? t("case.reviewed_by", { who: d.reviewed_by || "", at: fmtDateTime(d.reviewed_at) }) : t("case.not_reviewed");
     $("case-detected").textContent = fmtDateTime(d.detected_at);
