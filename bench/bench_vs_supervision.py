@@ -61,9 +61,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from gridwarden.edge.analytics.detector import Detector, resolve_classes  # noqa: E402
+from gridwarden.edge.analytics.model_loader import build_detector  # noqa: E402
 from gridwarden.edge.config import EdgeConfig, RuleConfig, load_edge_config  # noqa: E402
-from gridwarden.edge.detector import Detector, resolve_classes  # noqa: E402
-from gridwarden.edge.model_loader import build_detector  # noqa: E402
 from gridwarden.edge.replay import pick_camera  # noqa: E402
 from gridwarden.evaluation.report import format_table, to_json  # noqa: E402
 from gridwarden.evaluation.runner import ScenarioResult, ScenarioRunner  # noqa: E402
