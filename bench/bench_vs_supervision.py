@@ -30,8 +30,9 @@ copied with ``model.backend: onnxruntime``, so OpenVINO is never picked) with th
 input size and thresholds; the recipe calls Gridwarden's ``Detector`` for pre/post-processing so
 that the model's boxes are the same and only the pipeline differs.
 
-The tracker: supervision 0.30+ no longer ships ``sv.ByteTrack`` (deprecated in 0.28); its docs send users to Roboflow's
-``trackers`` package, whose ``ByteTrackTracker`` takes and returns ``sv.Detections``. It gets
+The tracker: supervision 0.30+ no longer ships ``sv.ByteTrack`` (deprecated in 0.28); its docs
+send users to Roboflow's ``trackers`` package, whose ``ByteTrackTracker`` takes and returns
+``sv.Detections``. It gets
 Gridwarden's tracker settings (``lost_timeout_s``, ``new_track_threshold``, ``high_threshold``,
 ``min_hits``): the package's defaults (activation 0.7) would start no track on cars seen from
 above (0.4-0.7 with yolox_nano), and the comparison is about the pipeline, not the tuning.
