@@ -350,6 +350,7 @@ class EdgeRunner:
                     else _to_dt(snap.last_frame_wall_time),
                     reconnects=snap.reconnects,
                     last_error=snap.last_error,
+                    location=self.analytics[cam_id].camera.location,
                     wall_time=utcnow(),
                 )
             )

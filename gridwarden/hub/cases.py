@@ -44,6 +44,7 @@ from gridwarden.hub.db.models import (
     RejectedMessage,
     WebhookOutbox,
 )
+from gridwarden.hub.places.case_location import locate_case
 from gridwarden.hub.schemas import (
     CameraView,
     CaseDetail,
@@ -297,6 +298,7 @@ class CaseMatcher:
             case=case, at=now, actor=SYSTEM_ACTOR, from_state=None, to_state=INITIAL_STATE,
             reason=f"opened by incident {incident.incident_id}",
         )  # fmt: skip
+        locate_case(self.session, case)
         self.session.add(case)
         cand = _Candidate(None, case.last_activity_at, case=case)
         cand.add_objects(incident.objects)
@@ -541,6 +543,7 @@ class CaseService:
                         "reconnects",
                         "last_error",
                         "last_frame_wall_time",
+                        "location",
                     ),  # fmt: skip
                 }
             )

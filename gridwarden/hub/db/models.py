@@ -133,6 +133,8 @@ class Case(Base):
         Index("ix_cases_rule_detected_at", "rule", "detected_at"),
         Index("ix_cases_detected_at", "detected_at"),
         Index("ix_cases_camera_reviewed_at", "camera", "reviewed_at"),
+        # Where the case is (migration 0008_places): its camera's location, and the area it falls in.
+        Index("ix_cases_area_id", "area_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -158,6 +160,10 @@ class Case(Base):
     # An operator looked at it ("mark all reviewed"); separate from the decision (the state).
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reviewed_by: Mapped[str | None] = mapped_column(String(128))
+    # WGS-84 position (the camera's, or a resident report's point) and the area containing it.
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    area_id: Mapped[str | None] = mapped_column(String(64))
 
     links: Mapped[list[CaseIncident]] = relationship(back_populates="case", order_by="CaseIncident.id")
     history: Mapped[list[CaseHistory]] = relationship(back_populates="case", order_by="CaseHistory.id")
@@ -302,3 +308,26 @@ class EdgeConfigVersion(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # When the broker acknowledged the retained message (None: stored but not yet delivered).
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Area(Base):
+    """A patrol beat or an estate grid: a lat/lon polygon loaded from GeoJSON (``areas import``).
+
+    The bounding box columns let "which area holds this point" ask the database for the few
+    candidates before the exact point-in-polygon test in Python."""
+
+    __tablename__ = "areas"
+    __table_args__ = (Index("ix_areas_bbox", "min_lat", "max_lat", "min_lon", "max_lon"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))  # beat | grid | any label the GeoJSON gives
+    # GeoJSON geometry (Polygon or MultiPolygon, [lon, lat] order as GeoJSON has it).
+    geometry: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    min_lat: Mapped[float] = mapped_column(Float)
+    max_lat: Mapped[float] = mapped_column(Float)
+    min_lon: Mapped[float] = mapped_column(Float)
+    max_lon: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
