@@ -12,7 +12,7 @@ The life cycle, as data (:data:`TRANSITIONS`; anything not listed is an :class:`
     in_review   -> confirmed | rejected
     confirmed   -> dispatched
     dispatched  -> resolved
-    resolved    -> closed
+    resolved    -> closed | dispatched (rework: the camera still sees the object)
     rejected    -> closed
     closed      -> (nothing: final)
 
@@ -64,7 +64,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "in_review": ("confirmed", "rejected"),
     "confirmed": ("dispatched",),
     "dispatched": ("resolved",),
-    "resolved": ("closed",),
+    "resolved": ("closed", "dispatched"),
     "rejected": ("closed",),
     "closed": (),
 }

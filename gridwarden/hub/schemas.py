@@ -47,6 +47,8 @@ class CaseHistoryEntry(_View):
     from_state: str | None
     to_state: str
     reason: str | None
+    # Dispatch steps that leave the state as it is (offered, accepted, declined, ...); None otherwise.
+    event: str | None = None
 
 
 class CaseView(_View):
