@@ -84,4 +84,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(build_configs_router())
     app.include_router(build_config_documents_router())
+    from gridwarden.hub.dispatch.wiring import install_field
+
+    install_field(app, database, evidence_root=settings.resolved_evidence_root())
     return app

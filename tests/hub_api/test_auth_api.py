@@ -25,7 +25,7 @@ ROUTES = [
     ("POST", "/api/v1/users", {"username": "new-one", "role": "staff"}, {"admin"}),
     ("POST", "/api/v1/users/nobody/token", None, {"admin"}),
     ("DELETE", "/api/v1/users/nobody/token", None, {"admin"}),
-    ("GET", "/api/v1/me", None, {"staff", "integrator", "admin", "edge"}),
+    ("GET", "/api/v1/me", None, {"staff", "integrator", "admin", "edge", "officer"}),
     # Central configuration: integrators read and write it; staff and edges may not.
     ("GET", "/api/v1/edges/edge-01/config", None, {"integrator", "admin"}),
     ("PUT", "/api/v1/edges/edge-01/config", {"yaml": "x: 1"}, {"integrator", "admin"}),
@@ -35,7 +35,36 @@ ROUTES = [
     ("POST", "/api/v1/edges/edge-01/config/publish", None, {"integrator", "admin"}),
     ("GET", "/api/v1/edges/edge-01/config/document", None, {"integrator", "admin"}),
     ("PUT", "/api/v1/edges/edge-01/config/document", {"document": {}}, {"integrator", "admin"}),
+    # Places, officers and dispatch (issue 13); the officer app is the officer's alone.
+    ("GET", "/api/v1/areas", None, {"staff", "integrator", "admin"}),
+    ("POST", "/api/v1/areas", {"type": "FeatureCollection", "features": []}, {"integrator", "admin"}),
+    ("GET", "/api/v1/areas/at", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/areas/beat-1", None, {"staff", "integrator", "admin"}),
+    ("DELETE", "/api/v1/areas/beat-1", None, {"integrator", "admin"}),
+    ("GET", "/api/v1/officers", None, {"staff", "admin"}),
+    ("PUT", "/api/v1/officers/nobody", {"username": "nobody", "name": "N"}, {"admin"}),
+    ("PUT", "/api/v1/officers/nobody/duty", {"on_duty": True}, {"staff", "admin"}),
+    ("GET", "/api/v1/officers/nobody/positions", None, {"staff", "admin"}),
+    ("GET", "/api/v1/field/me", None, {"officer", "admin"}),
+    ("PUT", "/api/v1/field/me/duty", {"on_duty": True}, {"officer", "admin"}),
+    ("POST", "/api/v1/field/me/position", {"lat": 31.2, "lon": 121.4}, {"officer", "admin"}),
+    ("POST", "/api/v1/field/tasks/1/accept", None, {"officer", "admin"}),
+    ("GET", "/api/v1/field/tasks/1/snapshot", None, {"officer", "admin"}),
+    ("POST", "/api/v1/field/photos", None, {"officer", "admin"}),
+    ("GET", "/api/v1/dispatch/queue", None, {"staff", "admin"}),
+    ("GET", "/api/v1/dispatch/alarms", None, {"staff", "admin"}),
+    ("GET", "/api/v1/dispatch/cases/1/tasks", None, {"staff", "admin"}),
+    ("POST", "/api/v1/dispatch/cases/1/reassign", {"officer_id": 1}, {"staff", "admin"}),
+    ("POST", "/api/v1/dispatch/cases/1/requeue", None, {"staff", "admin"}),
+    ("GET", "/api/v1/dispatch/sla", None, {"staff", "integrator", "admin"}),
+    ("GET", f"/api/v1/dispatch/photos/{'a' * 64}.jpg", None, {"staff", "admin"}),
 ]
+# Tracker apps (OsmAnd, Traccar) cannot send a token: their long device id is the credential.
+UNAUTHENTICATED = {
+    ("GET", "/healthz"),
+    ("GET", "/api/v1/positions/osmand"),
+    ("POST", "/api/v1/positions/osmand"),
+}
 
 
 def test_every_api_route_is_protected(app_client: TestClient) -> None:
@@ -47,13 +76,17 @@ def test_every_api_route_is_protected(app_client: TestClient) -> None:
             path.replace("{case_id}", "1")
             .replace("{username}", "nobody")
             .replace("{edge_id}", "edge-01")
-            .replace("{version}", "1"),
+            .replace("{version}", "1")
+            .replace("{area_id}", "beat-1")
+            .replace("{task_id}", "1")
+            .replace("{action}", "accept")
+            .replace("{name}", f"{'a' * 64}.jpg"),
         )
         for path, operations in spec["paths"].items()
         for method in operations
     }
     covered = {(method, path) for method, path, _, _ in ROUTES}
-    assert served - {("GET", "/healthz")} == covered
+    assert served - UNAUTHENTICATED == covered
 
 
 def test_no_token_is_401_with_a_bearer_challenge(app_client: TestClient) -> None:
@@ -124,6 +157,7 @@ def test_users_api_issues_a_working_token_once(app_client: TestClient, tokens: d
     assert app_client.get("/api/v1/me", headers=bearer(token)).json()["permissions"] == [
         "cases:read",
         "cases:transition",
+        "dispatch:manage",
     ]
     listed = app_client.get("/api/v1/users", headers=admin).json()
     assert {u["username"] for u in listed} == {
@@ -131,6 +165,7 @@ def test_users_api_issues_a_working_token_once(app_client: TestClient, tokens: d
         "integrator-user",
         "admin-user",
         "edge-user",
+        "officer-user",
         "erin",
     }
     assert all("token" not in u for u in listed)
