@@ -27,7 +27,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gridwarden.hub.evidence_store import EvidenceStore
@@ -100,6 +100,16 @@ def build_evidence_store(settings: HubSettings) -> EvidenceStore:
             max_age_days=settings.evidence_retention_days, max_total_bytes=settings.evidence_max_total_bytes
         ),
     )
+
+
+def start_field_workers(app: Any, settings: Any, mqtt_password: str | None, registry: Any) -> Any:
+    """Officers and dispatch in ``hub serve``: the OwnTracks consumer and the dispatch loop."""
+    from gridwarden.hub.dispatch.runtime import FieldWorkers
+
+    workers = FieldWorkers(app.state.field, settings, mqtt_password)
+    registry.register(workers.collector)
+    workers.start()
+    return workers
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -219,6 +229,7 @@ def serve(args: argparse.Namespace) -> int:
         merge_window_s=settings.merge_window_s,
         merge_iou=settings.merge_iou,
     )
+    field_workers = start_field_workers(app, settings, mqtt_password, metrics.registry)
     metrics.watch_ingest(ingestor.stats)
     metrics.watch_cases(case_counts_by_state(db), states=STATES)
     metrics.watch_sla(sla_overdue_counts(db, target_s=settings.sla_target_s))
@@ -271,6 +282,7 @@ def serve(args: argparse.Namespace) -> int:
         pinger.stop()
         log.info("hub stopping: ingestor, then webhooks")
         ingestor.stop()
+        field_workers.stop()
         if forwarder is not None:
             forwarder.stop()
         pruner.stop()
