@@ -18,8 +18,8 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from gridwarden.contract import utcnow
-from gridwarden.hub.api.deps import MAX_DB_INT, error, require
-from gridwarden.hub.auth import Permission, Principal
+from gridwarden.hub.api.deps import MAX_DB_INT, Services, error, require
+from gridwarden.hub.auth import SESSION_TTL_S, InvalidCredentials, Permission, Principal
 from gridwarden.hub.db.models import CaseIncident, DispatchTask, Incident, Officer
 from gridwarden.hub.dispatch.photos import MAX_PHOTO_BYTES, PhotoError
 from gridwarden.hub.dispatch.service import DispatchError, TaskConflict, TaskNotFound, TaskView
@@ -36,6 +36,18 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9_.:-]{8,64}$", description="Unique per action."),
 ]
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=128)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class LoginResponse(BaseModel):
+    token: str
+    expires_in: int
+    username: str
 
 
 class Me(BaseModel):
@@ -78,6 +90,24 @@ def _me(field: FieldServices, username: str) -> Me:
         tasks=field.dispatch.tasks_of_officer(username),
         accept_timeout_s=field.settings.accept_timeout_s,
     )
+
+
+@router.post(
+    "/login",
+    response_model=LoginResponse,
+    summary="Officer app log-in: user name + password -> a session token for this API",
+    responses={401: {"description": "Wrong user name or password"}, 403: {"description": "Not an officer"}},
+)
+def login(body: LoginRequest, services: Services) -> LoginResponse:
+    try:
+        principal, token = services.users.authenticate_password(body.username, body.password)
+    except InvalidCredentials as exc:
+        raise error(status.HTTP_401_UNAUTHORIZED, "invalid_credentials", str(exc)) from exc
+    if not principal.can(Permission.FIELD_WORK):
+        raise error(
+            status.HTTP_403_FORBIDDEN, "forbidden", f"role {principal.role.value!r} is not an officer"
+        )
+    return LoginResponse(token=token, expires_in=SESSION_TTL_S, username=principal.username)
 
 
 @router.get("/me", response_model=Me, summary="The signed-in officer, state and open tasks and offers")

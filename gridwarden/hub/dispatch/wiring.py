@@ -59,4 +59,20 @@ def install_field(
     app.state.field = services
     for module in (officers, positions, field, dispatch):
         app.include_router(module.router)
+    install_officer_app(app)
     return services
+
+
+FIELD_APP_DIR = Path(__file__).resolve().parent.parent / "field_app"
+
+
+def install_officer_app(app: FastAPI) -> None:
+    """The officer's mobile web app at ``/field/`` (static files; the service worker's scope)."""
+    from fastapi.responses import RedirectResponse
+    from fastapi.staticfiles import StaticFiles
+
+    @app.get("/field", include_in_schema=False)
+    def field_root() -> RedirectResponse:
+        return RedirectResponse("/field/")
+
+    app.mount("/field", StaticFiles(directory=FIELD_APP_DIR, html=True), name="field")
