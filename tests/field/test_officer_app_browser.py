@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sy
 from sqlalchemy import func, select
 
 from gridwarden.contract import CameraLocation, CameraStatus, utcnow
+from gridwarden.hub.api.console import install_console
 from gridwarden.hub.api.evidence import build_evidence_router
 from gridwarden.hub.app import create_app
 from gridwarden.hub.auth import Role, UserStore
@@ -40,6 +41,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 PHONE = {"width": 390, "height": 844}
 OFFICER, PASSWORD = "li", "street patrol 2026"
+STAFF = "dispatcher"
 WAIT_MS = 20_000
 SHOTS = Path(os.environ.get("GRIDWARDEN_FIELD_SCREENSHOTS", tempfile.gettempdir()))
 
@@ -62,7 +64,10 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FieldHub]:
     app = create_app(HubSettings(database_url=url), db=database)
     store = EvidenceStore(root / "evidence")
     app.include_router(build_evidence_router(store))
+    install_console(app, evidence=store)
     users = UserStore(database)
+    users.create(STAFF, Role.STAFF)
+    users.set_password(STAFF, PASSWORD)
     users.create(OFFICER, Role.OFFICER)
     users.set_password(OFFICER, PASSWORD)
     _, uploader = users.create("uploader", Role.INTEGRATOR)
@@ -250,3 +255,28 @@ def test_service_worker_opens_the_app_without_network(browser: Browser, hub: Fie
     expect(page.locator("#login h1")).to_have_text("登录")
     assert errors == []
     context.close()
+
+
+def test_dispatcher_sees_the_alarm_and_reassigns_by_hand(browser: Browser, hub: FieldHub) -> None:
+    hub.field.roster.set_duty(OFFICER, False)
+    case_id = new_confirmed_case(hub, 2)
+    hub.field.dispatch.tick()  # nobody on duty: escalated
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{hub.url}/field/dispatch.html")
+    page.fill("input[name=username]", STAFF)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("[data-testid=alarm]")).to_have_text("1 件无人接单", timeout=WAIT_MS)
+    row = page.locator(f"tr[data-case='{case_id}']")
+    expect(row).to_have_class("escalated")
+    hub.field.roster.set_duty(OFFICER, True)
+    page.reload()
+    row.locator("select").select_option(label="李明 (available)")
+    row.locator("button").click()
+    expect(row.locator("li")).to_have_text("李明: 待接受", timeout=WAIT_MS)
+    (task,) = hub.field.dispatch.tasks_of_case(case_id)
+    assert task.manual and task.offered_by == STAFF and task.state == "offered"
+    assert errors == []
+    page.close()
