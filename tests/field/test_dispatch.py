@@ -173,3 +173,24 @@ def test_auto_dispatch_rules_skip_confirmation(db: Database) -> None:
     world.dispatch.tick()
     assert world.cases.get_case(case_id).state == "confirmed"
     assert [t.state for t in world.dispatch.tasks_of_case(case_id)] == ["offered"]
+
+
+def test_shift_windows_switch_duty_at_their_edges(world: World) -> None:
+    from gridwarden.hub.officers.roster import OfficerSpec
+
+    # T0 is 08:00 UTC = 16:00 in Shanghai: the day shift ends now, the night shift starts at 22:00.
+    world.officer("day", north_m=100)
+    world.roster.upsert(OfficerSpec(username="day", name="Day", shifts=["08:00-16:00"]))
+    world.officer("night", north_m=200, on_duty=False)
+    world.roster.upsert(OfficerSpec(username="night", name="Night", shifts=["22:00-06:00"]))
+    world.dispatch.tick()
+    assert world.roster.by_username("day").state == "off_duty"
+    assert world.roster.by_username("night").state == "off_duty"
+    world.roster.set_duty("night", True, now=world.clock.now)  # an officer may come in early
+    world.clock.advance(60)
+    world.dispatch.tick()
+    assert world.roster.by_username("night").on_duty  # no edge crossed: the toggle stands
+    world.roster.set_duty("night", False, now=world.clock.now)
+    world.clock.advance(6 * 3600)  # 22:01
+    world.dispatch.tick()
+    assert world.roster.by_username("night").on_duty and not world.roster.by_username("day").on_duty

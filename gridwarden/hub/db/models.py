@@ -354,6 +354,11 @@ class Officer(Base):
     transport: Mapped[str] = mapped_column(String(16))  # foot | ebike | car
     on_duty: Mapped[bool] = mapped_column(Boolean)
     state: Mapped[str] = mapped_column(String(16))
+    # Shift windows ("08:00-16:00", local time of the dispatch settings): duty follows them at
+    # their start and end; in between the officer's own toggle counts. ``in_shift`` remembers
+    # which side of a boundary the last dispatcher tick saw.
+    shifts: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    in_shift: Mapped[bool | None] = mapped_column(Boolean)
     # The device id an OsmAnd/Traccar tracker app sends (a secret: it is the tracker's credential).
     tracker_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     lat: Mapped[float | None] = mapped_column(Float)

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import and_, exists, func, or_, select
@@ -53,7 +54,7 @@ from gridwarden.hub.db.models import (
 from gridwarden.hub.dispatch.estimator import Candidate, Place, TravelTimeEstimator, load_estimator
 from gridwarden.hub.dispatch.settings import DispatchSettings
 from gridwarden.hub.officers.positions import prune_positions
-from gridwarden.hub.officers.roster import refresh_officer_state
+from gridwarden.hub.officers.roster import in_shift, refresh_officer_state
 from gridwarden.hub.officers.states import OPEN_TASK_STATES, TASK_TRANSITIONS
 
 log = logging.getLogger(__name__)
@@ -220,6 +221,7 @@ class DispatchService:
         self.on_escalation = on_escalation
         self.counters = DispatchCounters()
         self._last_prune: datetime | None = None
+        self._shift_minute: int | None = None
 
     # ------------------------------------------------------------------ the tick
 
@@ -228,6 +230,7 @@ class DispatchService:
         report = TickReport()
         escalated: list[tuple[int, str]] = []
         with self.db.write_session() as session, session.begin():
+            self._follow_shifts(session, now)
             self._enqueue_new(session, now, report)
             self._expire_offers(session, now, report)
             self._offer_waiting(session, now, report, escalated)
@@ -241,6 +244,25 @@ class DispatchService:
             if self.on_escalation is not None:
                 self.on_escalation(case_id, reason)
         return report
+
+    def _follow_shifts(self, session: Session, now: datetime) -> None:
+        """At a shift's start an officer goes on duty, at its end off duty (and at once when the
+        shifts are set); in between the officer's own toggle stands: an edge is acted on once,
+        by the first tick that sees it."""
+        local = now.astimezone(ZoneInfo(self.settings.timezone))
+        minute = local.hour * 60 + local.minute
+        if minute == self._shift_minute:
+            return  # boundaries are whole minutes: look once a minute
+        self._shift_minute = minute
+        for officer in session.scalars(select(Officer).order_by(Officer.id)):
+            if not officer.shifts:
+                continue
+            inside = in_shift(officer.shifts, minute)
+            if officer.in_shift is None or officer.in_shift != inside:
+                officer.on_duty = inside  # shifts just set, or an edge crossed
+                officer.in_shift = inside
+                officer.updated_at = now
+                refresh_officer_state(session, officer, now)
 
     def _enqueue_new(self, session: Session, now: datetime, report: TickReport) -> None:
         auto = self.settings.auto_dispatch_rules

@@ -39,6 +39,8 @@ class DispatchSettings(BaseModel):
     # "package.module:factory" returning a TravelTimeEstimator (see estimator.py); None: great circle.
     estimator: str | None = None
     interval_s: float = Field(default=1.0, gt=0, le=60)
+    # The time zone officers' shift windows are written in.
+    timezone: str = "Asia/Shanghai"
 
     def limit_s(self, category: str) -> float:
         return self.sla_limits_s.get(category, self.sla_target_s)

@@ -36,6 +36,11 @@ class OfficerSpec(BaseModel):
     team: str = Field(default="patrol", description=f"One of {', '.join(TEAMS)}.")
     areas: list[str] = Field(default_factory=list, max_length=100)
     transport: str = Field(default="foot", description=f"One of {', '.join(TRANSPORTS)}.")
+    shifts: list[str] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Shift windows 'HH:MM-HH:MM' (local time); duty switches on and off at their edges.",
+    )
     tracker_id: str | None = Field(
         default=None,
         description="Device id of an OsmAnd/Traccar tracker app (16-128 characters; keep it secret).",
@@ -63,12 +68,46 @@ class OfficerSpec(BaseModel):
                 raise ValueError(f"area id {a!r}: letters, digits, '_', '.', '-'")
         return sorted(set(v))
 
+    @field_validator("shifts")
+    @classmethod
+    def _shifts(cls, v: list[str]) -> list[str]:
+        for window in v:
+            parse_shift(window)
+        return v
+
     @field_validator("tracker_id")
     @classmethod
     def _tracker(cls, v: str | None) -> str | None:
         if v is not None and not TRACKER_ID.match(v):
             raise ValueError("tracker_id: 16-128 letters, digits or _ . : -")
         return v
+
+
+SHIFT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_shift(window: str) -> tuple[int, int]:
+    """'HH:MM-HH:MM' -> (start, end) in minutes of the day; a shift may run past midnight.
+
+    >>> parse_shift("22:00-06:00")
+    (1320, 360)
+    """
+    m = SHIFT.match(window)
+    if m is None:
+        raise ValueError(f"shift {window!r}: expected HH:MM-HH:MM")
+    a, b, c, d = (int(x) for x in m.groups())
+    if (a, b) == (c, d):
+        raise ValueError(f"shift {window!r}: start and end are the same")
+    return a * 60 + b, c * 60 + d
+
+
+def in_shift(windows: list[str], minute_of_day: int) -> bool:
+    """Whether the local minute of the day falls in one of the windows (end exclusive)."""
+    for window in windows:
+        start, end = parse_shift(window)
+        if (start <= minute_of_day < end) if start < end else (minute_of_day >= start or minute_of_day < end):
+            return True
+    return False
 
 
 class OfficerView(BaseModel):
@@ -82,6 +121,7 @@ class OfficerView(BaseModel):
     transport: str
     on_duty: bool
     state: str
+    shifts: list[str] = []
     lat: float | None
     lon: float | None
     accuracy_m: float | None
@@ -117,11 +157,18 @@ class Roster:
                     raise RosterError("tracker_id is already used by another officer")
             if officer is None:
                 officer = Officer(
-                    username=spec.username, on_duty=False, state="off_duty", created_at=now, updated_at=now
+                    username=spec.username,
+                    on_duty=False,
+                    state="off_duty",
+                    shifts=[],
+                    created_at=now,
+                    updated_at=now,
                 )
                 session.add(officer)
             officer.name, officer.team, officer.areas = spec.name, spec.team, spec.areas
             officer.transport, officer.tracker_id = spec.transport, spec.tracker_id
+            if officer.shifts != spec.shifts:
+                officer.shifts, officer.in_shift = spec.shifts, None
             officer.updated_at = now
             session.flush()
             return self._view(session, officer)

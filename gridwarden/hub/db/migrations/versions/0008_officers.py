@@ -36,6 +36,8 @@ def upgrade() -> None:
         sa.Column("transport", sa.String(length=16), nullable=False),
         sa.Column("on_duty", sa.Boolean(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("shifts", JSON, nullable=False),
+        sa.Column("in_shift", sa.Boolean(), nullable=True),
         sa.Column("tracker_id", sa.String(length=128), nullable=True, unique=True),
         sa.Column("lat", sa.Float(), nullable=True),
         sa.Column("lon", sa.Float(), nullable=True),
