@@ -465,20 +465,27 @@ class DispatchService:
         return task
 
     def _verify_resolved(self, session: Session, now: datetime, report: TickReport) -> None:
+        # Only camera cases (those with incidents); a reviewer closes the others.
         resolved = session.execute(
             select(CaseDispatch, Case)
             .join(Case, Case.id == CaseDispatch.case_id)
             .where(CaseDispatch.status == "resolved", Case.state == "resolved")
+            .where(exists().where(CaseIncident.case_id == Case.id))
             .with_for_update(of=CaseDispatch)
         ).all()
+        if not resolved:
+            return
+        by_case: dict[int, list[tuple[str, str, datetime | None]]] = {}
+        for case_id, incident_id, state, ended_at in session.execute(
+            select(CaseIncident.case_id, Incident.incident_id, Incident.state, Incident.ended_at)
+            .join(Incident, Incident.incident_id == CaseIncident.incident_id)
+            .where(CaseIncident.case_id.in_([case.id for _, case in resolved]))
+        ):
+            by_case.setdefault(case_id, []).append((incident_id, state, ended_at))
         for queue, case in resolved:
-            incidents = session.execute(
-                select(Incident.incident_id, Incident.state, Incident.ended_at)
-                .join(CaseIncident, CaseIncident.incident_id == Incident.incident_id)
-                .where(CaseIncident.case_id == case.id)
-            ).all()
+            incidents = by_case.get(case.id, [])
             if not incidents:
-                continue  # not a camera case: a reviewer verifies it
+                continue
             task = session.scalar(
                 select(DispatchTask)
                 .where(DispatchTask.case_id == case.id, DispatchTask.state == "resolved")

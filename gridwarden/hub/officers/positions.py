@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -174,37 +174,51 @@ def _insert(session: Session) -> Any:
 def record_fixes(session: Session, fixes: Sequence[Fix], now: datetime) -> list[int | None]:
     """Store fixes (history, once each) and move each officer's last position forward.
 
+    Three statements for a whole batch, whatever its size: one read of the officers it names,
+    one multi-row insert of the history, one executemany update of the last positions.
     Returns the officer id each fix belonged to (None: no such officer; the fix is dropped)."""
     names = {f.who for f in fixes if f.by == "username"}
     trackers = {f.who for f in fixes if f.by == "tracker"}
-    officers: dict[tuple[str, str], Officer] = {}
-    if names:
-        for o in session.scalars(select(Officer).where(Officer.username.in_(names))):
-            officers[("username", o.username)] = o
-    if trackers:
-        for o in session.scalars(select(Officer).where(Officer.tracker_id.in_(trackers))):
-            assert o.tracker_id is not None
-            officers[("tracker", o.tracker_id)] = o
+    officers: dict[tuple[str, str], int] = {}
+    last_fix: dict[int, datetime | None] = {}
+    if names or trackers:
+        cols = select(Officer.id, Officer.username, Officer.tracker_id, Officer.fix_at)
+        stmt = cols.where(or_(Officer.username.in_(names or {""}), Officer.tracker_id.in_(trackers or {""})))
+        for officer_id, username, tracker_id, fix_at in session.execute(stmt):
+            if username in names:
+                officers[("username", username)] = officer_id
+            if tracker_id is not None and tracker_id in trackers:
+                officers[("tracker", tracker_id)] = officer_id
+            last_fix[officer_id] = fix_at
     rows: list[dict[str, Any]] = []
     owners: list[int | None] = []
+    newest: dict[int, Fix] = {}
     for fix in fixes:
-        officer = officers.get((fix.by, fix.who))
-        if officer is None:
-            owners.append(None)
+        owner = officers.get((fix.by, fix.who))
+        owners.append(owner)
+        if owner is None:
             continue
-        owners.append(officer.id)
+        officer_id = owner
         rows.append(
             {
-                "officer_id": officer.id, "fix_at": fix.fix_at, "lat": fix.lat, "lon": fix.lon,
+                "officer_id": officer_id, "fix_at": fix.fix_at, "lat": fix.lat, "lon": fix.lon,
                 "accuracy_m": fix.accuracy_m, "speed_mps": fix.speed_mps, "battery": fix.battery,
                 "source": fix.source, "received_at": now,
             }
         )  # fmt: skip
-        if officer.fix_at is None or fix.fix_at > officer.fix_at:
-            officer.lat, officer.lon, officer.fix_at = fix.lat, fix.lon, fix.fix_at
-            officer.accuracy_m = fix.accuracy_m
+        known = newest[officer_id].fix_at if officer_id in newest else last_fix.get(officer_id)
+        if known is None or fix.fix_at > known:
+            newest[officer_id] = fix
     if rows:
         session.execute(_insert(session).values(rows).on_conflict_do_nothing())
+    if newest:
+        session.execute(
+            update(Officer),
+            [
+                {"id": oid, "lat": f.lat, "lon": f.lon, "fix_at": f.fix_at, "accuracy_m": f.accuracy_m}
+                for oid, f in newest.items()
+            ],
+        )
     return owners
 
 
