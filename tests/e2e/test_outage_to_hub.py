@@ -35,6 +35,7 @@ from tests.outbox.events import EVENTS_PER_INCIDENT
 from tests.outbox.test_publisher_outage import _start_edge
 from tests.support.mosquitto import MosquittoBroker
 from tests.support.paths import REPO_ROOT
+from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
 COUNT = 1000
@@ -44,8 +45,9 @@ OUTAGE_S = 10.0
 def _start_hub(db_url: str, port: int, log_path: Path) -> subprocess.Popen[bytes]:
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "gridwarden.hub.ingest", "--db", db_url, "--mqtt-port", str(port),
-             "--client-id", "hub-1", "--no-migrate"],
+            [sys.executable, "-m", "gridwarden.cli", "hub", "serve", "--db", db_url, "--mqtt-port", str(port),
+             "--client-id", "hub-1", "--no-migrate", "--port", str(free_port()),
+             "--evidence-root", str(log_path.parent / "evidence")],
             cwd=REPO_ROOT, stdout=log, stderr=log,
         )  # fmt: skip
 

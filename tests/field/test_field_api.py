@@ -23,7 +23,7 @@ def setup(
     app_client: TestClient, db: Database, tokens: dict[str, str]
 ) -> tuple[World, dict[str, str], Clock]:
     world = make_world(db)
-    field = app_client.app.state.field  # type: ignore[attr-defined]
+    field = app_client.app.state.services.field  # type: ignore[attr-defined]
     field.dispatch.clock = world.clock
     world.dispatch = field.dispatch
     _, token = UserStore(db).create("officer-li", "officer")

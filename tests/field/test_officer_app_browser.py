@@ -20,15 +20,12 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sy
 from sqlalchemy import func, select
 
 from gridwarden.contract import CameraLocation, CameraStatus, utcnow
-from gridwarden.hub.api.console import install_console
-from gridwarden.hub.api.evidence import build_evidence_router
-from gridwarden.hub.app import create_app
+from gridwarden.hub.app import build_hub
 from gridwarden.hub.auth import Role, UserStore
 from gridwarden.hub.cases import CaseService
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.db.models import FieldAction
 from gridwarden.hub.dispatch.wiring import FieldServices
-from gridwarden.hub.evidence_store import EvidenceStore
 from gridwarden.hub.ingest import ingest_payload
 from gridwarden.hub.officers.roster import OfficerSpec
 from gridwarden.hub.settings import HubSettings
@@ -61,17 +58,16 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FieldHub]:
     root = tmp_path_factory.mktemp("field-hub")
     url = f"sqlite:///{root / 'hub.db'}"
     database = Database.open(url)
-    app = create_app(HubSettings(database_url=url), db=database)
-    store = EvidenceStore(root / "evidence")
-    app.include_router(build_evidence_router(store))
-    install_console(app, evidence=store)
+    built = build_hub(HubSettings(database_url=url, evidence_root=str(root / "evidence")), db=database)
+    app = built.app
     users = UserStore(database)
     users.create(STAFF, Role.STAFF)
     users.set_password(STAFF, PASSWORD)
     users.create(OFFICER, Role.OFFICER)
     users.set_password(OFFICER, PASSWORD)
-    _, uploader = users.create("uploader", Role.INTEGRATOR)
-    field: FieldServices = app.state.field
+    _, uploader = users.create(EDGE, Role.EDGE)  # edges upload their evidence
+    field = built.services.field
+    assert field is not None
     field.roster.upsert(OfficerSpec(username=OFFICER, name="李明", areas=["beat-east"], transport="ebike"))
     server: uvicorn.Server
     port_server = serve(app, port := __import__("tests.support.ports", fromlist=["free_port"]).free_port())
@@ -91,6 +87,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FieldHub]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+        built.stop()
         database.dispose()
 
 

@@ -205,9 +205,11 @@ def snapshot(task_id: TaskId, field: FieldDep, principal: Officer_) -> FileRespo
     for refs in evidence:
         for ref in refs or []:
             if ref.get("kind") in ("snapshot", "snapshot_annotated"):
-                sha = check_id(str(ref.get("sha256")))
-                # The evidence store's layout (EvidenceStore.path_for).
-                path = field.evidence_root / sha[:2] / sha[2:4] / sha
-                if path.is_file():
-                    return FileResponse(path, media_type=ref.get("content_type") or "image/jpeg")
+                stored = field.evidence.stat(check_id(str(ref.get("sha256"))))
+                if stored is not None:
+                    return FileResponse(
+                        stored.path,
+                        media_type=stored.content_type,
+                        headers={"X-Content-Type-Options": "nosniff"},
+                    )
     raise error(status.HTTP_404_NOT_FOUND, "no_snapshot", "no snapshot of this incident has reached the hub")

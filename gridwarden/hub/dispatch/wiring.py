@@ -1,7 +1,8 @@
-"""Field services (roster, dispatch, officer photos) on the app, and their routers.
+"""Field services (roster, dispatch, officer photos) for the routers, and the officer app's pages.
 
-:func:`install_field` is the one call that adds officers and dispatch to a hub app; ``hub
-serve`` then starts the background parts (:mod:`.loop`, the OwnTracks consumer) itself.
+:func:`build_field_services` is called once by :func:`gridwarden.hub.app.build_hub`; routes
+receive the result as the ``Field`` dependency (``services.field``). The background parts
+(dispatch loop, OwnTracks consumer) are :class:`gridwarden.hub.dispatch.runtime.FieldWorkers`.
 """
 
 from __future__ import annotations
@@ -10,15 +11,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, status
 
 from gridwarden.contract import utcnow
+from gridwarden.hub.api.deps import Services, error
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.dispatch.photos import PhotoStore
 from gridwarden.hub.dispatch.service import DispatchService
 from gridwarden.hub.dispatch.settings import DispatchSettings
+from gridwarden.hub.evidence_store import EvidenceStore
 from gridwarden.hub.officers.roster import Roster
+
+FIELD_APP_DIR = Path(__file__).resolve().parent.parent / "field_app"
 
 
 @dataclass
@@ -28,46 +34,40 @@ class FieldServices:
     roster: Roster
     dispatch: DispatchService
     photos: PhotoStore
-    # Where the hub keeps edge evidence by sha256 (for the task card's incident photo).
-    evidence_root: Path
+    # The edges' evidence (for the task card's incident photo).
+    evidence: EvidenceStore
 
 
-def get_field(request: Request) -> FieldServices:
-    services: FieldServices = request.app.state.field
-    return services
-
-
-def install_field(
-    app: FastAPI,
+def build_field_services(
     db: Database,
+    evidence: EvidenceStore,
     *,
-    evidence_root: Path,
     settings: DispatchSettings | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> FieldServices:
-    from gridwarden.hub.api import dispatch, field, officers, positions
-
-    settings = settings or DispatchSettings.from_env()
-    services = FieldServices(
+    settings = settings or DispatchSettings()
+    return FieldServices(
         db=db,
         settings=settings,
         roster=Roster(db),
         dispatch=DispatchService(db, settings, clock=clock),
-        photos=PhotoStore(evidence_root / "field-photos"),
-        evidence_root=evidence_root,
+        photos=PhotoStore(evidence.root.parent / "field-photos"),
+        evidence=evidence,
     )
-    app.state.field = services
-    for module in (officers, positions, field, dispatch):
-        app.include_router(module.router)
-    install_officer_app(app)
-    return services
 
 
-FIELD_APP_DIR = Path(__file__).resolve().parent.parent / "field_app"
+def get_field(services: Services) -> FieldServices:
+    if services.field is None:
+        raise error(status.HTTP_503_SERVICE_UNAVAILABLE, "no_dispatch", "this hub runs no dispatch")
+    return services.field
 
 
-def install_officer_app(app: FastAPI) -> None:
-    """The officer's mobile web app at ``/field/`` (static files; the service worker's scope)."""
+Field = Annotated[FieldServices, Depends(get_field)]
+
+
+def mount_officer_app(app: FastAPI) -> None:
+    """The officer's mobile web app at ``/field/`` (static files; the service worker's scope)
+    and the dispatcher's board at ``/field/dispatch.html``."""
     from fastapi.responses import RedirectResponse
     from fastapi.staticfiles import StaticFiles
 
