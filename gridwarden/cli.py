@@ -177,6 +177,7 @@ def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
     from gridwarden.hub.broker_security import register_cli as register_broker_cli
     from gridwarden.hub.dataset_export import register_cli as register_export_dataset_cli
     from gridwarden.hub.places.cli import register_cli as register_areas_cli
+    from gridwarden.hub.reports.qr_cli import register_cli as register_qr_cli
     from gridwarden.hub.serve_cli import register_hub_cli
     from gridwarden.hub.users_cli import register_cli as register_users_cli
     from gridwarden.models.cli import register_cli as register_models_cli
@@ -190,6 +191,7 @@ def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
         register_broker_cli,
         register_eval_cli,
         register_areas_cli,
+        register_qr_cli,
     ]
 
 

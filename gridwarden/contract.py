@@ -122,8 +122,29 @@ class CameraLocation(BaseModel):
     description: str | None = Field(default=None, max_length=200)
 
 
+class StreamStatus(BaseModel):
+    """One of a camera's input streams (a camera with a detect sub-stream and a record main
+    stream has two; a one-URL camera has one stream with both roles)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    roles: list[Literal["detect", "record"]] = Field(min_length=1, max_length=2)
+    state: CameraState
+    input_fps: float = Field(default=0.0, ge=0)
+    bitrate_kbps: float = Field(default=0.0, ge=0)
+    reconnects: int = Field(default=0, ge=0)
+    last_error: str | None = Field(default=None, max_length=1000)
+
+
+DecodeMode = Literal["all_frames", "keyframes_only"]
+
+
 class CameraStatus(_Message):
-    """Retained per camera on ``.../cameras/<camera_id>/status``."""
+    """Retained per camera on ``.../cameras/<camera_id>/status``.
+
+    ``streams``: each input stream's own health; ``decode``: whether the detect stream is
+    decoded in full or keyframes only, and ``decode_reason`` why (the config, or the decode
+    budget's automatic choice)."""
 
     type: Literal["camera_status"] = "camera_status"
     edge_id: Identifier
@@ -137,6 +158,9 @@ class CameraStatus(_Message):
     reconnects: int = 0
     last_error: str | None = None
     location: CameraLocation | None = None
+    streams: list[StreamStatus] = Field(default_factory=list, max_length=2)
+    decode: DecodeMode | None = None
+    decode_reason: str | None = Field(default=None, max_length=300)
     wall_time: datetime
 
 

@@ -179,8 +179,10 @@ def _stop(proc: subprocess.Popen[bytes] | None, name: str, timeout: float = 20.0
 def run_demo(args: argparse.Namespace) -> int:
     from gridwarden.hub.auth import UserStore
     from gridwarden.hub.db import Database, upgrade_database
+    from gridwarden.hub.reports.points import seed_demo_points
 
     data_dir = Path(args.data_dir).resolve()
+
     data_dir.mkdir(parents=True, exist_ok=True)
     logs = data_dir / "logs"
     logs.mkdir(exist_ok=True)
@@ -215,6 +217,7 @@ def run_demo(args: argparse.Namespace) -> int:
             )
             password = secrets.token_urlsafe(9)  # a fresh console password each run
             users.set_password("demo", password)
+            seed_demo_points(db)  # QR points residents report from (/r/DEMO-001), drawn on the map
         finally:
             db.dispose()
         edge_token_file = data_dir / "edge-token"
@@ -268,6 +271,8 @@ def run_demo(args: argparse.Namespace) -> int:
             f"  API token:      {token}\n"
             f"  Try:            curl -H 'Authorization: Bearer {token}' http://{shown_host}:{api_port}/api/v1/cases\n"
             f"  Evidence:       http://{shown_host}:{api_port}/api/v1/evidence/<sha256> (hashes in each case)\n"
+            f"  One map:        http://{shown_host}:{api_port}/city/map.html  (statistics: /city/stats.html)\n"
+            f"  Resident page:  http://{shown_host}:{api_port}/r/DEMO-001  (what a posted QR code opens)\n"
             f"  Logs:           {logs}/\n"
             "  A case appears within about a minute. Ctrl-C stops everything.\n",
             flush=True,

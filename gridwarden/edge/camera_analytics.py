@@ -22,8 +22,6 @@ from gridwarden.edge.camera_motion import CameraMotionEstimator
 from gridwarden.edge.config import (
     CameraConfig,
     EdgeConfig,
-    IllegalParkingRuleConfig,
-    OccupiedSpaceRuleConfig,
     StaticObjectRuleConfig,
 )
 from gridwarden.edge.detector.classes import DEFAULT_CLASS_GROUPS, resolve_classes
@@ -32,6 +30,7 @@ from gridwarden.edge.gate import MotionGate
 from gridwarden.edge.rules.base import IncidentUpdate, RuleContext
 from gridwarden.edge.rules.occupancy import OccupiedSpaceRule
 from gridwarden.edge.rules.parking import IllegalParkingRule
+from gridwarden.edge.rules.registry import RULE_TYPES, RuleBuild
 from gridwarden.edge.rules.scene import SceneModel
 from gridwarden.edge.rules.schedule import Schedule
 from gridwarden.edge.rules.static_objects import STATIC_OBJECT_CLASS, StaticForegroundDetector
@@ -123,25 +122,21 @@ class CameraAnalytics:
                     "update_interval_s": rc.update_interval_s,
                     "occlusion_memory_s": rc.occlusion_memory_s,
                 }
-                if isinstance(rc, IllegalParkingRuleConfig):
-                    ids = resolve_classes(rc.classes, self.class_names, groups)
-                    rules.append(IllegalParkingRule(class_ids=ids, **common))
+                kind = RULE_TYPES[rc.type]
+                rule = kind.build(
+                    rc,
+                    RuleBuild(
+                        common=common,
+                        class_ids=lambda names: resolve_classes(names, self.class_names, groups),
+                        static_class_id=self.static_class_id,
+                    ),
+                )
+                if kind.needs_detector:
+                    rules.append(rule)
+                    ids = set(rule.class_ids) if rule.class_ids is not None else None
                     watched.append(self._watched(zc.polygon, zc.anchor, ids))
-                elif isinstance(rc, OccupiedSpaceRuleConfig):
-                    ids = resolve_classes(rc.classes, self.class_names, groups)
-                    rules.append(OccupiedSpaceRule(class_ids=ids, coverage=rc.coverage, **common))
-                    watched.append(self._watched(zc.polygon, zc.anchor, ids))
-                elif isinstance(rc, StaticObjectRuleConfig):
-                    # The static-foreground model already waited min_static_s: no extra settling time.
-                    # Dwell counts from arrival: the model reports each region's age (backdate).
-                    rule = OccupiedSpaceRule(
-                        class_ids={self.static_class_id},
-                        coverage=rc.coverage,
-                        stationary_s=0.0,
-                        backdate=True,
-                        **common,
-                    )
-                    rule.rule_type = "static_object"
+                else:
+                    assert isinstance(rule, OccupiedSpaceRule) and isinstance(rc, StaticObjectRuleConfig)
                     static_rules.append(rule)
                     static_regions.append(zc.polygon)
                     min_static_s = (

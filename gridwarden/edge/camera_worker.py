@@ -92,6 +92,7 @@ class CameraStatusSnapshot:
     dropped_frames: int
     finished: bool = False  # a file source reached its end (no reconnect follows)
     abandoned_readers: int = 0  # readers stuck in a native call that the watchdog gave up on
+    bitrate_bps: float = 0.0  # video bits a second read from the camera (5 s window)
 
 
 class Backoff:
@@ -128,14 +129,19 @@ class RateMeter:
     def __init__(self, window_s: float = 5.0) -> None:
         self.window_s = window_s
         self._times: deque[float] = deque()
+        self._amounts: deque[float] = deque()
+        self._total = 0.0
         self._since: float | None = None
         self._lock = threading.Lock()
 
-    def tick(self, now: float) -> None:
+    def tick(self, now: float, amount: float = 1.0) -> None:
+        """One event at ``now``; ``amount`` weighs it (bytes, for a bitrate)."""
         with self._lock:
             if self._since is None:
                 self._since = now
             self._times.append(now)
+            self._amounts.append(amount)
+            self._total += amount
             self._trim(now)
 
     def rate(self, now: float) -> float:
@@ -144,11 +150,14 @@ class RateMeter:
                 return 0.0
             self._trim(now)
             span = max(1.0, min(self.window_s, now - self._since))
-            return len(self._times) / span
+            return self._total / span
 
     def _trim(self, now: float) -> None:
         while self._times and self._times[0] < now - self.window_s:
             self._times.popleft()
+            self._total -= self._amounts.popleft()
+        if not self._times:
+            self._total = 0.0  # no float drift left over
 
 
 class LatestFrames(Generic[T]):
@@ -225,6 +234,7 @@ class CameraWorker:
         rng: random.Random | None = None,
         on_stream: Callable[[Any], None] | None = None,
         on_packet: Callable[[av.Packet, float], None] | None = None,
+        keyframes_policy: Callable[[], bool] | None = None,
     ) -> None:
         if stall_timeout_s <= 0:
             raise ValueError(f"stall_timeout_s must be positive, got {stall_timeout_s}")
@@ -236,6 +246,7 @@ class CameraWorker:
         self._on_frame = on_frame
         self._on_stream = on_stream
         self._on_packet = on_packet
+        self._keyframes_policy = keyframes_policy  # passed to each reader (decode_budget.py)
         self._buffer: LatestFrames[tuple[Frame, float | None]] = LatestFrames(queue_size)
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -244,6 +255,7 @@ class CameraWorker:
         self._reader_thread: threading.Thread | None = None
         self._input_rate = RateMeter()
         self._analysed_rate = RateMeter()
+        self._byte_rate = RateMeter()
         self._lag_measurable = options.is_live or options.realtime
         # Status fields, guarded by _lock.
         self._state: CameraState = "offline"
@@ -306,6 +318,7 @@ class CameraWorker:
                 dropped_frames=self._buffer.dropped,
                 finished=self._finished,
                 abandoned_readers=self._abandoned,
+                bitrate_bps=round(8.0 * self._byte_rate.rate(now), 1),
             )
 
     @property
@@ -349,6 +362,7 @@ class CameraWorker:
             on_decoded=lambda t: self._on_decoded(conn, t),
             on_stream=None if self._on_stream is None else lambda s: self._stream_found(conn, s),
             on_packet=lambda p, t: self._packet_read(conn, p, t),
+            keyframes_policy=self._keyframes_policy,
         )
         thread = threading.Thread(
             target=self._read, args=(conn, reader), name=f"gw-read-{self.camera_id}-{number}", daemon=True
@@ -432,6 +446,7 @@ class CameraWorker:
             conn.media_offset = self._continuation_offset(now, raw_media_time)
         media_time = raw_media_time + conn.media_offset
         self._note_newest(media_time, now)
+        self._byte_rate.tick(now, float(packet.size))
         if self._on_packet is not None:
             self._on_packet(packet, media_time)
 

@@ -42,13 +42,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
-from pydantic import ValidationError
 
 from gridwarden.contract import EdgeConfigMessage, SnapshotRequest, Topics
 from gridwarden.edge.config import EdgeConfig, load_edge_config_text
-from gridwarden.edge.publisher import MqttSettings
+from gridwarden.edge.hub_commands import HubCommands, Refusal
+from gridwarden.mqtt import MqttSettings, make_client
 from gridwarden.yamlconfig import ConfigError
 
 if TYPE_CHECKING:
@@ -126,6 +125,11 @@ class ConfigSync:
         # The hub's other requests to this edge ride on the same connection.
         self.snapshot_topic = Topics(site, edge_id).snapshot_request
         self.on_snapshot_request = on_snapshot_request
+        # Both channels go through the edge's one dispatcher of hub -> edge messages.
+        self.commands = HubCommands(site, edge_id)
+        self.commands.on("config", EdgeConfigMessage, self._apply_message, on_refused=self._refused)
+        if on_snapshot_request is not None:
+            self.commands.on("snapshot_request", SnapshotRequest, self._snapshot_requested)
         if running_version is None:
             last = load_last_good(self.state_dir)
             running_version = last[1] if last else None
@@ -143,17 +147,7 @@ class ConfigSync:
     def _make_client(self) -> mqtt.Client:
         s = self.settings
         # Its own connection, beside the incident publisher's: the client id must differ from it.
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"{s.client_id or self.edge_id}-config",
-            protocol=mqtt.MQTTv5,
-        )
-        if s.username is not None:
-            client.username_pw_set(s.username, s.password)
-        if s.uses_tls:
-            client.tls_set(ca_certs=s.tls_ca, certfile=s.tls_cert, keyfile=s.tls_key)
-            client.tls_insecure_set(s.tls_insecure)
-        client.reconnect_delay_set(min_delay=s.reconnect_min_delay, max_delay=s.reconnect_max_delay)
+        client = make_client(s, client_id=f"{s.client_id or self.edge_id}-config")
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
@@ -170,10 +164,7 @@ class ConfigSync:
                 reason,
             )
             return
-        topics = [(self.topic, 1)]
-        if self.on_snapshot_request is not None:
-            topics.append((self.snapshot_topic, 1))
-        client.subscribe(topics)
+        client.subscribe(self.commands.subscriptions())
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
         if any(getattr(r, "is_failure", False) for r in reasons):
@@ -183,10 +174,7 @@ class ConfigSync:
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         try:
-            if message.topic == self.snapshot_topic:
-                self.handle_snapshot_request(bytes(message.payload))
-                return
-            self.handle_payload(bytes(message.payload))
+            self.commands.dispatch(message.topic, bytes(message.payload))
         except Exception:  # a bug here must not kill paho's network thread
             log.exception("config sync: handling a message on %s failed", message.topic)
 
@@ -210,30 +198,29 @@ class ConfigSync:
 
     def handle_snapshot_request(self, payload: bytes) -> bool:
         """Pass a valid request for this edge to ``on_snapshot_request``; ignore anything else."""
-        try:
-            request = SnapshotRequest.model_validate_json(payload)
-        except ValidationError as exc:
-            log.warning("config sync: ignoring a malformed snapshot request: %s", exc.errors()[:1])
-            return False
-        if request.edge_id != self.edge_id or self.on_snapshot_request is None:
-            return False
+        return self.commands.dispatch(self.snapshot_topic, payload) is True
+
+    def _snapshot_requested(self, request: SnapshotRequest) -> bool:
+        assert self.on_snapshot_request is not None
         log.info("snapshot of %s requested by %s", request.camera or "every camera", request.requested_by)
         self.on_snapshot_request(request.camera)
         return True
 
     def handle_payload(self, payload: bytes) -> Outcome:
         """Validate, persist and apply one configuration message (see the module docstring)."""
+        result = self.commands.dispatch(self.topic, payload)
+        return "rejected" if isinstance(result, Refusal) else result
+
+    def _refused(self, refusal: Refusal) -> None:
+        """A configuration message the dispatcher refused (not JSON, not the model, other edge)."""
         with self._lock:
             self.seen += 1
-            try:
-                message = EdgeConfigMessage.model_validate(json.loads(payload))
-            except (ValueError, ValidationError) as exc:
-                return self._reject(None, [f"not a configuration message: {str(exc)[:500]}"])
+            self._reject(refusal.version, [refusal.reason])
+
+    def _apply_message(self, message: EdgeConfigMessage) -> Outcome:
+        with self._lock:
+            self.seen += 1
             version = message.version
-            if message.edge_id != self.edge_id:
-                return self._reject(
-                    version, [f"message is for edge {message.edge_id!r}, not {self.edge_id!r}"]
-                )
             if self.running_version is not None and version <= self.running_version:
                 log.debug("config v%d ignored: running v%d", version, self.running_version)
                 return "ignored"
@@ -312,7 +299,15 @@ def apply_to_runner(runner: EdgeRunner, new_config: EdgeConfig) -> ApplyResult:
     for cam_id in sorted(running & set(wanted)):
         cam = wanted[cam_id]
         current = runner.analytics[cam_id]
-        for fld in ("url", "transport", "analysis_fps", "keyframes_only", "stall_timeout_s", "evidence"):
+        for fld in (
+            "url",
+            "inputs",
+            "transport",
+            "analysis_fps",
+            "keyframes_only",
+            "stall_timeout_s",
+            "evidence",
+        ):
             if getattr(current.camera, fld) != getattr(cam, fld):
                 needs_restart.append(f"camera {cam_id}: {fld} changed")
         rebuilt[cam_id] = current.reconfigured(cam, new_config)

@@ -48,22 +48,21 @@ Example::
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from pydantic import ValidationError
 
 from gridwarden.contract import CameraStatus, EdgeStatus, IncidentEvent, ReplayRequest, Topics, utcnow
+from gridwarden.edge.hub_commands import HubCommands
 from gridwarden.edge.outbox import Outbox
+from gridwarden.mqtt import MqttClient, MqttSettings, make_client
 
 log = logging.getLogger(__name__)
 
@@ -73,31 +72,6 @@ _IDLE_WAIT_S = 0.5
 DEFAULT_STATUS_INTERVAL_S = 10.0
 # Replay requests waiting for the sender; more than this in one idle period are refused (logged).
 _MAX_QUEUED_REPLAYS = 1000
-
-
-@dataclass
-class MqttSettings:
-    """How to reach the broker. ``client_id`` defaults to the edge id: a stable id is what makes
-    the broker keep the session across reconnects."""
-
-    host: str = "127.0.0.1"
-    port: int = 1883
-    username: str | None = None
-    password: str | None = None
-    tls_ca: str | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    tls_insecure: bool = False
-    keepalive: int = 30
-    client_id: str | None = None
-    reconnect_min_delay: int = 1
-    reconnect_max_delay: int = 30
-    # MQTT 5 drops a session at disconnect unless this is set; a week rides out long outages.
-    session_expiry_s: int = 7 * 24 * 3600
-
-    @property
-    def uses_tls(self) -> bool:
-        return bool(self.tls_ca or self.tls_cert)
 
 
 class _DropNotConnectedNoise(logging.Filter):
@@ -111,20 +85,6 @@ class _DropNotConnectedNoise(logging.Filter):
 
 _PAHO_LOG = logging.getLogger(f"{__name__}.paho")
 _PAHO_LOG.addFilter(_DropNotConnectedNoise())
-
-
-class _Client(mqtt.Client):
-    """paho client that remembers why the last connection attempt failed at the socket/TLS
-    level (paho's loop swallows the exception and only retries)."""
-
-    last_connect_exception: BaseException | None = None
-
-    def reconnect(self) -> MQTTErrorCode:
-        try:
-            return super().reconnect()
-        except OSError as exc:
-            self.last_connect_exception = exc
-            raise
 
 
 class IncidentPublisher:
@@ -156,6 +116,9 @@ class IncidentPublisher:
         self.inflight = inflight
         self.status_interval_s = status_interval_s
         self.topics = Topics(site, edge_id)
+        # Replay requests arrive on this connection (its persistent session keeps them while away).
+        self._commands = HubCommands(site, edge_id)
+        self._commands.on("replay", ReplayRequest, self._queue_replay)
         self._status_fields: dict[str, Any] = {
             "version": version,
             "model": model,
@@ -200,22 +163,12 @@ class IncidentPublisher:
             **self._status_fields,
         ).model_dump_json()
 
-    def _make_client(self) -> _Client:
+    def _make_client(self) -> MqttClient:
         s = self.settings
-        client = _Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=s.client_id or self.edge_id,
-            protocol=mqtt.MQTTv5,
-        )
-        if s.username is not None:
-            client.username_pw_set(s.username, s.password)
-        if s.uses_tls:
-            client.tls_set(ca_certs=s.tls_ca, certfile=s.tls_cert, keyfile=s.tls_key)
-            client.tls_insecure_set(s.tls_insecure)
+        client = make_client(s, client_id=s.client_id or self.edge_id)
         client.will_set(
             self.topics.status, self._status_payload(online=False, with_outbox=False), qos=1, retain=True
         )
-        client.reconnect_delay_set(min_delay=s.reconnect_min_delay, max_delay=s.reconnect_max_delay)
         client.max_inflight_messages_set(self.inflight)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -242,7 +195,7 @@ class IncidentPublisher:
         self._last_error = None
         self._client.last_connect_exception = None
         # Every connect: the broker may have lost the session (or a persisted one may lack it).
-        client.subscribe(self.topics.replay, qos=1)
+        client.subscribe(self._commands.subscriptions())
         self._session_started = True
         self._connected.set()
         log.info("connected to %s:%s as %s", self.settings.host, self.settings.port, self.edge_id)
@@ -266,35 +219,21 @@ class IncidentPublisher:
         self._wake.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        """Only the replay topic is subscribed. Validate here (cheap, no locks) and queue."""
-        request = self._parse_replay_request(message.topic, bytes(message.payload))
-        if request is None:
+        """Only the replay topic is subscribed. Validate (cheap, no locks) and queue."""
+        self._commands.dispatch(message.topic, bytes(message.payload))
+
+    def _queue_replay(self, request: ReplayRequest) -> None:
+        """A valid request for this edge (checked by the dispatcher), for the sender thread."""
+        if request.from_seq > request.to_seq:
+            log.warning(
+                "ignoring a replay request with an inverted span %d..%d", request.from_seq, request.to_seq
+            )
             return
         if len(self._replay_requests) >= _MAX_QUEUED_REPLAYS:
             log.warning("replay request %d..%d ignored: too many queued", request.from_seq, request.to_seq)
             return
         self._replay_requests.append(request)
         self._wake.set()
-
-    def _parse_replay_request(self, topic: str, payload: bytes) -> ReplayRequest | None:
-        """A valid request for this edge, or ``None`` (logged) for anything else."""
-        if topic != self.topics.replay:
-            log.warning("ignoring a message on unexpected topic %r", topic[:200])
-            return None
-        try:
-            request = ReplayRequest.model_validate(json.loads(payload))
-        except (ValueError, ValidationError) as exc:  # JSONDecodeError and UnicodeDecodeError too
-            log.warning("ignoring an invalid replay request on %s: %s", topic, str(exc)[:300])
-            return None
-        if request.edge_id != self.edge_id:
-            log.warning("ignoring a replay request for edge %r on %s", request.edge_id, topic)
-            return None
-        if request.from_seq > request.to_seq:
-            log.warning(
-                "ignoring a replay request with an inverted span %d..%d", request.from_seq, request.to_seq
-            )
-            return None
-        return request
 
     # -- public API --------------------------------------------------------------------------
 
@@ -501,3 +440,6 @@ class IncidentPublisher:
             if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 with self._camera_lock:
                     self._camera_dirty.add(camera)
+
+
+__all__ = ["IncidentPublisher", "MqttSettings"]  # MqttSettings lives in gridwarden.mqtt

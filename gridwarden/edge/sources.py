@@ -79,6 +79,9 @@ class SourceOptions:
     read_timeout_s: float = 10.0
     realtime: bool = False
     loop: bool = False
+    #: False for a record-only stream: packets go to ``on_packet`` and are never decoded
+    #: (a camera's 1080p main stream costs no decode at all); each counts as a frame read.
+    decode: bool = True
 
     def __post_init__(self) -> None:
         if not self.url:
@@ -251,8 +254,12 @@ class StreamReader:
         *,
         on_stream: StreamCallback | None = None,
         on_packet: PacketCallback | None = None,
+        keyframes_policy: Callable[[], bool] | None = None,
     ) -> None:
         self.camera_id = camera_id
+        # Asked at each keyframe (see decode_budget.py); overrides options.keyframes_only.
+        self._keyframes_policy = keyframes_policy
+        self.skipping_nonkey = False
         self.options = options
         self._stop = stop or threading.Event()
         self._abort = threading.Event()
@@ -318,7 +325,8 @@ class StreamReader:
         name = redact_url(self.options.url)
         stream = container.streams.video[0]
         codec = stream.codec_context
-        if self.options.keyframes_only:
+        self.skipping_nonkey = self.options.keyframes_only
+        if self.skipping_nonkey:
             codec.skip_frame = "NONKEY"
         time_base = stream.time_base
         if time_base is None:
@@ -363,6 +371,18 @@ class StreamReader:
                             del packet_times[next(iter(packet_times))]  # oldest (insertion order)
                     if self._on_packet is not None:
                         self._call_hook(self._on_packet, packet, packet_time)
+                    if not self.options.decode:
+                        self._packet_read(packet_time)
+            if not self.options.decode:
+                if self._should_end():
+                    return
+                continue
+            if self._keyframes_policy is not None and packet.is_keyframe:
+                # Switched at a keyframe only: from there on either mode decodes cleanly.
+                wanted = self._keyframes_policy()
+                if wanted != self.skipping_nonkey:
+                    codec.skip_frame = "NONKEY" if wanted else "DEFAULT"
+                    self.skipping_nonkey = wanted
             try:
                 decoded = codec.decode(packet)
             except av.error.InvalidDataError:
@@ -396,6 +416,15 @@ class StreamReader:
                     wall_time=time.time(),
                     index=self.decoded_frames - 1,
                 )
+
+    def _packet_read(self, packet_time: float) -> None:
+        """A record-only stream's progress: one packet is one frame for fps, watchdog, pacing."""
+        self.decoded_frames += 1
+        self.last_decoded_monotonic = time.monotonic()
+        if self._on_decoded is not None:
+            self._on_decoded(packet_time)
+        if self.options.realtime and not self.options.is_live:
+            self._pace(packet_time)
 
     def _media_time(self, pts: int | None, first_pts: int | None, time_base: Any) -> float | None:
         """Seconds since the first pts of this source, monotonic across loops and clock resets."""

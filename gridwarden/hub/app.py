@@ -12,7 +12,8 @@ What is built, and who owns what:
   ``/metrics``;
 * the workers :meth:`Hub.start` starts and :meth:`Hub.stop` stops in order: MQTT ingest, the
   webhook forwarder (only with ``webhook_url``), the evidence pruner, the dispatcher and the
-  officers' OwnTracks consumer, the config publisher.
+  officers' OwnTracks consumer, the config publisher, the Open311 forwarder (only with
+  ``open311_forward_url``).
 
 >>> hub = build_hub(HubSettings(database_url="sqlite:///var/hub.db"))    # doctest: +SKIP
 >>> hub.start(); uvicorn.run(hub.app, port=8080); hub.stop()              # doctest: +SKIP
@@ -37,6 +38,8 @@ from gridwarden.hub.api import (
     areas,
     cameras,
     cases,
+    categories,
+    city,
     config_documents,
     configs,
     console,
@@ -47,8 +50,13 @@ from gridwarden.hub.api import (
     evidence,
     health,
     officers,
+    open311,
     positions,
+    qr_points,
+    reference,
+    resident_pages,
     snapshots,
+    statistics,
     users,
 )
 from gridwarden.hub.api import field as field_api
@@ -67,6 +75,7 @@ from gridwarden.hub.evidence_store import EvidenceStore, RetentionPolicy
 from gridwarden.hub.fleet import FleetService
 from gridwarden.hub.ingest import HubIngestor
 from gridwarden.hub.replay import ReplaySettings
+from gridwarden.hub.reports.wiring import build_city_services
 from gridwarden.hub.settings import HubSettings
 from gridwarden.hub.webhooks import Backoff, WebhookForwarder
 from gridwarden.observability import HubMetrics, add_metrics_route
@@ -89,6 +98,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     edges.router,
     cameras.router,
     users.router,
+    reference.router,
     configs.router,
     config_documents.router,
     evidence.router,
@@ -101,6 +111,12 @@ ROUTERS: tuple[APIRouter, ...] = (
     positions.router,
     field_api.router,
     dispatch.router,
+    categories.router,
+    qr_points.router,
+    statistics.router,
+    open311.router,
+    resident_pages.router,
+    city.router,
 )
 
 
@@ -114,6 +130,7 @@ def create_app(services: HubServices, metrics: HubMetrics | None = None) -> Fast
         add_metrics_route(app, metrics.registry)
     console.mount_console_pages(app)
     mount_officer_app(app)
+    city.mount_city_pages(app)
     return app
 
 
@@ -137,7 +154,9 @@ def build_config_publisher(settings: HubSettings) -> ConfigPublisher:
         username=settings.mqtt_username,
         password=settings.mqtt_password_value(),
         client_id=f"{settings.mqtt_client_id or f'hub-{settings.mqtt_group}'}-config",
-        tls_ca=str(settings.mqtt_tls_ca) if settings.mqtt_tls_ca else None,
+        tls_ca=settings.mqtt_tls()[0],
+        tls_cert=settings.mqtt_tls()[1],
+        tls_key=settings.mqtt_tls()[2],
     )
 
 
@@ -151,6 +170,9 @@ def build_ingestor(settings: HubSettings, db: Database) -> HubIngestor:
         client_id=settings.mqtt_client_id,
         username=settings.mqtt_username,
         password=settings.mqtt_password_value(),
+        tls_ca=settings.mqtt_tls()[0],
+        tls_cert=settings.mqtt_tls()[1],
+        tls_key=settings.mqtt_tls()[2],
         batch_max=settings.batch_max,
         batch_wait_s=settings.batch_wait_s,
         merge_window_s=settings.merge_window_s,
@@ -201,6 +223,9 @@ class Hub:
         self._started.append("pruner")
         self.field_workers.start()
         self._started.append("field")
+        if self.services.city is not None:
+            self.services.city.start()
+            self._started.append("city")
 
     def stop(self) -> None:
         """Stop in order: ingest (what arrived is stored and acknowledged, the rest stays on the
@@ -214,6 +239,8 @@ class Hub:
             self.forwarder.stop()
         if "pruner" in self._started:
             self.pruner.stop()
+        if "city" in self._started and self.services.city is not None:
+            self.services.city.stop()  # the Open311 forwarder
         if self.owns_publisher and self.services.config_publisher is not None:
             self.services.config_publisher.close()
         self._started.clear()
@@ -286,6 +313,7 @@ def build_hub(
             ),
             config_publisher=publisher,
             field=build_field_services(database, store, settings=DispatchSettings.from_env(), clock=clock),
+            city=build_city_services(settings, database),
         )
         assert services.field is not None
         field_workers = FieldWorkers(services.field, settings, settings.mqtt_password_value())

@@ -72,6 +72,9 @@ class CaseView(_View):
     lat: float | None = None
     lon: float | None = None
     area_id: str | None = None
+    source: str = "camera"
+    category: str = "other"
+    report_point_id: str | None = None
 
 
 class CaseDetail(CaseView):

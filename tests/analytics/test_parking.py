@@ -37,7 +37,8 @@ KERB = Zone("kerb", [(0.0, 0.5), (1.0, 0.5), (1.0, 1.0), (0.0, 1.0)])  # lower h
 
 
 def rule(**overrides) -> IllegalParkingRule:
-    params = dict(zone=KERB, camera_id="cam1", class_ids=VEHICLES, dwell_s=30.0)
+    # The scenarios' timings are written for a 3 s grace (the default is 5 s, as in the config).
+    params = dict(zone=KERB, camera_id="cam1", class_ids=VEHICLES, dwell_s=30.0, end_grace_s=3.0)
     params.update(overrides)
     return IllegalParkingRule(**params)
 

@@ -125,3 +125,9 @@ def test_openvino_load_failure_is_a_model_load_error(tmp_path: Path) -> None:
     broken.write_bytes(b"not a model")
     with pytest.raises(ModelLoadError, match="broken.onnx"):
         Detector(broken, backend="openvino")
+
+
+def test_startup_log_names_the_backend_and_why(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="gridwarden.edge.detector.session"):
+        detector = Detector(YOLOX_NANO, backend="openvino")
+    assert f"backend=openvino ({detector.backend_reason})" in caplog.text

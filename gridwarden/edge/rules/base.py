@@ -37,6 +37,7 @@ from typing import Literal
 import numpy as np
 from ulid import ULID
 
+from gridwarden.edge.rules import defaults
 from gridwarden.edge.rules.scene import SceneView, signature_distance
 from gridwarden.edge.rules.schedule import Schedule
 from gridwarden.edge.tracking import box_iou, greedy_match
@@ -52,7 +53,7 @@ EventKind = Literal["started", "updated", "ended"]
 MIN_REST_FOR_MEMORY_S = 2.0
 # How long a resting object that nobody sees is remembered at its place while something covers
 # it: a bus or lorry stopping in front of a parked car takes tens of seconds.
-DEFAULT_OCCLUSION_MEMORY_S = 60.0
+DEFAULT_OCCLUSION_MEMORY_S = defaults.OCCLUSION_MEMORY_S
 # Another track covering this share of a remembered place hides it.
 HIDDEN_COVERAGE = 0.4
 # A place whose pixels differ from the background by at most this share is seen empty.
@@ -186,12 +187,16 @@ class RestingObject:
         self.empty_s = 0.0
         self.held_s = self.dwell_s
 
+    def wants_signature(self, now: float) -> bool:
+        """Whether :meth:`learn_signature` would take a new sample now (at most once a second)."""
+        return self.signature is None or now - self._signature_time >= _SIGNATURE_PERIOD_S
+
     def learn_signature(self, signature: np.ndarray, now: float) -> None:
         """Blend in how the object looks now, at most once a second (a slow average follows dusk
         falling, while a few frames of a bus sliding over it change little)."""
         if self.signature is None:
             self.signature = signature
-        elif now - self._signature_time >= _SIGNATURE_PERIOD_S:
+        elif self.wants_signature(now):
             self.signature = (1.0 - _SIGNATURE_GAIN) * self.signature + _SIGNATURE_GAIN * signature
         else:
             return
@@ -338,7 +343,7 @@ class PlaceMemory:
                 self.objects.append(obj)
         if scene is not None:
             for obj in self.objects:
-                if obj.present:
+                if obj.present and obj.wants_signature(self._now):
                     obj.learn_signature(scene.signature(obj.box), self._now)
 
     def _refuse_strangers(
@@ -436,12 +441,12 @@ class DwellRule:
         camera_id: str,
         class_ids: set[int] | None,
         dwell_s: float,
-        stationary_tolerance: float = 0.15,
+        stationary_tolerance: float = defaults.STATIONARY_TOLERANCE,
         min_size: float = 0.0,
         schedule: Schedule | None = None,
         cooldown_s: float = 0.0,
-        end_grace_s: float = 3.0,
-        update_interval_s: float = 60.0,
+        end_grace_s: float = defaults.END_GRACE_S,
+        update_interval_s: float = defaults.UPDATE_INTERVAL_S,
         match_iou: float = 0.5,
         occlusion_memory_s: float = DEFAULT_OCCLUSION_MEMORY_S,
     ) -> None:

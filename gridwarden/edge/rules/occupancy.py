@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gridwarden.edge.rules import defaults
 from gridwarden.edge.rules.base import (
     DEFAULT_OCCLUSION_MEMORY_S,
     DwellRule,
@@ -74,9 +75,9 @@ class OccupiedSpaceRule(DwellRule):
         class_ids: set[int] | None,
         coverage: float,
         dwell_s: float,
-        stationary_tolerance: float = 0.15,
-        end_grace_s: float = 3.0,
-        update_interval_s: float = 60.0,
+        stationary_tolerance: float = defaults.STATIONARY_TOLERANCE,
+        end_grace_s: float = defaults.END_GRACE_S,
+        update_interval_s: float = defaults.UPDATE_INTERVAL_S,
         min_size: float = 0.0,
         schedule: Schedule | None = None,
         cooldown_s: float = 0.0,

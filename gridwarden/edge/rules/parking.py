@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gridwarden.edge.rules import defaults
 from gridwarden.edge.rules.base import (
     DEFAULT_OCCLUSION_MEMORY_S,
     DwellRule,
@@ -72,12 +73,12 @@ class IllegalParkingRule(DwellRule):
         camera_id: str,
         class_ids: set[int] | None,
         dwell_s: float,
-        stationary_tolerance: float = 0.15,
+        stationary_tolerance: float = defaults.STATIONARY_TOLERANCE,
         min_size: float = 0.0,
         schedule: Schedule | None = None,
         cooldown_s: float = 0.0,
-        end_grace_s: float = 3.0,
-        update_interval_s: float = 60.0,
+        end_grace_s: float = defaults.END_GRACE_S,
+        update_interval_s: float = defaults.UPDATE_INTERVAL_S,
         match_iou: float = 0.5,
         occlusion_memory_s: float = DEFAULT_OCCLUSION_MEMORY_S,
     ) -> None:

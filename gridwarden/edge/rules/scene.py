@@ -106,6 +106,8 @@ class SceneView:
         c0, c1 = int(np.clip(x0, 0, w - 1)), int(np.clip(round(x1), 1, w))
         r0, r1 = int(np.clip(y0, 0, h - 1)), int(np.clip(round(y1), 1, h))
         crop = self.image[r0 : max(r1, r0 + 1), c0 : max(c1, c0 + 1)]
+        step = max(1, min(crop.shape[0], crop.shape[1]) // (2 * _SIGNATURE_SIDE))
+        crop = crop[::step, ::step]  # a histogram needs no more pixels than this: keep it cheap
         if crop.ndim == 2:
             crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
         crop = cv2.resize(crop, (_SIGNATURE_SIDE, _SIGNATURE_SIDE), interpolation=cv2.INTER_AREA)

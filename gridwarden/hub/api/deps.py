@@ -23,8 +23,9 @@ from gridwarden.hub.dry_run import DryRunService
 from gridwarden.hub.evidence_store import EvidenceStore
 from gridwarden.hub.fleet import FleetService
 
-if TYPE_CHECKING:  # the field services import the dispatch code, which needs no web layer
+if TYPE_CHECKING:  # these import their own code, which needs no web layer
     from gridwarden.hub.dispatch.wiring import FieldServices
+    from gridwarden.hub.reports.wiring import CityServices
 
 
 class Waker(Protocol):
@@ -53,6 +54,8 @@ class HubServices:
     config_publisher: ConfigPublisher | None = None
     # Officers, dispatch and the officer app (gridwarden.hub.dispatch.wiring).
     field: FieldServices | None = None
+    # QR reports, Open311, statistics and the map (gridwarden.hub.reports.wiring).
+    city: CityServices | None = None
 
 
 def get_services(request: Request) -> HubServices:

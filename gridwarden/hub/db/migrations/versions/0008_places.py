@@ -1,7 +1,7 @@
 """Places: a case's location (lat/lon) and area; the areas (patrol beats, estate grids).
 
 Revision ID: 0008_places
-Revises: 0006_console_review
+Revises: 0009_residents
 Create Date: 2026-11-30 13:20:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0008_places"
-down_revision: str | None = "0006_console_review"
+down_revision: str | None = "0009_residents"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
