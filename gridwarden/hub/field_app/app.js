@@ -1,6 +1,6 @@
 /* The officer app: sign in, duty, offers (sound + vibration), tasks, arrived, resolved with a
  * note and a photo. Every action goes through the outbox (queue.js), so a dead network only
- * delays it. No inline scripts or styles (the hub's Content-Security-Policy forbids them). */
+ * delays it. No inline scripts or styles, so the page works under a strict Content-Security-Policy. */
 'use strict';
 (() => {
   const API = '/api/v1/field';
