@@ -36,11 +36,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("GRIDWARDEN_SHARED", str(Path(__file__).resolve().parents[2] / "shared"))
 
+from gridwarden.edge.analytics.detector.classes import DEFAULT_CLASS_GROUPS, resolve_classes  # noqa: E402
+from gridwarden.edge.analytics.model_loader import build_detector  # noqa: E402
+from gridwarden.edge.capture.sources import SourceOptions, open_frames  # noqa: E402
 from gridwarden.edge.config import EdgeConfig, IllegalParkingRuleConfig, load_edge_config  # noqa: E402
-from gridwarden.edge.detector.classes import DEFAULT_CLASS_GROUPS, resolve_classes  # noqa: E402
-from gridwarden.edge.model_loader import build_detector  # noqa: E402
 from gridwarden.edge.replay import pick_camera  # noqa: E402
-from gridwarden.edge.sources import SourceOptions, open_frames  # noqa: E402
 from gridwarden.evaluation.runner import ScenarioRunner  # noqa: E402
 from gridwarden.evaluation.scoring import ObservedIncident, ZoneScore, score_zone  # noqa: E402
 from gridwarden.evaluation.truth import find_scenarios, load_scenario  # noqa: E402

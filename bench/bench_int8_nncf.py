@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gridwarden.edge.detector import Detector  # noqa: E402
+from gridwarden.edge.analytics.detector import Detector  # noqa: E402
 from gridwarden.models.quantize import matched_fractions, sample_frames  # noqa: E402
 from tests.support.paths import CAR_CLIP, PERSON_CLIP, YOLO11N_UNTRAINED, YOLOX_NANO  # noqa: E402
 

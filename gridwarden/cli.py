@@ -53,9 +53,9 @@ def _cmd_edge_replay(args: argparse.Namespace) -> int:
     writer = None
     on_frame = None
     if args.annotate:
+        from gridwarden.edge.analytics.camera_analytics import CameraAnalytics, FrameResult
         from gridwarden.edge.annotate import draw_result
         from gridwarden.edge.annotate_source_rate import SourceRateAnnotator
-        from gridwarden.edge.camera_analytics import CameraAnalytics, FrameResult
 
         # Every source frame is written (the clip's own rate), with the latest analysis drawn on it.
         writer = SourceRateAnnotator(args.clip, args.annotate)

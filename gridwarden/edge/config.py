@@ -40,7 +40,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gridwarden.contract import CameraKind, CameraLocation, Identifier
-from gridwarden.edge.rules import defaults as rule_defaults
+from gridwarden.edge.analytics.rules import defaults as rule_defaults
 from gridwarden.yamlconfig import load_yaml_model
 
 Point = tuple[float, float]
@@ -66,7 +66,7 @@ class _Strict(BaseModel):
 
 def _check_polygon(points: Polygon) -> Polygon:
     # Imported lazily: zones.py pulls numpy/cv2 and config must stay cheap to import.
-    from gridwarden.edge.zones import validate_polygon
+    from gridwarden.edge.analytics.zones import validate_polygon
 
     problems = validate_polygon(points)
     if problems:
@@ -209,7 +209,7 @@ class CameraConfig(_Strict):
     keyframes_only: bool | Literal["auto"] = Field(
         default="auto",
         description="Decode keyframes only. auto: when every rule's dwell is >= 30 s and the "
-        "measured GOP still gives >= 0.5 fps (see gridwarden/edge/decode_budget.py).",
+        "measured GOP still gives >= 0.5 fps (see gridwarden/edge/capture/decode_budget.py).",
     )
     stall_timeout_s: float = Field(default=10.0, gt=0)
     detect_camera_motion: bool = False
@@ -220,7 +220,7 @@ class CameraConfig(_Strict):
     evidence: bool = Field(
         default=True, description="Record clips and snapshots for this camera (when evidence is enabled)."
     )
-    # Region inference (gridwarden/edge/detector/regions.py): "zones" shows the model crops of
+    # Region inference (gridwarden/edge/analytics/detector/regions.py): "zones" shows the model crops of
     # the zones instead of the letterboxed whole frame, so small objects stay big enough to find;
     # "auto" does so when a zone's smallest expected object would be under 32 px whole-frame.
     inference: Literal["whole", "zones", "auto"] = Field(
@@ -310,7 +310,7 @@ class ModelConfig(_Strict):
     backend: Literal["auto", "onnxruntime", "openvino"] = Field(
         default="auto",
         description="Inference runtime. auto: OpenVINO when installed and measured faster at start, "
-        "else onnxruntime (see gridwarden/edge/detector/backends.py).",
+        "else onnxruntime (see gridwarden/edge/analytics/detector/backends.py).",
     )
 
 
@@ -326,7 +326,7 @@ class MqttConfig(_Strict):
 
 
 class EvidenceConfig(_Strict):
-    """Clips and snapshots cut at the edge for each incident (see :mod:`gridwarden.edge.evidence`).
+    """Clips and snapshots cut at the edge for each incident (see :mod:`gridwarden.edge.capture.evidence`).
 
     Why the clip has a pre-roll: the rule fires only after the dwell time, so the moment the
     vehicle arrived is in the past; the camera's last ``pre_roll_s`` of ENCODED video (a few

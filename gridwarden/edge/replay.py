@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gridwarden.contract import IncidentEvent
-from gridwarden.edge.camera_analytics import CameraAnalytics, FrameResult
+from gridwarden.edge.analytics.camera_analytics import CameraAnalytics, FrameResult
+from gridwarden.edge.analytics.detector import Detector
+from gridwarden.edge.analytics.detector.mosaic import detect_frames
+from gridwarden.edge.analytics.model_loader import build_detector
+from gridwarden.edge.capture.decode_budget import DecodeBudget, rules_are_slow
+from gridwarden.edge.capture.sources import SourceOptions, StreamReader, probe
 from gridwarden.edge.config import CameraConfig, EdgeConfig
-from gridwarden.edge.decode_budget import DecodeBudget, rules_are_slow
-from gridwarden.edge.detector import Detector
-from gridwarden.edge.detector.mosaic import detect_frames
-from gridwarden.edge.model_loader import build_detector
-from gridwarden.edge.sources import SourceOptions, StreamReader, probe
-from gridwarden.edge.wire import to_wire
+from gridwarden.edge.transport.wire import to_wire
 
 
 @dataclass

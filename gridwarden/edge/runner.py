@@ -29,18 +29,18 @@ from typing import Any, Literal
 import numpy as np
 
 from gridwarden.contract import CameraStatus, EvidenceRef, IncidentEvent, StreamStatus, utcnow
-from gridwarden.edge.camera_analytics import CameraAnalytics, FrameResult
-from gridwarden.edge.camera_worker import CameraStatusSnapshot, CameraWorker, RateMeter
+from gridwarden.edge.analytics.camera_analytics import CameraAnalytics, FrameResult
+from gridwarden.edge.analytics.detector import Detector
+from gridwarden.edge.analytics.detector.mosaic import detect_frames
+from gridwarden.edge.analytics.rules.base import IncidentUpdate
+from gridwarden.edge.capture.camera_worker import CameraStatusSnapshot, CameraWorker, RateMeter
+from gridwarden.edge.capture.decode_budget import DecodeBudget, rules_are_slow
+from gridwarden.edge.capture.evidence import CameraEvidence, EvidenceFile, EvidenceUploader
+from gridwarden.edge.capture.record_stream import RecordStream, StreamClockAligner
+from gridwarden.edge.capture.sources import SourceOptions
 from gridwarden.edge.config import CameraConfig, EdgeConfig
-from gridwarden.edge.decode_budget import DecodeBudget, rules_are_slow
-from gridwarden.edge.detector import Detector
-from gridwarden.edge.detector.mosaic import detect_frames
-from gridwarden.edge.evidence import CameraEvidence, EvidenceFile, EvidenceUploader
-from gridwarden.edge.record_stream import RecordStream, StreamClockAligner
-from gridwarden.edge.rules.base import IncidentUpdate
-from gridwarden.edge.sources import SourceOptions
+from gridwarden.edge.transport.wire import to_wire
 from gridwarden.edge.types import Detections, Frame
-from gridwarden.edge.wire import to_wire
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from gridwarden.edge.analytics.detector import Detector
+from gridwarden.edge.analytics.model_loader import build_detector
 from gridwarden.edge.config import EdgeConfig, load_edge_config
-from gridwarden.edge.detector import Detector
-from gridwarden.edge.model_loader import build_detector
 from gridwarden.edge.replay import ReplayStats, pick_camera, replay
 from gridwarden.edge.types import Detections
 from gridwarden.evaluation.scoring import ZoneScore, observed_incidents, score_zone

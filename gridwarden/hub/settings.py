@@ -130,7 +130,10 @@ class HubSettings(BaseSettings):
     )
     basemap_mbtiles: str | None = Field(
         default=None,
-        description="MBTiles file of raster tiles the one map shows offline (default: plain background)",
+        description="MBTiles or PMTiles file of raster tiles the one map shows offline (default: plain background)",
+    )
+    map_outline: str | None = Field(
+        default=None, description="GeoJSON of streets and boundaries the one map draws without a basemap"
     )
     public_url: str | None = Field(
         default=None,
@@ -159,6 +162,7 @@ class HubSettings(BaseSettings):
         "webhook_url",
         "category_table",
         "basemap_mbtiles",
+        "map_outline",
         "public_url",
         "open311_forward_url",
         "open311_forward_since",

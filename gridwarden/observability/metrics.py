@@ -8,7 +8,7 @@ is the inference-time histogram: a distribution cannot be rebuilt from state aft
 ``observe()`` per detector batch is a few hundred nanoseconds next to milliseconds of inference.
 
 The collectors read through small protocols (:class:`EdgeStateSource`, :class:`OutboxLike`), which
-:class:`~gridwarden.edge.runner.EdgeRunner` and :class:`~gridwarden.edge.outbox.Outbox` satisfy as
+:class:`~gridwarden.edge.runner.EdgeRunner` and :class:`~gridwarden.edge.transport.outbox.Outbox` satisfy as
 they are, so this module imports neither.
 
 Each :class:`EdgeMetrics` / :class:`HubMetrics` owns its own :class:`CollectorRegistry` (with the
@@ -125,7 +125,7 @@ class EdgeStateSource(Protocol):
 
 
 class OutboxLike(Protocol):
-    """``gridwarden.edge.outbox.Outbox``."""
+    """``gridwarden.edge.transport.outbox.Outbox``."""
 
     def depth(self) -> int: ...
     def dropped(self) -> int: ...
@@ -238,7 +238,7 @@ class EdgeMetrics:
         """Time every ``detector.detect`` call; returns the same object (its type unchanged).
 
         Wraps the bound method on the instance rather than returning a proxy, so the runner keeps
-        a real :class:`~gridwarden.edge.detector.Detector` (attributes, type checks) and nothing
+        a real :class:`~gridwarden.edge.analytics.detector.Detector` (attributes, type checks) and nothing
         else changes. Instrumenting twice would double-count, so it refuses.
         """
         original = detector.detect

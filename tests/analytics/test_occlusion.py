@@ -13,11 +13,11 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from gridwarden.edge.rules import IllegalParkingRule, OccupiedSpaceRule
-from gridwarden.edge.rules.base import PlaceMemory
-from gridwarden.edge.rules.scene import SceneModel
+from gridwarden.edge.analytics.rules import IllegalParkingRule, OccupiedSpaceRule
+from gridwarden.edge.analytics.rules.base import PlaceMemory
+from gridwarden.edge.analytics.rules.scene import SceneModel
+from gridwarden.edge.analytics.zones import Zone
 from gridwarden.edge.types import Detections
-from gridwarden.edge.zones import Zone
 
 from .scenes import BUS, CAR, CAR_BOX, FRAME, VEHICLES, context, dets, jitter, kinds, times
 
@@ -171,7 +171,7 @@ def test_a_different_car_at_the_same_place_is_a_new_incident() -> None:
 def test_limitation_a_different_car_of_the_same_colour_continues_the_incident() -> None:
     """The colour signature is the only cue: a silver car replacing a white one at the same place
     (both grey-bright to the signature) continues the first one's incident. Documented in
-    gridwarden/edge/rules/scene.py."""
+    gridwarden/edge/analytics/rules/scene.py."""
     timeline = [(2.0, 40.0, "white"), (40.0, 70.0, "hidden"), (70.0, 110.0, "silver")]
     events = run_scene(rule(), street(timeline, 110.0))
     assert [k for k in kinds(events) if k != "updated"] == ["started"]

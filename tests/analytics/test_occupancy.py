@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gridwarden.edge.rules import OccupiedSpaceRule, Schedule
+from gridwarden.edge.analytics.rules import OccupiedSpaceRule, Schedule
+from gridwarden.edge.analytics.zones import Zone
 from gridwarden.edge.types import Detections
-from gridwarden.edge.zones import Zone
 
 from .scenes import MONDAY_NOON_UTC, PERSON, context, dets, jitter, kinds, run, times
 

@@ -10,11 +10,11 @@ import pytest
 from ulid import ULID
 
 from gridwarden.contract import IncidentEvent
-from gridwarden.edge.rules import IllegalParkingRule, Schedule
-from gridwarden.edge.tracking import Tracker
+from gridwarden.edge.analytics.rules import IllegalParkingRule, Schedule
+from gridwarden.edge.analytics.tracking import Tracker
+from gridwarden.edge.analytics.zones import Zone
+from gridwarden.edge.transport.wire import to_wire
 from gridwarden.edge.types import Detections
-from gridwarden.edge.wire import to_wire
-from gridwarden.edge.zones import Zone
 
 from .scenes import (
     BUS,

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from gridwarden.contract import StreamStatus
+from gridwarden.edge.analytics.detector import Detector
+from gridwarden.edge.analytics.model_loader import build_detector
 from gridwarden.edge.config import load_edge_config_text
-from gridwarden.edge.detector import Detector
-from gridwarden.edge.model_loader import build_detector
-from gridwarden.edge.outbox import Outbox
 from gridwarden.edge.runner import EdgeRunner
+from gridwarden.edge.transport.outbox import Outbox
 from gridwarden.observability import (
     EdgeMetrics,
     Liveness,

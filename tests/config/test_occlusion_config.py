@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gridwarden.edge.camera_analytics import CameraAnalytics
+from gridwarden.edge.analytics.camera_analytics import CameraAnalytics
 from gridwarden.edge.config import load_edge_config, load_edge_config_text
 from gridwarden.yamlconfig import ConfigError
 

@@ -9,11 +9,11 @@ import typing
 from pydantic import TypeAdapter
 
 from gridwarden.contract import RuleType
+from gridwarden.edge.analytics.rules import defaults
+from gridwarden.edge.analytics.rules.occupancy import OccupiedSpaceRule
+from gridwarden.edge.analytics.rules.parking import IllegalParkingRule
+from gridwarden.edge.analytics.rules.registry import RULE_TYPES, describe_rule_types
 from gridwarden.edge.config import RuleConfig, ZoneConfig
-from gridwarden.edge.rules import defaults
-from gridwarden.edge.rules.occupancy import OccupiedSpaceRule
-from gridwarden.edge.rules.parking import IllegalParkingRule
-from gridwarden.edge.rules.registry import RULE_TYPES, describe_rule_types
 
 
 def test_contract_config_and_registry_name_the_same_rule_types() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from gridwarden.contract import EdgeConfigMessage, ReplayRequest, SnapshotRequest, utcnow
-from gridwarden.edge.hub_commands import HubCommands, Refusal
+from gridwarden.edge.transport.hub_commands import HubCommands, Refusal
 
 
 def _commands() -> tuple[HubCommands, list[object], list[Refusal]]:

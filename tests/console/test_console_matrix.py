@@ -309,12 +309,8 @@ def test_every_view_lays_out_at_each_size_and_language(
         console.check(f"{size}-{lang}-login", shots)
         page = console.login(INTEGRATOR, INTEGRATOR_PASSWORD)
         expect(page.locator(".queue-item").first).to_be_visible()
-        # Two cases ticked: the bulk bar appears and fits.
-        for item in page.locator(".queue-item .qi-check").all()[:2]:
-            item.check()
-        expect(page.locator("#bulk-bar")).to_be_visible()
-        console.check(f"{size}-{lang}-bulk-bar", shots)
-        page.click("#bulk-clear")
+        # An integrator only looks: no checkboxes for bulk decisions it may not make.
+        expect(page.locator(".queue-item .qi-check").first).to_be_hidden()
         page.locator(".queue-item").first.click()
         expect(page.locator("#case-view")).to_be_visible()
         page.wait_for_function("() => document.getElementById('case-snapshot').naturalWidth > 0")
@@ -349,6 +345,13 @@ def test_every_view_lays_out_at_each_size_and_language(
         expect(page.locator("#reject-dialog")).to_be_visible()
         console.check(f"{size}-{lang}-reject-dialog", shots)
         page.keyboard.press("Escape")
+        # A reviewer ticks two cases: the bulk bar appears and fits.
+        page.click("#logout")
+        page = console.login()
+        for item in page.locator(".queue-item .qi-check").all()[:2]:
+            item.check()
+        expect(page.locator("#bulk-bar")).to_be_visible()
+        console.check(f"{size}-{lang}-bulk-bar", shots)
     finally:
         console.close()
 
@@ -377,6 +380,7 @@ def test_bulk_reject_with_one_reason_and_search(browser: Browser, seeded: Seeded
             page.locator(f'.queue-item[data-case-id="{case_id}"] .qi-check').check()
         expect(page.locator("#bulk-bar")).to_be_visible()
         expect(page.locator("#bulk-count")).to_have_text("2 cases selected")
+        console.check("laptop-en-bulk-bar", shots)
         page.click("#bulk-reject")
         expect(page.locator("#reject-dialog")).to_be_visible()
         page.keyboard.press("4")  # permitted
@@ -393,7 +397,10 @@ def test_bulk_reject_with_one_reason_and_search(browser: Browser, seeded: Seeded
         # They are detections now, not decisions; free text finds them by the note.
         page.click("#tab-detections")
         expect(page.locator(f'.queue-item[data-case-id="{a}"]')).to_be_visible()
-        page.fill("#filter-q", "licence")
+        page.locator("body").click(position={"x": 700, "y": 5})
+        page.keyboard.press("/")  # the search box, from the keyboard
+        expect(page.locator("#filter-q")).to_be_focused()
+        page.keyboard.type("licence")
         expect(page.locator(".queue-item")).to_have_count(2)
         page.fill("#filter-q", f"#{seeded.cases[0]}")
         page.click("#tab-decision")
@@ -456,6 +463,9 @@ def test_zone_editor_static_object_fields_and_masks(browser: Browser, seeded: Se
         for field in ("min_static_s", "min_size", "cooldown_s", "end_grace_s", "dwell_s"):
             expect(rule.locator(f'input[name="{field}"]')).to_be_visible()
         expect(rule.locator(".warning")).to_have_count(0)  # static objects need no detector
+        # Fields the file leaves out show the edge's default.
+        expect(rule.locator('input[name="coverage"]')).to_have_attribute("placeholder", "0.05")
+        expect(rule.locator('input[name="end_grace_s"]')).to_have_attribute("placeholder", "5")
         # One mask listed; it can be deleted, and a new one drawn.
         expect(page.locator("#zone-masks .mask-item")).to_have_count(1)
         page.locator("#zone-masks .mask-item button.danger-link").click()
@@ -467,6 +477,13 @@ def test_zone_editor_static_object_fields_and_masks(browser: Browser, seeded: Se
             page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
         page.keyboard.press("Enter")
         expect(page.locator("#zone-masks .mask-item")).to_have_count(1)
+        # Its first vertex dragged from (0.3, 0.7) to (0.35, 0.65).
+        vertex = page.locator('#zones-svg circle.vertex.mask[data-ring="0"][data-index="0"]')
+        vbox = vertex.bounding_box()
+        page.mouse.move(vbox["x"] + vbox["width"] / 2, vbox["y"] + vbox["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.35 * box["width"], box["y"] + 0.65 * box["height"], steps=5)
+        page.mouse.up()
         rule.locator('input[name="cooldown_s"]').fill("45")
         rule.locator('input[name="cooldown_s"]').dispatch_event("change")
         # The vehicle rule on an edge without a detector is flagged.
@@ -481,7 +498,9 @@ def test_zone_editor_static_object_fields_and_masks(browser: Browser, seeded: Se
         import yaml
 
         zones = {z["id"]: z for z in yaml.safe_load(saved)["cameras"][0]["zones"]}
-        assert len(zones["pavement"]["masks"]) == 1 and zones["pavement"]["masks"][0][0] == [0.3, 0.7]
+        (mask,) = zones["pavement"]["masks"]
+        assert len(mask) == 3 and abs(mask[0][0] - 0.35) < 0.01 and abs(mask[0][1] - 0.65) < 0.01, mask
+        assert mask[1] == [0.4, 0.7]
         assert zones["pavement"]["rules"][0]["cooldown_s"] == 45
     finally:
         console.close()

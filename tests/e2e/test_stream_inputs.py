@@ -20,9 +20,9 @@ import pytest
 from prometheus_client import generate_latest
 
 from gridwarden.contract import CameraStatus, IncidentEvent
+from gridwarden.edge.analytics.model_loader import build_detector
+from gridwarden.edge.capture.evidence.files import sha256_file
 from gridwarden.edge.config import load_edge_config_text
-from gridwarden.edge.evidence.files import sha256_file
-from gridwarden.edge.model_loader import build_detector
 from gridwarden.edge.runner import EdgeRunner
 from gridwarden.observability import EdgeMetrics
 from tests.support.main_streams import build_main_stream, read_frame_code

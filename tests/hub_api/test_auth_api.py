@@ -302,7 +302,7 @@ def test_openapi_and_docs_are_served(app_client: TestClient) -> None:
 
 
 def test_reference_data_is_the_hubs_own(app_client: TestClient, tokens: dict) -> None:
-    from gridwarden.edge.rules.registry import RULE_TYPES
+    from gridwarden.edge.analytics.rules.registry import RULE_TYPES
     from gridwarden.hub.cases import TRANSITIONS
 
     headers = bearer(tokens["staff"])

@@ -19,7 +19,7 @@ from gridwarden.hub.auth import Role, UserStore
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.db.models import Camera
 from gridwarden.hub.reports.photos import normalise_photo
-from gridwarden.hub.reports.points import seed_demo_points
+from gridwarden.hub.reports.points import DEMO_OUTLINE, seed_demo_points
 from gridwarden.hub.reports.resident import NewReport, ReportService, store_photo
 from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.hub.factories import incident_event
@@ -56,7 +56,7 @@ def city_hub(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, int]]]:
     fresh_case = ingest(
         db, incident_event(seq=2, incident_id="inc-2", camera="cam-2", zone="z2", started=now)
     )[0]
-    app = resident_app(db, tmp_path / "ev")
+    app = resident_app(db, tmp_path / "ev", map_outline=str(DEMO_OUTLINE))  # as the demo runs it
     jpeg, sha = normalise_photo(photo_jpeg())
     store_photo(app.state.services.evidence, jpeg, sha)
     resident = ReportService(db).submit(
@@ -118,6 +118,8 @@ def test_map_draws_cameras_points_and_cases_and_opens_a_case(city_hub, page: Pag
         f"case case-{ids['ok']} sla-ok leaflet-interactive"
     )
     expect(page.locator(".leaflet-control-scale")).to_be_visible()
+    expect(page.locator("path.outline")).to_have_count(4)  # the demo district: boundary and streets
+    expect(page.locator(".leaflet-tile")).to_have_count(0)  # no basemap configured: nothing fetched
     expect(page.locator("#page")).to_contain_text("未结案件")
 
     page.locator(f"path.case-{ids['resident']}").click(force=True)
@@ -136,6 +138,7 @@ def test_statistics_page_draws_chart_and_figures_in_both_languages(city_hub, pag
     expect(page.locator("#chart rect")).to_have_count(2)  # today: camera and resident
     expect(page.locator("#chart rect[data-key='camera']")).to_have_attribute("data-count", "2")
     expect(page.locator("#ontime-sub")).to_contain_text("应结")
+    expect(page.locator("#legend")).to_contain_text("群众上报")
     page.locator("#lang").click()
     expect(page.locator("#ontime-sub")).to_contain_text("due")
     expect(page.locator("h1")).to_have_text("Case statistics")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from gridwarden.edge.capture.decode_budget import DecodeBudget, rules_are_slow
+from gridwarden.edge.capture.sources import SourceOptions, StreamReader
 from gridwarden.edge.config import load_edge_config_text
-from gridwarden.edge.decode_budget import DecodeBudget, rules_are_slow
-from gridwarden.edge.sources import SourceOptions, StreamReader
 from tests.support.main_streams import build_main_stream
 from tests.support.paths import CAR_CLIP
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gridwarden.edge.record_stream import StreamClockAligner
+from gridwarden.edge.capture.record_stream import StreamClockAligner
 
 
 def _feed(aligner: StreamClockAligner, rng: np.random.Generator, *, record_starts_at: float) -> list[float]:

@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from gridwarden.edge.config import EdgeConfig
-from gridwarden.edge.config_sync import ConfigSync
-from gridwarden.edge.publisher import MqttSettings
+from gridwarden.edge.transport.config_sync import ConfigSync
+from gridwarden.edge.transport.publisher import MqttSettings
 from gridwarden.hub.auth import Role, UserStore
 from tests.zone_editor.conftest import (
     EDGE,

@@ -4,7 +4,7 @@ data (``GET /api/v1/map``) and the offline basemap (``/city/tiles/{z}/{x}/{y}``)
 The pages are static files (``gridwarden/hub/city_web``, no inline script or style) that sign
 in like the console (the same session token) and call the ordinary API. Leaflet is installed
 from the npm registry at setup (``scripts/web-vendor.sh``) into ``city_web/vendor`` and served
-from here; nothing is fetched from a CDN. The basemap is a district's MBTiles file
+from here; nothing is fetched from a CDN. The basemap is a district's MBTiles or PMTiles file
 (``GRIDWARDEN_HUB_BASEMAP_MBTILES``, raster tiles); without one the map draws everything on a
 plain background with a scale bar.
 
@@ -31,6 +31,7 @@ from gridwarden.hub.auth import Permission, Principal
 from gridwarden.hub.cases import MERGEABLE_STATES
 from gridwarden.hub.db import models
 from gridwarden.hub.db.models import Camera, Case, CaseReport, QrPoint
+from gridwarden.hub.reports.pmtiles import PMTilesReader
 from gridwarden.hub.reports.wiring import City
 
 CITY_WEB = Path(__file__).resolve().parent.parent / "city_web"
@@ -164,6 +165,7 @@ def get_map(
 ) -> dict[str, Any]:
     data = map_data(services, services.cases.clock())
     data["basemap"] = {"tiles": "/city/tiles/{z}/{x}/{y}" if city.basemap else None}
+    data["outline"] = city.outline
     data["map_library"] = (LEAFLET_DIR / "leaflet.js").is_file()
     return data
 
@@ -177,7 +179,12 @@ def tile(
 ) -> Response:
     if city.basemap is None or x >= (1 << z) or y >= (1 << z):
         raise error(404, "no_tile", "no such tile")
-    found = _mbtiles_tile(city.basemap, z, x, y)
+    if city.basemap.suffix.lower() == ".pmtiles":
+        reader = PMTilesReader(city.basemap)
+        data = reader.tile(z, x, y)
+        found = (data, reader.content_type) if data is not None else None
+    else:
+        found = _mbtiles_tile(city.basemap, z, x, y)
     if found is None:
         return Response(status_code=204)
     return Response(found[0], media_type=found[1], headers={"Cache-Control": "public, max-age=86400"})

@@ -1,7 +1,7 @@
 """Reference data the console reads instead of copying: rule types and the case life cycle.
 
 ``GET /api/v1/rule-types`` serves the edge's rule registry
-(:func:`gridwarden.edge.rules.registry.describe_rule_types`): each type's fields with their
+(:func:`gridwarden.edge.analytics.rules.registry.describe_rule_types`): each type's fields with their
 defaults, whether it needs the detector, and what a new rule of the type starts with.
 ``GET /api/v1/case-lifecycle`` serves the states and allowed transitions of
 :data:`gridwarden.hub.cases.TRANSITIONS`. Any logged-in user may read both.
@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from gridwarden.edge.rules.registry import describe_rule_types
+from gridwarden.edge.analytics.rules.registry import describe_rule_types
 from gridwarden.hub.api.deps import current_principal
 from gridwarden.hub.auth import Principal
 from gridwarden.hub.cases import STATES, TRANSITIONS

@@ -28,6 +28,7 @@ const City = (() => {
       "case.title": "案件 #{id}", "case.state": "状态", "case.category": "类别", "case.source": "来源",
       "case.where": "位置", "case.detected": "发现时间", "case.reports": "群众上报", "case.history": "处理记录",
       "case.console": "在审核台处理",
+      "source.camera": "视频发现", "source.resident": "群众上报", "source.open311": "Open311",
     },
     en: {
       "nav.stats": "Statistics", "nav.map": "One map", "nav.console": "Console", "lang": "中文", "logout": "Sign out",
@@ -51,9 +52,11 @@ const City = (() => {
       "case.title": "Case #{id}", "case.state": "State", "case.category": "Category", "case.source": "Source",
       "case.where": "Where", "case.detected": "Detected", "case.reports": "Reports", "case.history": "History",
       "case.console": "Handle in the console",
+      "source.camera": "camera", "source.resident": "resident", "source.open311": "Open311",
     },
   };
   let lang = localStorage.getItem(LANG_KEY) === "en" ? "en" : "zh-CN";
+  const has = (key) => key in TEXT[lang];
   const t = (key, values = {}) => (TEXT[lang][key] || key).replace(/\{(\w+)\}/g, (_, k) => String(values[k] ?? ""));
   const el = (tag, attrs = {}, ...children) => {
     const node = document.createElement(tag);
@@ -117,5 +120,5 @@ const City = (() => {
     document.getElementById("logout").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); showLogin(); });
     if (sessionStorage.getItem(TOKEN_KEY)) start(); else { translate(); showLogin(); }
   }
-  return { t, el, api, init, translate, get lang() { return lang; } };
+  return { t, has, el, api, init, translate, get lang() { return lang; } };
 })();

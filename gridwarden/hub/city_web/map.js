@@ -25,6 +25,11 @@
     }
     if (layer) layer.remove();
     layer = L.featureGroup().addTo(map);
+    if (data.outline) {
+      L.geoJSON(data.outline, { style: { color: "#94a3b8", weight: 2, fill: false, className: "outline" } })
+        .eachLayer((l) => { if (l.feature.properties && l.feature.properties.name) l.bindTooltip(l.feature.properties.name); })
+        .addTo(layer);
+    }
     for (const a of data.areas) {
       L.geoJSON(a.geometry, { style: { color: "#64748b", weight: 1, fillOpacity: 0.05 } }).bindTooltip(a.name).addTo(layer);
     }

@@ -1,7 +1,8 @@
 // The statistics page: filters -> GET /api/v1/statistics; cards, an SVG stacked bar chart, tables, CSV.
 "use strict";
 (() => {
-  const { t, el, api } = City;
+  const { t, has, el, api } = City;
+  const label = (k) => (has(`source.${k}`) ? t(`source.${k}`) : k);
   const $ = (id) => document.getElementById(id);
   const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
   const dur = (s) => (s === null ? "–" : s < 120 ? `${s.toFixed(0)} s` : s < 7200 ? `${(s / 60).toFixed(1)} min` : `${(s / 3600).toFixed(1)} h`);
@@ -42,7 +43,7 @@
     const top = document.createElementNS(NS, "text");
     top.setAttribute("x", "0"); top.setAttribute("y", "10"); top.textContent = String(max); svg.append(top);
     $("chart").replaceChildren(svg);
-    $("legend").replaceChildren(...keys.map((k, j) => el("span", {}, el("span", { class: `swatch c${j % 8}` }), k)));
+    $("legend").replaceChildren(...keys.map((k, j) => el("span", {}, el("span", { class: `swatch c${j % 8}` }), label(k))));
   }
   function table(node, head, rows) {
     node.replaceChildren(el("tr", {}, ...head.map((h) => el("th", { text: h }))), ...rows.map((r) => el("tr", {}, ...r.map((c) => el("td", { text: String(c) })))));

@@ -18,6 +18,7 @@ import io
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -215,6 +216,10 @@ class PointStore:
     def delete(self, point_id: str) -> bool:
         with self.db.write_session() as session, session.begin():
             return bool(session.execute(delete(QrPoint).where(QrPoint.id == point_id)).rowcount)  # type: ignore[attr-defined]
+
+
+# The demo district's streets and boundary, drawn on the one map when no basemap is configured.
+DEMO_OUTLINE = Path(__file__).resolve().parent / "demo_outline.json"
 
 
 def seed_demo_points(db: Database) -> int:

@@ -1,6 +1,7 @@
 """Case statistics for the command centre and the city: volumes, timeliness, false positives.
 
-All figures cover the cases *detected* in ``[since, until)``. Definitions (so a number on the
+All figures cover the cases *detected* in ``[since, until)`` (at most :data:`MAX_CASES`;
+``truncated`` says when a period held more: ask for a shorter one). Definitions (so a number on the
 page can be checked by hand):
 
 * **counts**: cases per day or ISO week (in the district's time zone) by source, category, area,
@@ -176,7 +177,7 @@ class CaseStatistics:
             }
         return {
             "since": since.isoformat(), "until": until.isoformat(), "tz": str(tz), "bucket": bucket,
-            "group_by": group_by, "cases": len(rows),
+            "group_by": group_by, "cases": len(rows), "truncated": len(rows) >= MAX_CASES,
             "series": [{"bucket": b, "counts": dict(series[b])} for b in sorted(series)],
             "totals": dict(totals.most_common()),
             "solved_within_limit": _timeliness(rows, "resolved_at", self.resolve_limit_s, now).as_dict(),

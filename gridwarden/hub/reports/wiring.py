@@ -9,10 +9,11 @@ Open311 forwarder, which :meth:`start`/:meth:`stop` run with the hub's other wor
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, status
 
@@ -20,6 +21,7 @@ from gridwarden.hub.api.deps import Services, error
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.reports.categories import default_table, load_table, use_table
 from gridwarden.hub.reports.open311_forward import Open311Forwarder
+from gridwarden.hub.reports.pmtiles import PMTilesReader
 from gridwarden.hub.reports.rate_limit import SlidingWindowLimiter
 from gridwarden.hub.reports.resident import ReportService
 
@@ -47,6 +49,7 @@ class CityServices:
     closure_limit_s: float = 86400.0
     timezone: str = "Asia/Shanghai"
     basemap: Path | None = None
+    outline: dict[str, Any] | None = None
     forwarder: Open311Forwarder | None = None
     client_key_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
@@ -78,7 +81,12 @@ def build_city_services(
     use_table(load_table(settings.category_table) if settings.category_table else default_table())
     basemap = Path(settings.basemap_mbtiles) if settings.basemap_mbtiles else None
     if basemap is not None and not basemap.is_file():
-        raise ValueError(f"GRIDWARDEN_HUB_BASEMAP_MBTILES: {basemap} does not exist (an MBTiles file)")
+        raise ValueError(
+            f"GRIDWARDEN_HUB_BASEMAP_MBTILES: {basemap} does not exist (an MBTiles or PMTiles file)"
+        )
+    if basemap is not None and basemap.suffix.lower() == ".pmtiles":
+        PMTilesReader(basemap)  # a file that is not PMTiles v3 stops the hub at start, named
+    outline = _outline(settings.map_outline) if settings.map_outline else None
     forwarder = None
     if settings.open311_forward_url and settings.open311_forward_api_key is not None:
         forwarder = Open311Forwarder(
@@ -87,8 +95,22 @@ def build_city_services(
         )  # fmt: skip
     return CityServices(
         db=db, limits=limits or ResidentLimits(), closure_limit_s=settings.closure_limit_s,
-        timezone=settings.timezone, basemap=basemap, forwarder=forwarder,
+        timezone=settings.timezone, basemap=basemap, outline=outline, forwarder=forwarder,
     )  # fmt: skip
+
+
+def _outline(path: str) -> dict[str, Any]:
+    """The map outline (a GeoJSON FeatureCollection, at most 5 MB), or ValueError naming the file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        if len(text) > 5 * 1024 * 1024:
+            raise ValueError("larger than 5 MB")
+        doc = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"GRIDWARDEN_HUB_MAP_OUTLINE: {path}: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+        raise ValueError(f"GRIDWARDEN_HUB_MAP_OUTLINE: {path}: expected a GeoJSON FeatureCollection")
+    return doc
 
 
 def get_city(services: Services) -> CityServices:

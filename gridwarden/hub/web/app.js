@@ -252,6 +252,8 @@
 
   async function start(me) {
     state.me = me;
+    // Only roles that may decide get the checkboxes and bulk buttons (integrators only look).
+    $("app").classList.toggle("can-decide", me.permissions.includes("cases:transition"));
     await setLanguage(me.language);
     $("user-name").textContent = t("top.user", { name: me.username });
     $("login").hidden = true;

@@ -19,6 +19,8 @@
   const newRule = (type) => ({ type, ...structuredClone((ruleType(type) || {}).new_rule || {}) });
   const hasField = (rule, name) => ((ruleType(rule.type) || {}).fields || []).some((f) => f.name === name);
   const COMMON_CLASSES = ["vehicle", "person", "any"];
+  // What an empty field means (the edge's defaults), shown as the field's placeholder.
+  const FIELD_DEFAULTS = { min_size: 0, cooldown_s: 0, end_grace_s: 5, min_static_s: 10, coverage: { occupied_space: 0.3, static_object: 0.05 } };
   const PLACEHOLDER = { w: 1600, h: 900 }; // drawing area when a camera has no snapshot yet
   const CLOSE_DISTANCE_PX = 12; // a click this close to the first vertex closes the polygon
 
@@ -449,6 +451,7 @@
         step,
         min: "0",
         value: rule[key] ?? "",
+        placeholder: String((typeof FIELD_DEFAULTS[key] === "object" ? FIELD_DEFAULTS[key][rule.type] : FIELD_DEFAULTS[key]) ?? ""),
         name: key,
         onchange: (e) => {
           if (e.target.value === "") delete rule[key];
