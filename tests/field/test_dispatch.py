@@ -194,3 +194,62 @@ def test_shift_windows_switch_duty_at_their_edges(world: World) -> None:
     world.clock.advance(6 * 3600)  # 22:01
     world.dispatch.tick()
     assert world.roster.by_username("night").on_duty and not world.roster.by_username("day").on_duty
+
+
+def test_a_case_without_camera_is_verified_by_a_reviewer(world: World) -> None:
+    from gridwarden.hub.db.models import Case
+
+    world.officer("fay", north_m=100)
+    now = world.clock.now
+    with world.db.write_session() as session, session.begin():
+        case = Case(
+            state="confirmed", site="north", edge_id="", camera="", zone="P-7", rule="static_object",
+            classes=[], incident_count=0, detected_at=now, last_activity_at=now, created_at=now,
+            updated_at=now, confirmed_at=now, lat=world.position_of_camera[0], lon=world.position_of_camera[1],
+        )  # fmt: skip
+        session.add(case)
+        session.flush()
+        case_id = case.id
+    world.dispatch.tick()
+    task = world.dispatch.tasks_of_case(case_id)[0]
+    world.dispatch.act("fay", task.id, "accept")
+    world.dispatch.act("fay", task.id, "resolve", note="已清理")
+    world.clock.advance(600)
+    world.dispatch.tick()
+    assert world.cases.get_case(case_id).state == "resolved"  # no camera: no rework, no closing
+    world.cases.transition(case_id, "closed", actor="reviewer", reason="照片核实")
+    world.dispatch.tick()
+    queue = world.dispatch.queue(("done",))
+    assert [(q.case_id, q.verified_by) for q in queue] == [(case_id, "reviewer")]
+    assert world.dispatch.tasks_of_case(case_id)[0].state == "verified"
+
+
+def test_hostile_position_reports_are_refused() -> None:
+    from datetime import UTC, datetime
+
+    from gridwarden.hub.officers.positions import PositionError, parse_osmand, parse_owntracks
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    ok = b'{"_type": "location", "lat": 31.2, "lon": 121.4, "tst": 1767225600, "vel": 36, "batt": 50}'
+    fix = parse_owntracks("owntracks/li/phone", ok, now)
+    assert fix is not None and fix.who == "li" and abs((fix.speed_mps or 0) - 10.0) < 1e-9
+    assert parse_owntracks("owntracks/li/phone", b'{"_type": "transition"}', now) is None
+    for topic, payload, field in (
+        ("owntracks/+/phone", ok, "topic"),
+        ("owntracks/li/phone", b"x" * 5000, "payload"),
+        ("owntracks/li/phone", b"[1]", "object"),
+        ("owntracks/li/phone", ok.replace(b"31.2", b"91"), "lat"),
+        ("owntracks/li/phone", ok.replace(b"1767225600", b"1767229200"), "future"),
+        ("owntracks/li/phone", ok.replace(b"121.4", b'"NaN"'), "lon"),
+        ("owntracks/li/phone", ok.replace(b'"tst": 1767225600', b'"tst": true'), "tst"),
+    ):
+        with pytest.raises(PositionError, match=field):
+            parse_owntracks(topic, payload, now)
+    with pytest.raises(PositionError, match="id"):
+        parse_osmand({"id": "a/b", "lat": "1", "lon": "2"}, now)
+    with pytest.raises(PositionError, match="timestamp"):
+        parse_osmand({"id": "tracker-0000000001", "lat": "1", "lon": "2", "timestamp": "yesterday"}, now)
+    fix = parse_osmand(
+        {"id": "tracker-0000000001", "lat": "1", "lon": "2", "timestamp": "1767225600000"}, now
+    )
+    assert fix.fix_at == now  # milliseconds are understood too

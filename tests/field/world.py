@@ -42,6 +42,7 @@ class World:
     roster: Roster
     officer_ids: dict[str, int] = field(default_factory=dict)
     seq: int = 0
+    position_of_camera: tuple[float, float] = CAMERA_AT
 
     def officer(
         self, username: str, *, north_m: float, areas: tuple[str, ...] = (), transport: str = "foot",
