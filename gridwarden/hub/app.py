@@ -24,6 +24,8 @@ call :meth:`Hub.stop` (or use ``with build_hub(...) as hub``) to release what wa
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -144,6 +146,22 @@ def build_evidence_store(settings: HubSettings) -> EvidenceStore:
             max_age_days=settings.evidence_retention_days, max_total_bytes=settings.evidence_max_total_bytes
         ),
     )
+
+
+def _snapshot_requester(publisher: ConfigPublisher) -> Callable[[str, str, str], None]:
+    """Ask an edge for a fresh camera picture (in the background: the broker's answer must not
+    hold up the officer's request)."""
+
+    def request(site: str, edge_id: str, camera: str) -> None:
+        def send() -> None:
+            try:
+                publisher.request_snapshot(site, edge_id, camera, "dispatch")
+            except Exception as exc:  # offline broker: the verification still works without it
+                logging.getLogger(__name__).warning("snapshot request to %s failed: %s", edge_id, exc)
+
+        threading.Thread(target=send, name="after-snapshot", daemon=True).start()
+
+    return request
 
 
 def build_config_publisher(settings: HubSettings) -> ConfigPublisher:
@@ -316,6 +334,7 @@ def build_hub(
             city=build_city_services(settings, database),
         )
         assert services.field is not None
+        services.field.dispatch.on_resolved = _snapshot_requester(publisher)
         field_workers = FieldWorkers(services.field, settings, settings.mqtt_password_value())
         metrics.registry.register(field_workers.collector)
         ingestor = build_ingestor(settings, database)

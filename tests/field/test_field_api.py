@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
@@ -71,12 +72,24 @@ def test_officer_app_flow_over_http(app_client: TestClient, db: Database, tokens
     photo = app_client.post("/api/v1/field/photos", content=jpeg(), headers=officer).json()["photo"]
     assert app_client.post("/api/v1/field/photos", content=b"<html>", headers=officer).status_code == 422
     clock.advance(45)
+    asked: list[tuple[str, str, str]] = []
+    world.dispatch.on_resolved = lambda *where: asked.append(where)
+    # A camera picture from before the resolution is not the "after".
+    snapshots = app_client.app.state.services.evidence.root / "camera-snapshots" / "edge-01"  # type: ignore[attr-defined]
+    snapshots.mkdir(parents=True)
+    (snapshots / "cam-1.jpg").write_bytes(jpeg())
+    os.utime(snapshots / "cam-1.jpg", (clock.now.timestamp() - 60, clock.now.timestamp() - 60))
     resolved = app_client.post(
         f"/api/v1/field/tasks/{offer['id']}/resolve",
         json={"note": "车主已挪车", "photo": photo},
         headers={**officer, "Idempotency-Key": "resolve-0001"},
     )
     assert resolved.status_code == 200 and resolved.json()["photo"] == photo
+    assert asked == [("north", "edge-01", "cam-1")]  # the hub asks the edge for a fresh picture
+    after = f"/api/v1/dispatch/cases/{case_id}/after"
+    assert app_client.get(after, headers=staff).json()["detail"]["error"] == "no_after_snapshot"
+    os.utime(snapshots / "cam-1.jpg", (clock.now.timestamp() + 5, clock.now.timestamp() + 5))
+    assert app_client.get(after, headers=staff).content == jpeg()
     assert app_client.get(f"/api/v1/dispatch/photos/{photo}", headers=staff).content == jpeg()
 
     clock.advance(20)

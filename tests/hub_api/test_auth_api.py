@@ -89,6 +89,7 @@ ROUTES = [
     ("GET", "/api/v1/dispatch/queue", None, {"staff", "admin"}),
     ("GET", "/api/v1/dispatch/alarms", None, {"staff", "admin"}),
     ("GET", "/api/v1/dispatch/cases/1/tasks", None, {"staff", "admin"}),
+    ("GET", "/api/v1/dispatch/cases/1/after", None, {"staff", "admin"}),
     ("POST", "/api/v1/dispatch/cases/1/reassign", {"officer_id": 1}, {"staff", "admin"}),
     ("POST", "/api/v1/dispatch/cases/1/requeue", None, {"staff", "admin"}),
     ("GET", "/api/v1/dispatch/sla", None, {"staff", "integrator", "admin"}),

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridwarden.hub.api.deps import MAX_DB_INT, error, require
+from gridwarden.hub.api.deps import MAX_DB_INT, Services, error, require
+from gridwarden.hub.api.snapshots import SNAPSHOT_DIR
 from gridwarden.hub.auth import Permission, Principal
 from gridwarden.hub.dispatch.figures import SlaFigures, sla_figures
 from gridwarden.hub.dispatch.service import CaseNotDispatchable, DispatchError, QueueEntry, TaskView
@@ -93,3 +94,29 @@ def photo(
     if path is None:
         raise error(status.HTTP_404_NOT_FOUND, "no_photo", f"no photo {name}")
     return FileResponse(path, headers={"X-Content-Type-Options": "nosniff"})
+
+
+@router.get(
+    "/cases/{case_id}/after",
+    summary="The camera's picture taken after the officer resolved the case (the 'after' of before/after)",
+    responses={404: {"description": "No picture newer than the resolution yet"}},
+)
+def after_snapshot(case_id: CaseId, field: FieldDep, services: Services, _: Dispatcher) -> FileResponse:
+    tasks = [t for t in field.dispatch.tasks_of_case(case_id) if t.resolved_at is not None]
+    if not tasks or tasks[-1].case is None or not tasks[-1].case.camera or services.evidence is None:
+        raise error(status.HTTP_404_NOT_FOUND, "no_after_snapshot", "the case has no resolved camera task")
+    resolved_at, case = tasks[-1].resolved_at, tasks[-1].case
+    path = services.evidence.root / SNAPSHOT_DIR / case.edge_id / f"{case.camera}.jpg"
+    try:
+        taken_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except (FileNotFoundError, ValueError):
+        taken_at = None
+    if taken_at is None or resolved_at is None or taken_at < resolved_at:
+        raise error(
+            status.HTTP_404_NOT_FOUND, "no_after_snapshot", "no camera picture since the resolution yet"
+        )
+    return FileResponse(
+        path,
+        media_type="image/jpeg",
+        headers={"Last-Modified": taken_at.strftime("%a, %d %b %Y %H:%M:%S GMT")},
+    )

@@ -85,6 +85,8 @@ class CaseBrief(BaseModel):
 
     id: int
     state: str
+    site: str
+    edge_id: str
     camera: str
     zone: str
     rule: str
@@ -213,12 +215,16 @@ class DispatchService:
         clock: Callable[[], datetime] = utcnow,
         estimator: TravelTimeEstimator | None = None,
         on_escalation: Callable[[int, str], None] | None = None,
+        on_resolved: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.db = db
         self.settings = settings or DispatchSettings()
         self.clock = clock
         self.estimator = estimator or load_estimator(self.settings.estimator, self.settings)
         self.on_escalation = on_escalation
+        # Told (site, edge_id, camera) when an officer resolves a camera case: the hub asks the
+        # edge for a fresh picture, the "after" beside the incident's "before".
+        self.on_resolved = on_resolved
         self.counters = DispatchCounters()
         self._last_prune: datetime | None = None
         self._shift_minute: int | None = None
@@ -551,6 +557,19 @@ class DispatchService:
     ) -> TaskView:  # fmt: skip
         """Accept, decline, arrive or resolve, once per idempotency ``key``: the same key again
         returns the first answer and changes nothing (the app's offline queue may send twice)."""
+        view = self._act(username, task_id, action, key=key, reason=reason, note=note, photo=photo, now=now)
+        brief = view.case
+        if action == "resolve" and self.on_resolved is not None and brief is not None and brief.camera:
+            try:
+                self.on_resolved(brief.site, brief.edge_id, brief.camera)
+            except Exception:  # the picture is a nicety; the resolution is stored
+                log.exception("asking %s for a snapshot of %s failed", brief.edge_id, brief.camera)
+        return view
+
+    def _act(
+        self, username: str, task_id: int, action: str, *, key: str | None, reason: str | None,
+        note: str | None, photo: str | None, now: datetime | None,
+    ) -> TaskView:  # fmt: skip
         if action not in ACTIONS:
             raise DispatchError(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
         now = now or self.clock()
