@@ -35,6 +35,7 @@ from types import TracebackType
 from fastapi import APIRouter, FastAPI
 
 from gridwarden import __version__
+from gridwarden.backoff import Backoff
 from gridwarden.contract import utcnow
 from gridwarden.hub.api import (
     areas,
@@ -79,7 +80,7 @@ from gridwarden.hub.ingest import HubIngestor
 from gridwarden.hub.replay import ReplaySettings
 from gridwarden.hub.reports.wiring import build_city_services
 from gridwarden.hub.settings import HubSettings
-from gridwarden.hub.webhooks import Backoff, WebhookForwarder
+from gridwarden.hub.webhooks import WebhookForwarder
 from gridwarden.observability import HubMetrics, add_metrics_route
 
 DESCRIPTION = """
@@ -306,7 +307,7 @@ def build_hub(
                 settings.webhook_url,
                 secret,
                 case_service=CaseService(database, sla_target_s=settings.sla_target_s, clock=clock),
-                backoff=Backoff(base_s=settings.webhook_backoff_s, max_s=settings.webhook_backoff_max_s),
+                backoff=Backoff(settings.webhook_backoff_s, settings.webhook_backoff_max_s, jitter=0.1),
             )
         owns_publisher = config_publisher is None
         publisher = config_publisher if config_publisher is not None else build_config_publisher(settings)
