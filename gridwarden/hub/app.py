@@ -11,8 +11,9 @@ What is built, and who owns what:
 * the FastAPI app (:func:`create_app`): every router in :data:`ROUTERS`, the console's pages and
   ``/metrics``;
 * the workers :meth:`Hub.start` starts and :meth:`Hub.stop` stops in order: MQTT ingest, the
-  webhook forwarder (only with ``webhook_url``), the evidence pruner, the config publisher, the
-  Open311 forwarder (only with ``open311_forward_url``).
+  webhook forwarder (only with ``webhook_url``), the evidence pruner, the dispatcher and the
+  officers' OwnTracks consumer, the config publisher, the Open311 forwarder (only with
+  ``open311_forward_url``).
 
 >>> hub = build_hub(HubSettings(database_url="sqlite:///var/hub.db"))    # doctest: +SKIP
 >>> hub.start(); uvicorn.run(hub.app, port=8080); hub.stop()              # doctest: +SKIP
@@ -23,6 +24,8 @@ call :meth:`Hub.stop` (or use ``with build_hub(...) as hub``) to release what wa
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +38,7 @@ from gridwarden import __version__
 from gridwarden.backoff import Backoff
 from gridwarden.contract import utcnow
 from gridwarden.hub.api import (
+    areas,
     cameras,
     cases,
     categories,
@@ -43,11 +47,14 @@ from gridwarden.hub.api import (
     configs,
     console,
     console_review,
+    dispatch,
     dry_run,
     edges,
     evidence,
     health,
+    officers,
     open311,
+    positions,
     qr_points,
     reference,
     resident_pages,
@@ -55,12 +62,16 @@ from gridwarden.hub.api import (
     statistics,
     users,
 )
+from gridwarden.hub.api import field as field_api
 from gridwarden.hub.api.deps import HubServices
 from gridwarden.hub.auth import UserStore
 from gridwarden.hub.case_stats import case_counts_by_state, sla_overdue_counts
 from gridwarden.hub.cases import STATES, CaseService
 from gridwarden.hub.config_push import ConfigPublisher
 from gridwarden.hub.db.engine import Database
+from gridwarden.hub.dispatch.runtime import FieldWorkers
+from gridwarden.hub.dispatch.settings import DispatchSettings
+from gridwarden.hub.dispatch.wiring import build_field_services, mount_officer_app
 from gridwarden.hub.dry_run import DryRunService
 from gridwarden.hub.evidence_retention import EvidencePruner
 from gridwarden.hub.evidence_store import EvidenceStore, RetentionPolicy
@@ -98,6 +109,11 @@ ROUTERS: tuple[APIRouter, ...] = (
     dry_run.router,
     console.router,
     console_review.router,
+    areas.router,
+    officers.router,
+    positions.router,
+    field_api.router,
+    dispatch.router,
     categories.router,
     qr_points.router,
     statistics.router,
@@ -116,6 +132,7 @@ def create_app(services: HubServices, metrics: HubMetrics | None = None) -> Fast
     if metrics is not None:
         add_metrics_route(app, metrics.registry)
     console.mount_console_pages(app)
+    mount_officer_app(app)
     city.mount_city_pages(app)
     return app
 
@@ -130,6 +147,22 @@ def build_evidence_store(settings: HubSettings) -> EvidenceStore:
             max_age_days=settings.evidence_retention_days, max_total_bytes=settings.evidence_max_total_bytes
         ),
     )
+
+
+def _snapshot_requester(publisher: ConfigPublisher) -> Callable[[str, str, str], None]:
+    """Ask an edge for a fresh camera picture (in the background: the broker's answer must not
+    hold up the officer's request)."""
+
+    def request(site: str, edge_id: str, camera: str) -> None:
+        def send() -> None:
+            try:
+                publisher.request_snapshot(site, edge_id, camera, "dispatch")
+            except Exception as exc:  # offline broker: the verification still works without it
+                logging.getLogger(__name__).warning("snapshot request to %s failed: %s", edge_id, exc)
+
+        threading.Thread(target=send, name="after-snapshot", daemon=True).start()
+
+    return request
 
 
 def build_config_publisher(settings: HubSettings) -> ConfigPublisher:
@@ -179,6 +212,7 @@ class Hub:
     metrics: HubMetrics
     pruner: EvidencePruner
     forwarder: WebhookForwarder | None
+    field_workers: FieldWorkers
     owns_db: bool
     owns_publisher: bool
     _started: list[str] = field(default_factory=list)
@@ -206,6 +240,8 @@ class Hub:
             self._started.append("forwarder")
         self.pruner.start()
         self._started.append("pruner")
+        self.field_workers.start()
+        self._started.append("field")
         if self.services.city is not None:
             self.services.city.start()
             self._started.append("city")
@@ -216,6 +252,8 @@ class Hub:
         close the database if the hub opened it. Safe to call twice, or without :meth:`start`."""
         if "ingestor" in self._started:
             self.ingestor.stop()
+        if "field" in self._started:
+            self.field_workers.stop()
         if "forwarder" in self._started and self.forwarder is not None:
             self.forwarder.stop()
         if "pruner" in self._started:
@@ -293,8 +331,13 @@ def build_hub(
                 max_upload_bytes=settings.dry_run_max_upload_bytes,
             ),
             config_publisher=publisher,
+            field=build_field_services(database, store, settings=DispatchSettings.from_env(), clock=clock),
             city=build_city_services(settings, database),
         )
+        assert services.field is not None
+        services.field.dispatch.on_resolved = _snapshot_requester(publisher)
+        field_workers = FieldWorkers(services.field, settings, settings.mqtt_password_value())
+        metrics.registry.register(field_workers.collector)
         ingestor = build_ingestor(settings, database)
         metrics.watch_ingest(ingestor.stats)
         metrics.watch_cases(case_counts_by_state(database), states=STATES)
@@ -311,6 +354,7 @@ def build_hub(
         metrics=metrics,
         pruner=EvidencePruner(store),
         forwarder=forwarder,
+        field_workers=field_workers,
         owns_db=owns_db,
         owns_publisher=owns_publisher,
     )

@@ -12,7 +12,7 @@ The life cycle, as data (:data:`TRANSITIONS`; anything not listed is an :class:`
     in_review   -> confirmed | rejected
     confirmed   -> dispatched
     dispatched  -> resolved
-    resolved    -> closed
+    resolved    -> closed | dispatched (rework: the camera still sees the object)
     rejected    -> closed
     closed      -> (nothing: final)
 
@@ -41,6 +41,7 @@ from gridwarden.hub.db.models import (
     Incident,
     WebhookOutbox,
 )
+from gridwarden.hub.places.case_location import locate_case
 from gridwarden.hub.reports.categories import active_table
 from gridwarden.hub.schemas import (
     CaseDetail,
@@ -57,7 +58,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "in_review": ("confirmed", "rejected"),
     "confirmed": ("dispatched",),
     "dispatched": ("resolved",),
-    "resolved": ("closed",),
+    "resolved": ("closed", "dispatched"),
     "rejected": ("closed",),
     "closed": (),
 }
@@ -281,6 +282,7 @@ class CaseMatcher:
             case=case, at=now, actor=SYSTEM_ACTOR, from_state=None, to_state=INITIAL_STATE,
             reason=f"opened by incident {incident.incident_id}",
         )  # fmt: skip
+        locate_case(self.session, case)
         self.session.add(case)
         cand = _Candidate(None, case.last_activity_at, case=case)
         cand.add_objects(incident.objects)
