@@ -19,6 +19,7 @@ from gridwarden.hub.api import cameras, cases, edges, health, users
 from gridwarden.hub.api.config_documents import build_config_documents_router
 from gridwarden.hub.api.configs import build_configs_router
 from gridwarden.hub.api.deps import HubServices, Waker
+from gridwarden.hub.api.security_headers import SecurityHeaders
 from gridwarden.hub.auth import UserStore
 from gridwarden.hub.cases import CaseService
 from gridwarden.hub.config_push import ConfigPublisher
@@ -78,6 +79,7 @@ def create_app(
                 database.dispose()
 
     app = FastAPI(title="Gridwarden hub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.add_middleware(SecurityHeaders)
     app.state.services = services
     app.state.config_publisher = config_publisher
     for module in (health, cases, edges, cameras, users):
