@@ -4,8 +4,12 @@
 create ...)`` works); a note goes to stderr. The hub keeps only the token's hash, so a lost
 token cannot be shown again: rotate it.
 
-The database is ``--db URL`` or ``GRIDWARDEN_HUB_DATABASE_URL`` (default ``sqlite:///var/hub.db``);
-it is migrated first, so the command works on a fresh install before the hub ever ran.
+The database is ``--db URL`` (before or after the sub-command) or ``GRIDWARDEN_HUB_DATABASE_URL``
+(default ``sqlite:///var/hub.db``, relative to the working directory); the command says on
+stderr which one it opened. It is migrated first, so the command works on a fresh install before
+the hub ever ran -- but a SQLite file is created only when its URL was given explicitly: the
+built-in default pointing at a missing file is an error, not a new empty database in whatever
+directory the command happened to run.
 
 ``set-password NAME`` sets the password for the review console. The password is read from a
 prompt (asked twice) or, when stdin is not a terminal, from the first line of stdin -- never from
@@ -28,19 +32,56 @@ EXIT_USAGE = 2
 ROLE_NAMES = ("staff", "integrator", "admin", "edge")
 
 
+class NoDatabase(Exception):
+    """The default database does not exist (and is not created silently)."""
+
+
+def resolve_database_url(explicit: str | None, environ: dict[str, str] | None = None) -> tuple[str, str]:
+    """(url, where it came from): ``--db``, ``$GRIDWARDEN_HUB_DATABASE_URL`` or the default."""
+    import os
+
+    from gridwarden.hub.settings import DEFAULT_DATABASE_URL
+
+    env = os.environ if environ is None else environ
+    if explicit:
+        return explicit, "--db"
+    if env.get("GRIDWARDEN_HUB_DATABASE_URL"):
+        return env["GRIDWARDEN_HUB_DATABASE_URL"], "$GRIDWARDEN_HUB_DATABASE_URL"
+    return DEFAULT_DATABASE_URL, "the default"
+
+
 def _open(args: argparse.Namespace) -> UserStore:
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
     from gridwarden.hub.auth import UserStore
     from gridwarden.hub.db.engine import Database
-    from gridwarden.hub.settings import HubSettings
 
-    url = args.db or HubSettings.from_env().database_url
+    url, source = resolve_database_url(args.db)
+    parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(str(parsed.database)).resolve()
+        shown = f"{shown} ({path})"
+        if source == "the default" and not path.exists():
+            raise NoDatabase(
+                f"no hub database at {path} ({source}, {url}); pass --db URL (or set "
+                "$GRIDWARDEN_HUB_DATABASE_URL) to the hub's database, or --db "
+                f"sqlite:///{path} to create a new one there"
+            )
+    print(f"database: {shown} (from {source})", file=sys.stderr)
     return UserStore(Database.open(url))
 
 
 def _run(args: argparse.Namespace, action: Callable[[UserStore], int]) -> int:
     from gridwarden.hub.auth import UserError
 
-    store = _open(args)
+    try:
+        store = _open(args)
+    except NoDatabase as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return int(action(store))
     except UserError as exc:
@@ -136,9 +177,11 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
             "A token is printed once, alone on stdout; the hub stores only its hash."
         ),
     )
-    users.add_argument(
-        "--db", help="hub database URL (default: $GRIDWARDEN_HUB_DATABASE_URL or sqlite:///var/hub.db)"
+    db_help = (
+        "hub database URL, before or after the sub-command (default: $GRIDWARDEN_HUB_DATABASE_URL, "
+        "else sqlite:///var/hub.db if that file exists)"
     )
+    users.add_argument("--db", help=db_help)
     sub = users.add_subparsers(dest="users_command", metavar="SUBCOMMAND", required=True)
 
     create = sub.add_parser("create", help="create a user and print its token (once)")
@@ -168,6 +211,9 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     set_password.add_argument("name")
     set_password.set_defaults(func=_cmd_set_password)
+    for command in (create, lst, revoke, rotate, set_password):
+        # SUPPRESS: given here it sets args.db; absent, it leaves a --db given before the command.
+        command.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +74,28 @@ def test_register_cli_adds_users_to_a_parser() -> None:
         "users", "create", "dan", "integrator", "sqlite:///x.db",
     )  # fmt: skip
     assert tuple(r.value for r in Role) == ROLE_NAMES
+
+
+def test_db_may_follow_the_subcommand_and_is_named(capsys: pytest.CaptureFixture[str], db_url: str) -> None:
+    code = main(["create", "erin", "--role", "staff", "--db", db_url])
+    out, err = capsys.readouterr()
+    assert code == 0 and out.startswith("gw_"), err
+    assert "database: " in err and "(from --db)" in err
+    assert main(["list", "--db", db_url]) == 0
+    assert "erin" in capsys.readouterr().out
+
+
+def test_without_db_the_default_is_named_and_never_created_silently(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GRIDWARDEN_HUB_DATABASE_URL", raising=False)
+    code = main(["list"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"no hub database at {tmp_path / 'var' / 'hub.db'}" in err and "--db" in err
+    assert not (tmp_path / "var").exists(), "the default database was created silently"
+    # From the environment it is named too.
+    monkeypatch.setenv("GRIDWARDEN_HUB_DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
+    assert main(["list"]) == 0
+    assert "(from $GRIDWARDEN_HUB_DATABASE_URL)" in capsys.readouterr().err
