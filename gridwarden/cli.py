@@ -19,60 +19,27 @@ EXIT_RUNTIME = 1
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
-    from gridwarden.edge.config import load_edge_config
-    from gridwarden.yamlconfig import ConfigError
+    from gridwarden.config_check import check_edge_config_file
 
     worst = 0
     for path in args.files:
-        try:
-            cfg = load_edge_config(path)
-        except ConfigError as exc:
-            for problem in exc.problems:
-                print(problem, file=sys.stderr)
+        cfg, problems = check_edge_config_file(path)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if problems or cfg is None:
             worst = EXIT_CONFIG
-            continue
-        problems = _check_against_model(cfg, path)
-        for p in problems:
-            print(p, file=sys.stderr)
-        if problems:
-            worst = EXIT_CONFIG
+            n = len(problems)
+            print(f"{path}: {n} problem{'s' if n != 1 else ''}", file=sys.stderr)
         else:
             zones = sum(len(c.zones) for c in cfg.cameras)
-            print(f"{path}: OK (edge {cfg.edge_id}, {len(cfg.cameras)} cameras, {zones} zones)")
+            print(
+                f"{path}: OK (edge {cfg.edge_id}, {_plural(len(cfg.cameras), 'camera')}, {_plural(zones, 'zone')})"
+            )
     return worst
 
 
-def _check_against_model(cfg: object, path: str) -> list[str]:
-    """Class names in rules must exist in the model (or be a class group); needs the model file."""
-    from gridwarden.edge.config import EdgeConfig
-    from gridwarden.edge.detector.classes import COCO80, DEFAULT_CLASS_GROUPS, resolve_classes
-
-    assert isinstance(cfg, EdgeConfig)
-    problems: list[str] = []
-    names = list(COCO80)
-    if cfg.model is not None:
-        model_path = Path(cfg.model.path)
-        if not model_path.exists():
-            return [f"{path}: model.path: model file {model_path} does not exist"]
-        from gridwarden.edge.model_loader import build_detector
-
-        try:
-            detector = build_detector(cfg)
-        except Exception as exc:  # any load failure is a configuration problem to report
-            return [f"{path}: model.path: cannot load {model_path}: {exc}"]
-        assert detector is not None
-        names = detector.class_names
-    groups = {**DEFAULT_CLASS_GROUPS, **cfg.class_groups}
-    for ci, cam in enumerate(cfg.cameras):
-        for zi, zone in enumerate(cam.zones):
-            for ri, rule in enumerate(zone.rules):
-                if rule.type == "static_object":
-                    continue
-                try:
-                    resolve_classes(rule.classes, names, groups)
-                except ValueError as exc:
-                    problems.append(f"{path}: cameras[{ci}].zones[{zi}].rules[{ri}].classes: {exc}")
-    return problems
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _cmd_edge_replay(args: argparse.Namespace) -> int:
@@ -86,18 +53,16 @@ def _cmd_edge_replay(args: argparse.Namespace) -> int:
     writer = None
     on_frame = None
     if args.annotate:
-        from gridwarden.edge.annotate import AnnotatedVideoWriter, draw_result
+        from gridwarden.edge.annotate import draw_result
+        from gridwarden.edge.annotate_source_rate import SourceRateAnnotator
         from gridwarden.edge.camera_analytics import CameraAnalytics, FrameResult
 
-        camera = cfg.camera(args.camera) if args.camera else cfg.cameras[0]
+        # Every source frame is written (the clip's own rate), with the latest analysis drawn on it.
+        writer = SourceRateAnnotator(args.clip, args.annotate)
 
         def on_frame(analytics: CameraAnalytics, result: FrameResult) -> None:
-            nonlocal writer
-            if writer is None:
-                writer = AnnotatedVideoWriter(
-                    args.annotate, camera.analysis_fps, (result.frame.width, result.frame.height)
-                )
-            writer.write(draw_result(analytics, result))
+            assert writer is not None
+            writer.add(draw_result(analytics, result), result.frame.image, result.frame.media_time)
 
     stats = ReplayStats()
     try:
@@ -162,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--config", required=True, help="edge configuration YAML")
     rp.add_argument("--camera", help="camera id whose zones and rules apply (default: the first camera)")
     rp.add_argument(
-        "--annotate", metavar="OUT.mp4", help="write the video with zones, boxes, track ids and dwell timers"
+        "--annotate",
+        metavar="OUT.mp4",
+        help="write the video with zones, the crops the detector looked at, boxes, track ids and dwell timers",
     )
     rp.add_argument("--realtime", action="store_true", help="pace reading to the clip's own clock")
     rp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

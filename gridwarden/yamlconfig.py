@@ -19,9 +19,12 @@ Example::
 
 from __future__ import annotations
 
+import difflib
+import re
+import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -122,8 +125,14 @@ def _line_for(loc: PathKey, lines: dict[PathKey, int]) -> int | None:
 
 
 def problems_from_validation(
-    exc: ValidationError, source: str, lines: dict[PathKey, int], data: Any = None
+    exc: ValidationError,
+    source: str,
+    lines: dict[PathKey, int],
+    data: Any = None,
+    model: type[BaseModel] | None = None,
 ) -> list[ConfigProblem]:
+    """One problem per pydantic error, at the line of its field; with ``model``, a misspelt key,
+    rule type or choice gets the closest valid names ("did you mean ...?")."""
     problems = []
     for err in exc.errors():
         # pydantic adds the name of a tagged-union member or validator to loc; drop non-data parts.
@@ -132,8 +141,97 @@ def problems_from_validation(
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
+        msg = _with_suggestion(err, loc, msg, model, data)
         problems.append(ConfigProblem(source, _line_for(loc, lines), format_field(loc), msg))
     return problems
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
+    close = difflib.get_close_matches(word, choices, n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def _with_suggestion(err: Any, loc: PathKey, msg: str, model: type[BaseModel] | None, data: Any) -> str:
+    kind = err.get("type")
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden" and loc and isinstance(loc[-1], str):
+        parent = _model_at(model, loc[:-1], data) if model is not None else None
+        if parent is None:
+            return msg
+        fields = list(parent.model_fields)
+        return f"unknown field {loc[-1]!r}{did_you_mean(loc[-1], fields)}; fields here: {', '.join(fields)}"
+    if kind == "union_tag_invalid":
+        expected = _quoted_list(str(ctx.get("expected_tags", "")))
+        tag = str(ctx.get("tag", ""))
+        return f"unknown type {tag!r}{did_you_mean(tag, expected)}; types: {', '.join(expected)}"
+    if kind == "literal_error" and isinstance(err.get("input"), str):
+        expected = _quoted_list(str(ctx.get("expected", "")))
+        return msg + did_you_mean(err["input"], expected)
+    return msg
+
+
+def _quoted_list(text: str) -> list[str]:
+    return re.findall(r"'([^']*)'", text)
+
+
+def _model_at(model: Any, loc: PathKey, data: Any) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at ``loc`` (following lists, dicts,
+    optionals and tagged unions by the data's ``type``), or ``None`` when it cannot tell."""
+    tp: Any = model
+    node = data
+    for part in (*loc, None):
+        tp = _concrete(tp, node)
+        if part is None:
+            break
+        if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str):
+            field = tp.model_fields.get(part)
+            if field is None:
+                return None
+            tp = field.annotation
+        elif get_origin(tp) in (list, tuple) and isinstance(part, int):
+            tp = get_args(tp)[0]
+        elif get_origin(tp) is dict and isinstance(part, str):
+            tp = get_args(tp)[1]
+        else:
+            return None
+        node = (
+            node.get(part)
+            if isinstance(node, dict)
+            else (
+                node[part]
+                if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+                else None
+            )
+        )
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _concrete(tp: Any, node: Any) -> Any:
+    """Unwrap ``Annotated``, ``Optional`` and unions (a union of models: the member whose
+    ``type`` literal is the data's ``type``)."""
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp = get_args(tp)[0]
+            continue
+        if origin in (Union, types.UnionType):
+            members = [a for a in get_args(tp) if a is not type(None)]
+            if len(members) == 1:
+                tp = members[0]
+                continue
+            wanted = node.get("type") if isinstance(node, dict) else None
+            for member in members:
+                if (
+                    isinstance(member, type)
+                    and issubclass(member, BaseModel)
+                    and "type" in member.model_fields
+                    and wanted in get_args(member.model_fields["type"].annotation)
+                ):
+                    return member
+            models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+            return models[0] if len(models) == 1 else tp
+        return tp
 
 
 def _strip_union_tags(loc: PathKey, data: Any) -> PathKey:
@@ -181,4 +279,4 @@ def load_yaml_model(
     try:
         return model.model_validate(data, context={"lines": lines, "source": source})
     except ValidationError as exc:
-        raise ConfigError(problems_from_validation(exc, source, lines, data)) from None
+        raise ConfigError(problems_from_validation(exc, source, lines, data, model)) from None

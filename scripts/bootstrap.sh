@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv (if needed) and install Gridwarden with its dev tools into it.
+# Create .venv (if needed) and install Gridwarden with its dev tools and the optional OpenVINO
+# backend into it (so CI tests both inference runtimes).
 # Safe to run again: pip only installs what is missing. Works offline from the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ stamp=.venv/.gridwarden-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "[bootstrap] installing gridwarden and its dependencies into .venv"
   .venv/bin/pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[dev,openvino]" 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -c "import gridwarden, cv2, onnxruntime, av, paho.mqtt" || { echo "[bootstrap] install failed" >&2; exit 1; }
   touch "$stamp"
 fi

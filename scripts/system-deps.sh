@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests need (real Mosquitto, GStreamer RTSP server, PostgreSQL),
+# and a CJK font (the console's default language is zh-CN; without one Chromium draws boxes),
 # only when something is missing, so a machine that has them starts at once.
 set -euo pipefail
 need=()
 for pkg in mosquitto python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-           gstreamer1.0-plugins-bad gstreamer1.0-rtsp postgresql systemd openssl chromium; do
+           gstreamer1.0-plugins-bad gstreamer1.0-rtsp postgresql systemd openssl chromium fonts-noto-cjk; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

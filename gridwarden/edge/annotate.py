@@ -14,11 +14,13 @@ import cv2
 import numpy as np
 
 from gridwarden.edge.camera_analytics import CameraAnalytics, FrameResult
+from gridwarden.edge.detector.regions import RegionPlan
 
 ZONE_COLOUR = (0, 200, 255)
 TRACK_COLOUR = (80, 220, 80)
 FIRED_COLOUR = (0, 0, 255)
 STATIC_COLOUR = (255, 120, 0)
+REGION_COLOUR = (255, 0, 255)  # the crops region inference ran the detector on
 
 
 def _label(img: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, int, int]) -> None:
@@ -37,6 +39,8 @@ def draw_result(analytics: CameraAnalytics, result: FrameResult) -> np.ndarray:
         pts = zr.zone.polygon_px(size).astype(np.int32)
         cv2.polylines(img, [pts], True, ZONE_COLOUR, 2, cv2.LINE_AA)
         _label(img, zr.zone.zone_id, (int(pts[:, 0].min()), int(pts[:, 1].min())), ZONE_COLOUR)
+    if result.regions is not None:
+        draw_regions(img, result.regions)
     names = analytics.all_class_names
     tracks = result.tracks
     for i in range(len(tracks)):
@@ -63,6 +67,15 @@ def draw_result(analytics: CameraAnalytics, result: FrameResult) -> np.ndarray:
         status += "  CAMERA MOVING (dwell paused)"
     _label(img, status, (4, 16), (255, 255, 255))
     return img
+
+
+def draw_regions(img: np.ndarray, plan: RegionPlan) -> None:
+    """Outline each crop the detector looked at, with its scale (x2.0: shown twice as large as
+    in the frame); motion crops thinner, so an integrator sees where the model could see."""
+    for p in plan.placements:
+        x0, y0, x1, y1 = p.box
+        cv2.rectangle(img, (x0, y0), (x1 - 1, y1 - 1), REGION_COLOUR, 2 if p.source == "zone" else 1)
+        _label(img, f"{p.source} x{p.scale:.1f}", (x0 + 2, y0 + 14), REGION_COLOUR)
 
 
 class AnnotatedVideoWriter:

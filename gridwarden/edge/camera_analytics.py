@@ -27,10 +27,12 @@ from gridwarden.edge.config import (
     StaticObjectRuleConfig,
 )
 from gridwarden.edge.detector.classes import DEFAULT_CLASS_GROUPS, resolve_classes
+from gridwarden.edge.detector.regions import CameraRegions, RegionPlan, WatchedZone
 from gridwarden.edge.gate import MotionGate
 from gridwarden.edge.rules.base import IncidentUpdate, RuleContext
 from gridwarden.edge.rules.occupancy import OccupiedSpaceRule
 from gridwarden.edge.rules.parking import IllegalParkingRule
+from gridwarden.edge.rules.scene import SceneModel
 from gridwarden.edge.rules.schedule import Schedule
 from gridwarden.edge.rules.static_objects import STATIC_OBJECT_CLASS, StaticForegroundDetector
 from gridwarden.edge.tracking import Tracker
@@ -50,6 +52,7 @@ class FrameResult:
     detected: bool
     camera_moving: bool
     updates: list[IncidentUpdate] = field(default_factory=list)
+    regions: RegionPlan | None = None  # the crops the detector ran on; None: whole frame or gated
 
 
 @dataclass
@@ -90,10 +93,13 @@ class CameraAnalytics:
             min_hits=t.min_hits,
             match_iou=t.match_iou,
             lost_timeout_s=t.lost_timeout_s,
+            persist_threshold=t.persist_threshold,
+            persist_hits=t.persist_hits,
         )
         self.zones: list[_ZoneRules] = []
         static_regions: list[list[tuple[float, float]]] = []
         min_static_s: float | None = None
+        watched: list[WatchedZone] = []  # zones with detector rules, for region inference
         for zc in camera.zones:
             zone = Zone(zc.id, zc.polygon, masks=zc.masks, anchor=zc.anchor)
             rules: list[Rule] = []
@@ -115,17 +121,25 @@ class CameraAnalytics:
                     "cooldown_s": rc.cooldown_s,
                     "end_grace_s": rc.end_grace_s,
                     "update_interval_s": rc.update_interval_s,
+                    "occlusion_memory_s": rc.occlusion_memory_s,
                 }
                 if isinstance(rc, IllegalParkingRuleConfig):
                     ids = resolve_classes(rc.classes, self.class_names, groups)
                     rules.append(IllegalParkingRule(class_ids=ids, **common))
+                    watched.append(self._watched(zc.polygon, zc.anchor, ids))
                 elif isinstance(rc, OccupiedSpaceRuleConfig):
                     ids = resolve_classes(rc.classes, self.class_names, groups)
                     rules.append(OccupiedSpaceRule(class_ids=ids, coverage=rc.coverage, **common))
+                    watched.append(self._watched(zc.polygon, zc.anchor, ids))
                 elif isinstance(rc, StaticObjectRuleConfig):
                     # The static-foreground model already waited min_static_s: no extra settling time.
+                    # Dwell counts from arrival: the model reports each region's age (backdate).
                     rule = OccupiedSpaceRule(
-                        class_ids={self.static_class_id}, coverage=rc.coverage, stationary_s=0.0, **common
+                        class_ids={self.static_class_id},
+                        coverage=rc.coverage,
+                        stationary_s=0.0,
+                        backdate=True,
+                        **common,
                     )
                     rule.rule_type = "static_object"
                     static_rules.append(rule)
@@ -139,6 +153,10 @@ class CameraAnalytics:
             self.static_detector = StaticForegroundDetector(
                 regions=static_regions, min_static_s=min_static_s or 10.0, class_id=self.static_class_id
             )
+        self.regions = CameraRegions(watched, mode=camera.inference, max_inputs=camera.max_region_inputs)
+        self._region_plan: RegionPlan | None = None
+        # The frame against the view's background: lets rules tell a hidden car from an empty place.
+        self.scene_model: SceneModel | None = SceneModel() if camera.zones else None
         self.detector_calls = 0
         self.gated_frames = 0
         # A new object needs min_hits detections in a row to become a track; while one is
@@ -152,6 +170,16 @@ class CameraAnalytics:
             return True
         return self.gate.should_detect(frame.image, frame.media_time)
 
+    def _watched(self, polygon: list[tuple[float, float]], anchor: str, ids: set[int] | None) -> WatchedZone:
+        names = None if ids is None else tuple(self.class_names[i] for i in sorted(ids))
+        return WatchedZone(polygon, anchor, names)
+
+    def region_plan(self, frame: Frame, input_size: tuple[int, int]) -> RegionPlan | None:
+        """The crops the detector should run on for this frame (``None``: the whole frame);
+        call it only for frames the detector will see (it advances the motion regions)."""
+        self._region_plan = self.regions.plan(frame.image, input_size)
+        return self._region_plan
+
     def process(self, frame: Frame, detections: Detections | None) -> FrameResult:
         """Track and apply rules. ``detections`` is ``None`` when the gate skipped the detector."""
         moving = False
@@ -163,10 +191,15 @@ class CameraAnalytics:
         else:
             self.detector_calls += 1
             tracks = self.tracker.update(detections, frame.media_time)
-            self._confirming = any(not t.confirmed for t in self.tracker.tracks.values())
+            self._confirming = self.tracker.pending
         static = Detections.empty()
+        static_ages = None
         if self.static_detector is not None and not moving:
             static = self.static_detector.update(frame.image, frame.media_time)
+            static_ages = self.static_detector.last_ages
+        scene = None
+        if self.scene_model is not None and not moving:
+            scene = self.scene_model.update(frame.image, frame.media_time)
         ctx = RuleContext(
             camera_id=self.camera.id,
             media_time=frame.media_time,
@@ -174,6 +207,7 @@ class CameraAnalytics:
             frame_size=(frame.width, frame.height),
             class_names=self.all_class_names,
             camera_moving=moving,
+            scene=scene,
         )
         updates: list[IncidentUpdate] = []
         for zr in self.zones:
@@ -187,8 +221,10 @@ class CameraAnalytics:
                     track_id=np.arange(len(static), dtype=np.int64),
                 )
                 for rule in zr.static_rules:
-                    updates.extend(rule.update(static_tracks, ctx))
-        return FrameResult(frame, tracks, static, detections is not None, moving, updates)
+                    updates.extend(rule.update(static_tracks, ctx, ages=static_ages))
+        plan, self._region_plan = self._region_plan, None
+        detected = detections is not None
+        return FrameResult(frame, tracks, static, detected, moving, updates, plan if detected else None)
 
     def reconfigured(self, camera: CameraConfig, edge: EdgeConfig) -> CameraAnalytics:
         """A new instance for a changed configuration that keeps what has not changed.
@@ -224,6 +260,8 @@ class CameraAnalytics:
             new.gate = self.gate
         if self.camera.detect_camera_motion == camera.detect_camera_motion:
             new.camera_motion = self.camera_motion
+        if new.scene_model is not None and self.scene_model is not None:
+            new.scene_model = self.scene_model
         if self._static_settings == new._static_settings:
             new.static_detector = self.static_detector
         new.detector_calls = self.detector_calls

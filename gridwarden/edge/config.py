@@ -96,7 +96,15 @@ class _RuleBase(_Strict):
     )
     min_size: float = Field(default=0.0, ge=0.0, le=1.0, description="Minimum box height / frame height.")
     cooldown_s: float = Field(default=0.0, ge=0.0)
-    end_grace_s: float = Field(default=5.0, ge=0.0, description="Hysteresis before an incident ends.")
+    end_grace_s: float = Field(
+        default=5.0, ge=0.0, description="Seconds the place must be seen empty before an incident ends."
+    )
+    occlusion_memory_s: float = Field(
+        default=60.0,
+        ge=0.0,
+        le=3600.0,
+        description="Seconds a resting object that something covers (a bus in front) keeps its place and clock.",
+    )
     update_interval_s: float = Field(default=60.0, gt=0)
     stationary_tolerance: float = Field(default=0.15, gt=0, le=2.0)
 
@@ -174,6 +182,18 @@ class CameraConfig(_Strict):
     evidence: bool = Field(
         default=True, description="Record clips and snapshots for this camera (when evidence is enabled)."
     )
+    # Region inference (gridwarden/edge/detector/regions.py): "zones" shows the model crops of
+    # the zones instead of the letterboxed whole frame, so small objects stay big enough to find;
+    # "auto" does so when a zone's smallest expected object would be under 32 px whole-frame.
+    inference: Literal["whole", "zones", "auto"] = Field(
+        default="auto", description="Where the detector looks: the whole frame, crops of the zones, or auto."
+    )
+    max_region_inputs: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="Most model inputs per analysed frame for zone crops (each costs about one whole-frame inference).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -202,6 +222,11 @@ class ModelConfig(_Strict):
     iou_threshold: float = Field(default=0.45, gt=0, lt=1)
     class_thresholds: dict[str, float] = Field(default_factory=dict)
     providers: list[str] | None = None
+    backend: Literal["auto", "onnxruntime", "openvino"] = Field(
+        default="auto",
+        description="Inference runtime. auto: OpenVINO when installed and measured faster at start, "
+        "else onnxruntime (see gridwarden/edge/detector/backends.py).",
+    )
 
 
 class MqttConfig(_Strict):
@@ -263,6 +288,10 @@ class TrackerConfig(_Strict):
     min_hits: int = Field(default=2, ge=1)
     match_iou: float = Field(default=0.2, gt=0, lt=1)
     lost_timeout_s: float = Field(default=10.0, gt=0)
+    # A detection below new_track_threshold still starts a track when it is seen at one place in
+    # persist_hits consecutive detector frames (a parked car at dusk scores 0.3 frame after frame).
+    persist_threshold: float = Field(default=0.25, gt=0, le=1)
+    persist_hits: int = Field(default=3, ge=1)
 
 
 class EdgeConfig(_Strict):

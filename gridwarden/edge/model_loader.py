@@ -20,4 +20,5 @@ def build_detector(config: EdgeConfig) -> Detector | None:
         labels_path=m.labels,
         layout=None if m.layout == "auto" else m.layout,
         providers=m.providers,
+        backend=m.backend,
     )

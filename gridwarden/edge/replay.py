@@ -18,6 +18,7 @@ from gridwarden.contract import IncidentEvent
 from gridwarden.edge.camera_analytics import CameraAnalytics, FrameResult
 from gridwarden.edge.config import CameraConfig, EdgeConfig
 from gridwarden.edge.detector import Detector
+from gridwarden.edge.detector.mosaic import detect_frames
 from gridwarden.edge.model_loader import build_detector
 from gridwarden.edge.sources import SourceOptions, open_frames, probe
 from gridwarden.edge.wire import to_wire
@@ -69,8 +70,17 @@ def replay(
 
         info = probe(str(clip))
         total = float(info.get("duration_s") or 0.0)
+        # Media seconds with one decimal: the bar's count is SET from the frame's media time
+        # (never summed from float steps, which printed 6.000000000000002/30.2).
         bar = tqdm(
-            total=round(total, 1) or None, unit="s", desc=f"replay {camera.id}", file=sys.stderr, leave=False
+            total=round(total, 1) or None,
+            unit="s",
+            desc=f"replay {camera.id}",
+            file=sys.stderr,
+            leave=False,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]"
+            if total
+            else "{desc}: {n:.1f} s [{elapsed}]",
         )
     seq = 0
     start_wall = time.time()
@@ -82,7 +92,10 @@ def replay(
             # windows and SLA clocks see the clip's own timeline.
             frame.wall_time = start_wall + frame.media_time
             wants = detector is not None and analytics.wants_detection(frame)
-            detections = detector.detect_one(frame.image) if wants and detector is not None else None
+            detections = None
+            if wants and detector is not None:
+                plan = analytics.region_plan(frame, detector.input_size)
+                detections = detect_frames(detector, [frame.image], [plan])[0]
             if detector is None:
                 from gridwarden.edge.types import Detections
 
@@ -98,7 +111,8 @@ def replay(
                     update, site=config.site, edge_id=config.edge_id, wall_time=frame.wall_time, seq=seq
                 )
             if bar is not None:
-                bar.update(round(frame.media_time - last_media, 3))
+                bar.n = round(min(frame.media_time, bar.total or frame.media_time), 1)
+                bar.refresh()
             last_media = frame.media_time
     finally:
         if bar is not None:

@@ -32,6 +32,7 @@ from gridwarden.edge.camera_analytics import CameraAnalytics, FrameResult
 from gridwarden.edge.camera_worker import CameraWorker, RateMeter
 from gridwarden.edge.config import CameraConfig, EdgeConfig
 from gridwarden.edge.detector import Detector
+from gridwarden.edge.detector.mosaic import detect_frames
 from gridwarden.edge.evidence import CameraEvidence, EvidenceFile, EvidenceUploader
 from gridwarden.edge.rules.base import IncidentUpdate
 from gridwarden.edge.sources import SourceOptions
@@ -228,7 +229,10 @@ class EdgeRunner:
         if self.detector is not None:
             for start in range(0, len(wanted), self.max_batch):
                 chunk = wanted[start : start + self.max_batch]
-                for frame, found in zip(chunk, self.detector.detect([f.image for f in chunk]), strict=True):
+                # Region inference: each camera's zone crops (or whole frame), all in one call.
+                plans = [self.analytics[f.camera_id].region_plan(f, self.detector.input_size) for f in chunk]
+                found_all = detect_frames(self.detector, [f.image for f in chunk], plans)
+                for frame, found in zip(chunk, found_all, strict=True):
                     detections[id(frame)] = found
         results = []
         now = time.time()

@@ -133,6 +133,13 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
 
         snapshots = CameraSnapshotUploader(config.hub.url, hub_token, 300.0, edge_id=config.edge_id)
         snapshots.start()
+    registrar = None
+    if config.hub is not None and hub_token is not None:
+        # A new edge's configuration becomes version 1 at the hub (editable in the console).
+        from gridwarden.edge.config_register import RunningConfigRegistrar
+
+        registrar = RunningConfigRegistrar(config, hub_token)
+        registrar.start()
     liveness = Liveness(max_age_s=30.0)
     runner = EdgeRunner(
         config,
@@ -173,6 +180,8 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
         runner.stop()
         if snapshots is not None:
             snapshots.stop()
+        if registrar is not None:
+            registrar.stop(timeout_s=1.0)
         if uploader is not None:
             uploader.close()
         if publisher is not None:

@@ -16,6 +16,12 @@ Design choices:
   ``lost_timeout_s`` media seconds, so a replay at 10x speed behaves exactly like live.
 * Motion gating upstream skips the detector on frames where nothing changed; the pipeline then
   calls :meth:`Tracker.coast`, which keeps visible tracks alive where they were.
+* **Persistence counts as much as confidence.** At dusk or in rain a parked car may score 0.3
+  frame after frame: below ``new_track_threshold``, so ByteTrack alone would never start a track
+  for it. A detection at or above ``persist_threshold`` that no track claims becomes a
+  *candidate*; seen at the same place (IoU >= ``persist_iou``) in ``persist_hits`` consecutive
+  detector frames, it starts a confirmed track. Moving clutter never overlaps itself that well,
+  and one-off noise is dropped on the first frame it is missing.
 
 Example::
 
@@ -164,6 +170,27 @@ class Track:
         return float(dist.max()) / diag
 
 
+@dataclass(eq=False)
+class _Candidate:
+    """A moderate-confidence detection seen at one place in consecutive detector frames."""
+
+    xyxy: np.ndarray
+    first_seen: float
+    hits: int = 0
+    confidence: float = 0.0
+    votes: dict[int, float] = field(default_factory=dict)
+
+    def add(self, xyxy: np.ndarray, confidence: float, class_id: int) -> None:
+        self.xyxy = xyxy.astype(np.float64)
+        self.confidence = confidence
+        self.hits += 1
+        self.votes[class_id] = self.votes.get(class_id, 0.0) + max(confidence, 1e-3)
+
+    @property
+    def class_id(self) -> int:
+        return max(self.votes.items(), key=lambda kv: kv[1])[0]
+
+
 class Tracker:
     """ByteTrack-style tracker on :class:`Detections`; see the module docstring.
 
@@ -176,6 +203,10 @@ class Tracker:
         lost_timeout_s: media seconds a track survives without a detection (occlusion bridge).
         min_hits: detections needed before a track is reported (filters one-frame noise).
         motion_window_s: how much centre history a track keeps for :meth:`Track.displacement`.
+        persist_threshold: unclaimed detections at or above this score (and below
+            ``new_track_threshold``) become candidates; 1.0 turns the persistence path off.
+        persist_hits: consecutive detector frames a candidate must be seen at one place.
+        persist_iou: overlap a candidate needs with itself from one detector frame to the next.
     """
 
     def __init__(
@@ -188,6 +219,9 @@ class Tracker:
         lost_timeout_s: float = 5.0,
         min_hits: int = 2,
         motion_window_s: float = 10.0,
+        persist_threshold: float = 0.25,
+        persist_hits: int = 3,
+        persist_iou: float = 0.5,
     ) -> None:
         if not 0.0 <= low_threshold <= high_threshold <= 1.0:
             raise ValueError(
@@ -199,6 +233,8 @@ class Tracker:
             raise ValueError("lost_timeout_s must be >= 0 and motion_window_s > 0")
         if min_hits < 1:
             raise ValueError(f"min_hits must be >= 1, got {min_hits}")
+        if not 0.0 < persist_threshold <= 1.0 or persist_hits < 1 or not 0.0 < persist_iou <= 1.0:
+            raise ValueError("need 0 < persist_threshold <= 1, persist_hits >= 1 and 0 < persist_iou <= 1")
         self.high_threshold = high_threshold
         self.low_threshold = low_threshold
         self.new_track_threshold = new_track_threshold
@@ -206,14 +242,25 @@ class Tracker:
         self.lost_timeout_s = lost_timeout_s
         self.min_hits = min_hits
         self.motion_window_s = motion_window_s
+        self.persist_threshold = persist_threshold
+        self.persist_hits = persist_hits
+        self.persist_iou = persist_iou
         self.tracks: dict[int, Track] = {}
+        self._candidates: list[_Candidate] = []
         self._next_id = 1
         self._last_time: float | None = None
 
     def reset(self) -> None:
         """Forget every track (ids keep counting up, so they stay unique for this tracker)."""
         self.tracks.clear()
+        self._candidates.clear()
         self._last_time = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether an object is on its way to becoming a track (a tentative track or a candidate):
+        the caller should not skip the detector on the next frame."""
+        return bool(self._candidates) or any(not t.confirmed for t in self.tracks.values())
 
     def _check_time(self, media_time: float) -> None:
         if self._last_time is not None and media_time < self._last_time - 1e-6:
@@ -273,7 +320,52 @@ class Tracker:
             track = self._start(dets.xyxy[di], float(conf[di]), int(dets.class_id[di]), media_time)
             seen_ids.append(track.track_id)
 
+        claimed = set(matched.values())
+        moderate = [
+            i
+            for i in np.nonzero((conf >= self.persist_threshold) & (conf < self.new_track_threshold))[
+                0
+            ].tolist()
+            if i not in claimed
+        ]
+        for track in self._persist(dets, moderate, media_time):
+            seen_ids.append(track.track_id)
+
         return self._report(sorted(tid for tid in seen_ids if self.tracks[tid].confirmed))
+
+    def _persist(self, dets: Detections, indices: list[int], media_time: float) -> list[Track]:
+        """Advance the candidates with this frame's unclaimed moderate detections; return the
+        tracks started from candidates that have now been seen ``persist_hits`` times in a row."""
+        boxes = dets.xyxy[indices].astype(np.float64)
+        previous = np.stack([c.xyxy for c in self._candidates]) if self._candidates else np.zeros((0, 4))
+        iou = box_iou(previous, boxes)
+        survivors: list[_Candidate] = []
+        used: set[int] = set()
+        for ci, bi in greedy_match(iou, iou >= self.persist_iou):
+            cand = self._candidates[ci]
+            cand.add(boxes[bi], float(dets.confidence[indices[bi]]), int(dets.class_id[indices[bi]]))
+            survivors.append(cand)
+            used.add(bi)
+        for bi in range(len(indices)):
+            if bi not in used:
+                cand = _Candidate(xyxy=boxes[bi].copy(), first_seen=media_time)
+                cand.add(boxes[bi], float(dets.confidence[indices[bi]]), int(dets.class_id[indices[bi]]))
+                survivors.append(cand)
+        started: list[Track] = []
+        self._candidates = []
+        for cand in survivors:
+            if cand.hits < self.persist_hits:
+                self._candidates.append(cand)
+                continue
+            track = self._start(cand.xyxy, cand.confidence, cand.class_id, media_time)
+            track.first_seen = cand.first_seen
+            track.hits = cand.hits
+            track.confirmed = True
+            for cls, weight in cand.votes.items():
+                track._votes[cls] = track._votes.get(cls, 0.0) + weight
+            track.class_id = max(track._votes.items(), key=lambda kv: kv[1])[0]
+            started.append(track)
+        return started
 
     def coast(self, media_time: float) -> Detections:
         """Keep the visible tracks alive at their last box: the detector was skipped because the

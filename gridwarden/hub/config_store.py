@@ -196,6 +196,38 @@ class ConfigStore:
                     raise
         raise AssertionError("unreachable")
 
+    def register_running(self, edge_id: str, text: str, *, author: str) -> ConfigVersion | None:
+        """Store ``text`` (what the edge runs now, sent by the edge when it connects) as version 1,
+        but only when the hub has no version of this edge yet; ``None`` when it has one (the hub's
+        history wins: an edge never overwrites it). Raises :class:`ConfigError` when invalid."""
+        config = validate_edge_config(edge_id, text)
+        try:
+            with self.db.write_session() as session, session.begin():
+                existing = session.scalar(
+                    select(func.count())
+                    .select_from(EdgeConfigVersion)
+                    .where(EdgeConfigVersion.edge_id == edge_id)
+                )
+                if existing:
+                    return None
+                row = EdgeConfigVersion(
+                    edge_id=edge_id,
+                    version=1,
+                    site=config.site,
+                    yaml=text,
+                    sha256=sha256_text(text),
+                    author=author,
+                    comment="registered by the edge: the configuration it was running",
+                    rollback_of=None,
+                    created_at=utcnow(),
+                    published_at=None,
+                )
+                session.add(row)
+                session.flush()
+                return ConfigVersion.from_row(row)
+        except IntegrityError:
+            return None  # someone stored version 1 at the same moment: theirs stands
+
     def rollback(self, edge_id: str, version: int, *, author: str, comment: str = "") -> ConfigVersion:
         """Store the text of ``version`` as a new version (re-validated: rules may have tightened)."""
         old = self.get(edge_id, version)

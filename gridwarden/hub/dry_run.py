@@ -77,6 +77,10 @@ class ClipSource:
     origin: str  # "upload" or "evidence"
     sha256: str | None = None
     incident_id: str | None = None
+    # What the console labels an evidence clip with (camera, when, which case).
+    camera: str | None = None
+    started_at: str | None = None
+    case_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -384,6 +388,9 @@ class DryRunService:
                     "origin": clip.origin,
                     "sha256": clip.sha256,
                     "incident_id": clip.incident_id,
+                    "camera": clip.camera,
+                    "started_at": clip.started_at,
+                    "case_id": clip.case_id,
                     "duration_s": round(duration, 2),
                     "candidate": per_run["candidate"],
                     "current": current,
@@ -396,6 +403,9 @@ class DryRunService:
             "current_version": request.current_version,
             "same_configuration": same,
             "match_window_s": MATCH_WINDOW_S,
+            # Without a detector (no model section) only the class-agnostic static-object rule
+            # can fire: the console says so when a lane has no incidents.
+            "detector": {name: cfg.model is not None for name, cfg in configs.items() if cfg is not None},
             "clips": clips_out,
         }
 

@@ -64,6 +64,8 @@ class CaseView(_View):
     created_at: datetime
     updated_at: datetime
     sla: SlaReport
+    reviewed_at: datetime | None = None
+    reviewed_by: str | None = None
 
 
 class CaseDetail(CaseView):

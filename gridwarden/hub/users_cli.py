@@ -4,12 +4,11 @@
 create ...)`` works); a note goes to stderr. The hub keeps only the token's hash, so a lost
 token cannot be shown again: rotate it.
 
-The database is ``--db URL`` (before or after the sub-command) or ``GRIDWARDEN_HUB_DATABASE_URL``
-(default ``sqlite:///var/hub.db``, relative to the working directory); the command says on
-stderr which one it opened. It is migrated first, so the command works on a fresh install before
-the hub ever ran -- but a SQLite file is created only when its URL was given explicitly: the
-built-in default pointing at a missing file is an error, not a new empty database in whatever
-directory the command happened to run.
+The database is ``--db URL`` (before or after the sub-command) or ``GRIDWARDEN_HUB_DATABASE_URL``;
+without either, an existing ``./var/hub.db`` or the demo's database. The command always says on
+stderr which database it opened (unless named with ``--db``), and never creates one by guess. It
+is migrated first, so the command works on a fresh install before the hub ever ran (name it with
+``--db``).
 
 ``set-password NAME`` sets the password for the review console. The password is read from a
 prompt (asked twice) or, when stdin is not a terminal, from the first line of stdin -- never from
@@ -20,8 +19,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:  # the real imports happen when a command runs, to keep `gridwarden --help` fast
@@ -33,44 +35,50 @@ ROLE_NAMES = ("staff", "integrator", "admin", "edge")
 
 
 class NoDatabase(Exception):
-    """The default database does not exist (and is not created silently)."""
+    """No ``--db``, no ``GRIDWARDEN_HUB_DATABASE_URL`` and no hub database where one is usual."""
 
 
-def resolve_database_url(explicit: str | None, environ: dict[str, str] | None = None) -> tuple[str, str]:
-    """(url, where it came from): ``--db``, ``$GRIDWARDEN_HUB_DATABASE_URL`` or the default."""
-    import os
+def demo_database_path() -> Path:
+    """Where ``gridwarden demo`` keeps its hub database by default."""
+    return Path(tempfile.gettempdir()) / "gridwarden-demo" / "hub.db"
 
-    from gridwarden.hub.settings import DEFAULT_DATABASE_URL
 
+def find_database_url(db: str | None, environ: Mapping[str, str] | None = None) -> tuple[str, str | None]:
+    """(database URL, a note saying where it was found or ``None`` when it was given).
+
+    Without ``--db`` or the environment variable, an existing ``./var/hub.db`` (the hub's default)
+    or else the demo's database is used, and the command says which. Nothing is created by guess:
+    a new file in the working directory would be a database no hub reads.
+    """
     env = os.environ if environ is None else environ
-    if explicit:
-        return explicit, "--db"
+    if db:
+        return db, None
     if env.get("GRIDWARDEN_HUB_DATABASE_URL"):
-        return env["GRIDWARDEN_HUB_DATABASE_URL"], "$GRIDWARDEN_HUB_DATABASE_URL"
-    return DEFAULT_DATABASE_URL, "the default"
+        return env["GRIDWARDEN_HUB_DATABASE_URL"], None
+    for candidate in (Path("var") / "hub.db", demo_database_path()):
+        if candidate.is_file():
+            return (
+                f"sqlite:///{candidate.resolve()}",
+                f"using the hub database {candidate.resolve()} (--db to choose another)",
+            )
+    raise NoDatabase(
+        f"no hub database found (looked for ./var/hub.db and the demo's {demo_database_path()}); "
+        "give --db URL (e.g. --db sqlite:///var/hub.db to create one here) or set GRIDWARDEN_HUB_DATABASE_URL"
+    )
 
 
 def _open(args: argparse.Namespace) -> UserStore:
-    from pathlib import Path
-
     from sqlalchemy.engine import make_url
 
     from gridwarden.hub.auth import UserStore
     from gridwarden.hub.db.engine import Database
 
-    url, source = resolve_database_url(args.db)
-    parsed = make_url(url)
-    shown = parsed.render_as_string(hide_password=True)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        path = Path(str(parsed.database)).resolve()
-        shown = f"{shown} ({path})"
-        if source == "the default" and not path.exists():
-            raise NoDatabase(
-                f"no hub database at {path} ({source}, {url}); pass --db URL (or set "
-                "$GRIDWARDEN_HUB_DATABASE_URL) to the hub's database, or --db "
-                f"sqlite:///{path} to create a new one there"
-            )
-    print(f"database: {shown} (from {source})", file=sys.stderr)
+    url, note = find_database_url(args.db)
+    if note:
+        print(note, file=sys.stderr)
+    elif not args.db:
+        shown = make_url(url).render_as_string(hide_password=True)
+        print(f"using the hub database {shown} (from $GRIDWARDEN_HUB_DATABASE_URL)", file=sys.stderr)
     return UserStore(Database.open(url))
 
 
@@ -179,7 +187,7 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     db_help = (
         "hub database URL, before or after the sub-command (default: $GRIDWARDEN_HUB_DATABASE_URL, "
-        "else sqlite:///var/hub.db if that file exists)"
+        "else an existing ./var/hub.db or the demo's database)"
     )
     users.add_argument("--db", help=db_help)
     sub = users.add_subparsers(dest="users_command", metavar="SUBCOMMAND", required=True)

@@ -73,6 +73,8 @@ class ModelReport:
     input_dtype: str
     providers_available: list[str]
     provider: str
+    backend: str
+    backend_reason: str
     supports_batch: bool
     frame_size: list[int]
     detect: Timing
@@ -90,6 +92,7 @@ def check_model(
     input_size: int | None = None,
     providers: list[str] | None = None,
     frame: np.ndarray | None = None,
+    backend: str = "auto",
 ) -> ModelReport:
     """Load the model as the service would and measure ``detect_one`` (preprocess + inference +
     decode + NMS) on ``frame`` (default: a synthetic 1280x720 picture)."""
@@ -100,7 +103,7 @@ def check_model(
     path = Path(model_path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
-    detector = Detector(path, input_size=input_size, providers=providers)
+    detector = Detector(path, input_size=input_size, providers=providers, backend=backend)
     info = detector.describe()
     image = synthetic_frame(*DEFAULT_FRAME_SIZE) if frame is None else frame
     timing = time_detect(detector, image, runs=runs, warmup=warmup)
@@ -115,6 +118,8 @@ def check_model(
         input_dtype=str(info["input_dtype"]),
         providers_available=list(info["providers_available"]),
         provider=detector.provider,
+        backend=detector.backend,
+        backend_reason=detector.backend_reason,
         supports_batch=detector.supports_batch,
         frame_size=[int(image.shape[1]), int(image.shape[0])],
         detect=timing,
@@ -191,6 +196,7 @@ def format_report(report: ModelReport, *, max_names: int = 8) -> str:
         f"layout:     {report.layout}" + (" (raw grid boxes, decoded here)" if report.boxes_encoded else ""),
         f"classes:    {report.num_classes}: {names}",
         f"input:      {w}x{h} {report.input_dtype}",
+        f"backend:    {report.backend_reason}",
         f"providers:  using {report.provider}"
         + (f" (also installed: {', '.join(others)})" if others else ""),
         f"batch:      {'dynamic (frames from several cameras run together)' if report.supports_batch else '1 (fixed)'}",

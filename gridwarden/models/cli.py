@@ -42,6 +42,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             input_size=args.input_size,
             providers=args.providers,
             frame=frame,
+            backend=args.backend,
         )
     except (FileNotFoundError, ValueError, ModelLoadError, UnsupportedModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -143,7 +144,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         "check",
         help="what the detector reads from an ONNX model, and its speed on this machine",
         description="Load MODEL exactly as the edge service would and report: detected layout, class names "
-        "(count and the first few), input size, execution providers installed and chosen, batch support, "
+        "(count and the first few), input size, the inference backend chosen and why (with 'auto': OpenVINO "
+        "when installed and measured faster here, else onnxruntime), execution providers, batch support, "
         "milliseconds per frame (p50/p95 after a warm-up) and the model card whose sha256 matches the file. "
         "Exit status 2 when the file cannot be loaded or contradicts its card.",
     )
@@ -154,6 +156,12 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     chk.add_argument("--input-size", type=int, help="input size for a model with dynamic height/width")
     chk.add_argument(
         "--providers", nargs="+", metavar="PROVIDER", help="execution providers to ask for, best first"
+    )
+    chk.add_argument(
+        "--backend",
+        choices=["auto", "onnxruntime", "openvino"],
+        default="auto",
+        help="inference runtime, as the edge config's model.backend (default auto)",
     )
     chk.add_argument(
         "--frame-from",

@@ -8,7 +8,7 @@ import pytest
 from gridwarden.edge.tracking import Tracker, box_iou, greedy_match
 from gridwarden.edge.types import Detections
 
-from .scenes import BUS, CAR, dets, times
+from .scenes import BUS, CAR, dets, jitter, times
 
 
 def moving_box(
@@ -88,16 +88,47 @@ def test_low_score_detection_keeps_the_track_bytetrack_second_stage() -> None:
 
     two_stage = scene(Tracker())
     assert all(two_stage[k] == [1] for k in two_stage if k >= 0.1)
-    # With the second stage switched off (low threshold = high threshold) the object vanishes.
-    one_stage = scene(Tracker(low_threshold=0.5))
+    # With the second stage switched off (low threshold = high threshold) the object vanishes
+    # (persistence off too: it would start a new track from the steady 0.3 detections).
+    one_stage = scene(Tracker(low_threshold=0.5, persist_threshold=1.0))
     assert one_stage[2.0] == []
 
 
-def test_low_score_detections_alone_never_start_a_track() -> None:
-    tracker = Tracker()
-    for t in times(0, 2):
-        assert len(tracker.update(dets([[10, 10, 60, 60]], conf=0.3), t)) == 0
-    assert tracker.tracks == {}
+def test_low_score_detections_that_move_or_flicker_never_start_a_track() -> None:
+    """Moderate scores start nothing unless steady at one place: clutter that jumps about, a
+    detection seen only every other frame, and anything under ``persist_threshold``."""
+    rng = np.random.default_rng(3)
+    jumping = Tracker()
+    for t in times(0, 3):
+        x = float(rng.uniform(0, 1000))
+        assert len(jumping.update(dets([[x, 10, x + 50, 60]], conf=0.3), t)) == 0
+    flicker = Tracker()
+    for i, t in enumerate(times(0, 3)):
+        frame = dets([[10, 10, 60, 60]], conf=0.3) if i % 2 == 0 else Detections.empty()
+        assert len(flicker.update(frame, t)) == 0
+    faint = Tracker()
+    for t in times(0, 3):
+        assert len(faint.update(dets([[10, 10, 60, 60]], conf=0.2), t)) == 0
+    assert jumping.tracks == flicker.tracks == faint.tracks == {}
+
+
+def test_steady_moderate_detection_starts_a_track_after_persist_hits() -> None:
+    """A parked car at dusk scores 0.3 frame after frame: after ``persist_hits`` detector frames at
+    one place it is a confirmed track whose first sighting is the first of those frames."""
+    tracker = Tracker(persist_hits=3)
+    box = [400, 480, 600, 580]
+    reported = []
+    for t in (0.0, 0.5, 1.0, 1.5, 2.0):
+        out = tracker.update(dets([jitter(box, np.random.default_rng(int(t * 10)))], conf=0.3), t)
+        reported.append(out.track_id.tolist())
+    assert reported[:2] == [[], []]
+    assert reported[2] == reported[3] == reported[4] == [1]
+    assert tracker.tracks[1].first_seen == 0.0 and tracker.tracks[1].class_id == CAR
+    assert not tracker.pending
+    # The persistence path switched off: the same scene starts nothing.
+    off = Tracker(persist_threshold=1.0)
+    for t in (0.0, 0.5, 1.0, 1.5, 2.0):
+        assert len(off.update(dets([box], conf=0.3), t)) == 0
 
 
 def test_lost_timeout_is_in_media_time_not_frames() -> None:

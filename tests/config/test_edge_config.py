@@ -87,7 +87,7 @@ def test_explicit_value_beats_kind_default(tmp_path: Path) -> None:
         (
             "url: rtsp://127.0.0.1:8554/cam",
             "uri: rtsp://127.0.0.1:8554/cam",
-            "edge.yaml:7: cameras[0].uri: Extra inputs are not permitted",
+            "edge.yaml:7: cameras[0].uri: unknown field 'uri' (did you mean 'url'?)",
         ),
         ("id: cam-02", "id: cam-01", "camera id 'cam-01' appears twice"),
         ("edge_id: edge-01", "edge_id: edge/01", "edge.yaml:1: edge_id:"),
@@ -164,3 +164,48 @@ def test_config_check_refuses_unknown_class(tmp_path: Path) -> None:
 def test_shipped_example_configs_are_valid(name: str) -> None:
     res = run_cli("config", "check", str(REPO_ROOT / "configs" / name))
     assert res.returncode == 0, res.stderr
+
+
+def test_config_check_reports_every_kind_of_problem_in_one_run_with_suggestions(tmp_path: Path) -> None:
+    """Schema errors, unknown classes and a missing model file together, each with its line, and
+    the closest valid name for a typo."""
+    text = """\
+edge_id: edge-01
+site: north
+timezon: UTC
+model: {path: models/missing.onnx, input_size: 416}
+cameras:
+  - id: cam-01
+    kind: skynet
+    url: rtsp://127.0.0.1:8554/cam
+    zones:
+      - id: gate-north
+        polygon: [[0.10, 0.30], [0.40, 0.30], [0.40, 0.95], [0.10, 0.95]]
+        rules:
+          - {type: illegal_parking, classes: [vehicel, persn], dwell_s: 60}
+  - id: cam-02
+    kind: handheld
+    url: clip.mp4
+    zones:
+      - id: pavement
+        polygon: [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]]
+        rules:
+          - {type: static_objekt, dwell_s: 30}
+    analysis_fsp: 2
+"""
+    bad = write(tmp_path, text)
+    res = run_cli("config", "check", str(bad))
+    assert res.returncode == 2
+    lines = [line for line in res.stderr.splitlines() if re.match(rf"{re.escape(str(bad))}:\d+: ", line)]
+    expected = [
+        f"{bad}:3: timezon: unknown field 'timezon' (did you mean 'timezone'?)",
+        f"{bad}:4: model.path: model file {tmp_path / 'models/missing.onnx'} does not exist",
+        f"{bad}:13: cameras[0].zones[0].rules[0].classes[0]: unknown class or group 'vehicel'; did you mean 'vehicle'",
+        f"{bad}:13: cameras[0].zones[0].rules[0].classes[1]: unknown class or group 'persn'; did you mean 'person'?",
+        f"{bad}:21: cameras[1].zones[0].rules[0]: unknown type 'static_objekt' (did you mean 'static_object'?)",
+        f"{bad}:22: cameras[1].analysis_fsp: unknown field 'analysis_fsp' (did you mean 'analysis_fps'?)",
+    ]
+    for want in expected:
+        assert any(line.startswith(want) for line in lines), (want, res.stderr)
+    assert len(lines) == len(expected), res.stderr
+    assert f"{bad}: 6 problems" in res.stderr

@@ -156,3 +156,56 @@ def test_broker_down_stores_the_version_and_says_it_was_not_sent(
             assert c.get(URL, headers=auth(tokens["admin"])).json()["version"] == 1
     finally:
         publisher.close()
+
+
+def test_raw_yaml_body_is_accepted_with_a_yaml_content_type(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    integrator = auth(tokens["integrator"])
+    text = edge_yaml(zone_yaml("kerb-a"))
+    for media in ("application/yaml", "text/yaml; charset=utf-8"):
+        r = client.put(
+            f"{URL}?comment=from+curl",
+            content=text.encode(),
+            headers={**integrator, "Content-Type": media},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["yaml"] == text and r.json()["comment"] == "from curl"
+    bad = client.put(URL, content=b"edge_id: [", headers={**integrator, "Content-Type": "application/yaml"})
+    assert bad.status_code == 422 and "YAML syntax error" in bad.json()["detail"]["problems"][0]
+    other = client.put(URL, content=text.encode(), headers={**integrator, "Content-Type": "image/png"})
+    assert other.status_code == 415
+    huge = client.put(URL, content=b"#" * 900_000, headers={**integrator, "Content-Type": "application/yaml"})
+    assert huge.status_code == 413
+
+
+def test_an_edge_registers_its_running_config_once(
+    client: TestClient, db: Database, tokens: dict[str, str], mosquitto_broker: MosquittoBroker
+) -> None:
+    _, edge_token = UserStore(db).create("edge-box", "edge")
+    edge = {**auth(edge_token), "Content-Type": "application/yaml"}
+    running = edge_yaml(zone_yaml("kerb-a"))
+    r = client.put(f"{URL}/running", content=running.encode(), headers=edge)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"edge_id": EDGE, "registered": True, "version": 1, "published": True}
+    current = client.get(URL, headers=auth(tokens["integrator"])).json()
+    assert current["version"] == 1 and current["yaml"] == running and current["author"] == "edge-box"
+    [message] = _retained(mosquitto_broker, Topics(SITE, EDGE).config)
+    assert message["version"] == 1 and message["yaml"] == running
+    # Reconnecting later never overwrites what the hub has (here: an integrator's version 2).
+    edited = edge_yaml(zone_yaml("kerb-a"), zone_yaml("kerb-b"))
+    assert client.put(URL, json={"yaml": edited}, headers=auth(tokens["integrator"])).json()["version"] == 2
+    again = client.put(f"{URL}/running", content=running.encode(), headers=edge)
+    assert again.json() == {"edge_id": EDGE, "registered": False, "version": 2, "published": False}
+    assert client.get(URL, headers=auth(tokens["integrator"])).json()["yaml"] == edited
+    # Only for edges (and configurers); staff may not; an invalid file is refused with where.
+    assert (
+        client.put(
+            f"{URL}/running",
+            content=running.encode(),
+            headers={**auth(tokens["staff"]), "Content-Type": "application/yaml"},
+        ).status_code
+        == 403
+    )
+    wrong = client.put("/api/v1/edges/other-edge/config/running", content=running.encode(), headers=edge)
+    assert wrong.status_code == 422, wrong.text

@@ -9,6 +9,7 @@ import pytest
 from gridwarden.edge.detector.classes import (
     COCO80,
     DEFAULT_CLASS_GROUPS,
+    FINE_TUNED_NAMES,
     are_placeholder_names,
     load_labels_file,
     parse_metadata_names,
@@ -25,7 +26,14 @@ def test_coco80_is_the_standard_order() -> None:
 
 def test_every_default_group_member_is_a_coco_name() -> None:
     for group, members in DEFAULT_CLASS_GROUPS.items():
-        assert set(members) <= set(COCO80), group
+        assert set(members) <= set(COCO80) | FINE_TUNED_NAMES, group
+
+
+def test_non_motor_group_takes_coco_two_wheelers_and_fine_tuned_e_bikes() -> None:
+    assert resolve_classes(["non_motor"], COCO80) == {1, 3}  # COCO has no e-bike class
+    fine_tuned = ["car", "e_bike", "Tricycle", "bicycle", "person"]
+    assert resolve_classes(["non_motor"], fine_tuned) == {1, 2, 3}
+    assert resolve_classes(["non_motor"], ["E-Bike"]) == {0}
 
 
 def test_groups_and_labels_resolve_to_ids() -> None:
@@ -39,10 +47,15 @@ def test_any_means_all_classes() -> None:
     assert resolve_classes(["car", "any"], COCO80) is None
 
 
-def test_unknown_name_lists_valid_names() -> None:
+def test_unknown_name_suggests_the_closest_or_lists_valid_names_once() -> None:
     with pytest.raises(ValueError, match="unknown class or group 'vehicel'") as err:
         resolve_classes(["vehicel"], COCO80)
-    assert "vehicle" in str(err.value) and "toothbrush" in str(err.value)
+    assert str(err.value).startswith("unknown class or group 'vehicel'; did you mean 'vehicle'")
+    with pytest.raises(ValueError, match="unknown class or group 'zeppelin'") as err:
+        resolve_classes(["zeppelin"], COCO80)
+    listed = str(err.value).split("valid names are: ")[1].split(", ")
+    assert "vehicle" in listed and "toothbrush" in listed
+    assert len(listed) == len(set(listed)), "a name listed twice (person is a group and a class)"
 
 
 def test_group_members_unknown_to_a_custom_model_are_skipped() -> None:

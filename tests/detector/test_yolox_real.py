@@ -21,6 +21,7 @@ def test_model_is_read_as_yolox_with_coco_names(yolox: Detector) -> None:
     assert (yolox.layout, yolox.input_size, len(yolox.class_names)) == ("yolox", (416, 416), 80)
     assert yolox.class_names[2] == "car" and info["boxes_encoded"] is True
     assert yolox.provider == "CPUExecutionProvider" and info["provider"] == yolox.provider
+    assert yolox.backend == "onnxruntime" == info["backend"]  # the library default
     assert yolox.supports_batch is False and info["supports_batch"] is False
 
 

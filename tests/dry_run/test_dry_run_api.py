@@ -170,6 +170,9 @@ def test_recent_evidence_with_the_configuration_in_force(
     assert body["status"] == "done", body["error"]
     (clip,) = body["result"]["clips"]
     assert clip["origin"] == "evidence" and clip["sha256"] == sha and clip["incident_id"] == "inc-1"
+    # Labelled for people: camera and time (no case links this incident here).
+    assert clip["camera"] == CAMERA and clip["started_at"] == now.isoformat() and clip["case_id"] is None
+    assert body["result"]["detector"] == {"candidate": True}
     # No candidate: it is the configuration in force, so everything matches.
     assert body["result"]["same_configuration"] is True
     assert clip["candidate"]["events"] == clip["current"]["events"] != []

@@ -7,6 +7,7 @@ below (person standing), read off the clips frame by frame.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -153,5 +154,59 @@ def test_replay_command_prints_json_lines_and_writes_annotated_video(
         stream = container.streams.video[0]
         assert stream.codec_context.name == "h264"
         frames = sum(1 for _ in container.decode(stream))
-    # one annotated frame per analysed frame: 2 fps over the ~120 s clip
-    assert abs(frames - 2 * 120) <= 4
+        rate = float(stream.average_rate)
+    # Every source frame is written (12.5 fps over the ~120 s clip), not only the analysed ones.
+    assert abs(rate - 12.5) < 0.01 and abs(frames - 12.5 * 120) <= 15, (rate, frames)
+
+
+@pytest.mark.slow
+def test_readme_replay_example_raises_an_incident_at_the_source_frame_rate(tmp_path: Path) -> None:
+    """The README's example, as printed there (the shared folder and model wherever they are
+    on this machine): an incident, a clean progress bar, and an annotated video at the clip's
+    own 10 fps rather than the 2 fps analysis rate."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "edge replay ../shared/media/one-by-one-person-detection.mp4" in readme
+    assert "--config configs/replay-example.yaml --annotate out.mp4" in readme
+    config = (REPO_ROOT / "configs" / "replay-example.yaml").read_text()
+    config = config.replace("../../shared/models/yolox_nano_coco.onnx", str(YOLOX_NANO))
+    (tmp_path / "replay-example.yaml").write_text(config)
+    annotated = tmp_path / "out.mp4"
+    res = subprocess.run(
+        [sys.executable, "-m", "gridwarden.cli", "edge", "replay", str(PERSON_CLIP),
+         "--config", str(tmp_path / "replay-example.yaml"), "--annotate", str(annotated)],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=900,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    events = [json.loads(line) for line in res.stdout.splitlines()]
+    started = [e for e in events if e["event"] == "started"]
+    assert started and started[0]["rule"] == "occupied_space", res.stdout
+    assert abs(started[0]["media_time"] - (FIRST_PERSON_STOPS + PERSON_DWELL_S)) <= TOLERANCE_S
+    # The progress bar counts media seconds with one decimal (no float noise).
+    assert not re.search(r"\d\.\d{4,}/", res.stderr), res.stderr[-2000:]
+    with av.open(str(annotated)) as container:
+        stream = container.streams.video[0]
+        assert abs(float(stream.average_rate) - 10.0) < 0.01
+        frames = sum(1 for _ in container.decode(stream))
+    with av.open(str(PERSON_CLIP)) as source:
+        source_frames = sum(1 for _ in source.decode(video=0))
+    assert abs(frames - source_frames) <= 2, (frames, source_frames)
+
+
+def test_progress_bar_counts_media_seconds_without_float_noise(tmp_path: Path) -> None:
+    """car-detection.mp4 is 12.5 fps: summing 0.48 s steps once printed 6.560000000000002/30.2."""
+    config = (REPO_ROOT / "configs" / "replay-example.yaml").read_text()
+    config = config.replace(
+        "model:\n  path: ../../shared/models/yolox_nano_coco.onnx\n  input_size: 416\n", ""
+    )
+    config = config.replace(
+        "type: occupied_space, classes: [person], coverage: 0.15,", "type: static_object,"
+    )
+    (tmp_path / "edge.yaml").write_text(config)
+    res = subprocess.run(
+        [sys.executable, "-m", "gridwarden.cli", "edge", "replay", str(CAR_CLIP), "--config", str(tmp_path / "edge.yaml")],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    shown = re.findall(r"\| ([\d.]+)/30\.2 s", res.stderr.replace("\r", "\n"))
+    assert len(shown) >= 2, res.stderr[-2000:]
+    assert all(re.fullmatch(r"\d+\.\d", n) for n in shown), shown

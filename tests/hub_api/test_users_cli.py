@@ -76,26 +76,43 @@ def test_register_cli_adds_users_to_a_parser() -> None:
     assert tuple(r.value for r in Role) == ROLE_NAMES
 
 
-def test_db_may_follow_the_subcommand_and_is_named(capsys: pytest.CaptureFixture[str], db_url: str) -> None:
+def test_db_may_follow_the_subcommand(capsys: pytest.CaptureFixture[str], db_url: str) -> None:
     code = main(["create", "erin", "--role", "staff", "--db", db_url])
     out, err = capsys.readouterr()
     assert code == 0 and out.startswith("gw_"), err
-    assert "database: " in err and "(from --db)" in err
     assert main(["list", "--db", db_url]) == 0
     assert "erin" in capsys.readouterr().out
 
 
-def test_without_db_the_default_is_named_and_never_created_silently(
+def test_a_database_from_the_environment_is_named(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("GRIDWARDEN_HUB_DATABASE_URL", raising=False)
-    code = main(["list"])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert f"no hub database at {tmp_path / 'var' / 'hub.db'}" in err and "--db" in err
-    assert not (tmp_path / "var").exists(), "the default database was created silently"
-    # From the environment it is named too.
     monkeypatch.setenv("GRIDWARDEN_HUB_DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
     assert main(["list"]) == 0
-    assert "(from $GRIDWARDEN_HUB_DATABASE_URL)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"using the hub database sqlite:///{tmp_path / 'env.db'}" in err
+    assert "(from $GRIDWARDEN_HUB_DATABASE_URL)" in err
+
+
+def test_without_db_it_finds_the_demos_database_and_never_creates_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gridwarden.hub import users_cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GRIDWARDEN_HUB_DATABASE_URL", raising=False)
+    demo_db = tmp_path / "demo" / "hub.db"
+    monkeypatch.setattr(users_cli, "demo_database_path", lambda: demo_db)
+    # Nothing to find: a clear error, and no var/ folder appears in the working directory.
+    assert main(["list"]) == 2
+    err = capsys.readouterr().err
+    assert "no hub database found" in err and "--db" in err and str(demo_db) in err
+    assert not (tmp_path / "var").exists()
+    # The demo's database exists: it is used, and the command says so.
+    demo_db.parent.mkdir()
+    assert main(["--db", f"sqlite:///{demo_db}", "create", "erin", "--role", "staff"]) == 0
+    capsys.readouterr()
+    assert main(["list"]) == 0
+    out, err = capsys.readouterr()
+    assert "erin" in out and f"using the hub database {demo_db}" in err
+    assert not (tmp_path / "var").exists()

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import ast
+import difflib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -37,16 +38,24 @@ _GOODS = [
     "suitcase", "backpack", "handbag", "chair", "bench", "potted plant", "umbrella", "couch",
     "dining table", "bed", "refrigerator", "tv", "toilet",
 ]  # fmt: skip
+#: ``non_motor``: the two-wheelers and trikes left on pavements and in no-parking stretches. COCO
+#: has no e-bike class (a COCO model calls one ``bicycle`` or ``motorcycle``); a fine-tuned model
+#: whose labels include ``e-bike`` or ``tricycle`` is matched through the same group, because
+#: members the model does not know are skipped.
 DEFAULT_CLASS_GROUPS: dict[str, list[str]] = {
     "vehicle": ["car", "bus", "truck", "motorcycle", "bicycle"],
     "motor_vehicle": ["car", "bus", "truck", "motorcycle"],
     "two_wheeler": ["bicycle", "motorcycle"],
+    "non_motor": ["bicycle", "motorcycle", "e-bike", "tricycle"],
     "person": ["person"],
     "goods": list(_GOODS),
     "objects": list(_GOODS),
 }
 
 ANY = "any"
+
+#: Group members that are not COCO labels, for fine-tuned models that know them.
+FINE_TUNED_NAMES = frozenset({"e-bike", "tricycle"})
 
 
 def resolve_classes(
@@ -76,13 +85,26 @@ def resolve_classes(
         elif key in norm_groups:
             wanted.update(index[_norm(m)] for m in norm_groups[key] if _norm(m) in index)
         else:
-            valid = sorted(set(groups) | {ANY}) + list(class_names)
-            raise ValueError(f"unknown class or group {name!r}; valid names are: {', '.join(valid)}")
+            raise ValueError(unknown_class_message(name, class_names, groups))
     return wanted
 
 
+def unknown_class_message(name: str, class_names: Iterable[str], groups: Mapping[str, list[str]]) -> str:
+    """Why ``name`` is not valid: the closest valid names when there are some (a typo), else the
+    valid names once each (a group may share its name with a class, e.g. ``person``)."""
+    valid = list(dict.fromkeys([ANY, *sorted(groups), *class_names]))
+    by_norm = {_norm(v): v for v in valid}
+    close = difflib.get_close_matches(_norm(name), list(by_norm), n=3, cutoff=0.6)
+    if close:
+        return (
+            f"unknown class or group {name!r}; did you mean {' or '.join(repr(by_norm[c]) for c in close)}?"
+        )
+    return f"unknown class or group {name!r}; valid names are: {', '.join(valid)}"
+
+
 def _norm(name: str) -> str:
-    return name.strip().lower().replace("_", " ")
+    # ``e_bike``, ``e-bike`` and ``e bike`` are one label: fine-tuned models spell it all ways.
+    return name.strip().lower().replace("_", " ").replace("-", " ")
 
 
 def load_labels_file(path: str | Path) -> list[str]:

@@ -1,4 +1,5 @@
-"""The detector: one onnxruntime session per model, shared by every camera on the box.
+"""The detector: one inference session per model (OpenVINO or onnxruntime, see
+:mod:`.backends`), shared by every camera on the box.
 
 A small box cannot afford a model copy per camera, so all camera workers call one
 :class:`Detector` from their own threads. Frames that wait at the same time are run as one
@@ -24,8 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
+from gridwarden.edge.detector.backends import (
+    ORT_CPU,
+    PREFERRED_PROVIDERS,
+    InferenceBackend,
+    ModelLoadError,
+    choose_providers,
+    open_backend,
+)
 from gridwarden.edge.detector.batching import BatchCoalescer
 from gridwarden.edge.detector.classes import (
     COCO80,
@@ -40,41 +48,23 @@ from gridwarden.edge.types import Detections
 
 log = logging.getLogger(__name__)
 
-CPU = "CPUExecutionProvider"
-#: Best first. CPU is always appended so a broken GPU install degrades instead of failing.
-PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "OpenVINOExecutionProvider", CPU)
+CPU = ORT_CPU
+__all__ = ["PREFERRED_PROVIDERS", "Detector", "ModelLoadError", "choose_providers"]
 DEFAULT_INPUT_SIZE = 640
 MAX_DETECTIONS = 300
-_INPUT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
-
-
-class ModelLoadError(RuntimeError):
-    """The model file exists but onnxruntime cannot load or run it."""
-
-
-def choose_providers(requested: Sequence[str] | None = None) -> list[str]:
-    """Execution providers to ask onnxruntime for, best first, limited to those installed.
-
-    A requested provider that is not installed is logged and skipped rather than fatal: an
-    edge box with a broken CUDA install should keep detecting on the CPU, visibly.
-    """
-    available = ort.get_available_providers()
-    wanted = list(PREFERRED_PROVIDERS) if requested is None else list(requested)
-    missing = [p for p in wanted if p not in available]
-    if requested is not None and missing:
-        log.warning("execution providers %s are not installed (available: %s)", missing, available)
-    chosen = [p for p in wanted if p in available]
-    if CPU not in chosen:
-        chosen.append(CPU)
-    return chosen
 
 
 class Detector:
     """Object detector for one ONNX model; thread-safe, one instance shared by all cameras.
 
     Attributes fixed at construction: ``layout`` ('ultralytics' | 'yolox' | 'yolov5'),
-    ``class_names``, ``provider`` (the execution provider actually used), ``input_size``
-    (width, height), ``supports_batch`` and ``model_path``.
+    ``class_names``, ``backend`` ('onnxruntime' | 'openvino') and ``backend_reason`` (why it
+    was chosen), ``provider`` (the onnxruntime execution provider or OpenVINO device actually
+    used), ``input_size`` (width, height), ``supports_batch`` and ``model_path``.
+
+    ``backend``: 'onnxruntime' (the default for library callers, which want the same numbers
+    everywhere), 'openvino', or 'auto' (what the edge config defaults to: OpenVINO when it is
+    installed and measured faster on this machine at start; see :mod:`.backends`).
     """
 
     def __init__(
@@ -90,6 +80,7 @@ class Detector:
         providers: list[str] | None = None,
         max_batch: int = 8,
         intra_op_threads: int | None = None,
+        backend: str | None = "onnxruntime",
     ) -> None:
         self.model_path = Path(model_path)
         if not 0.0 <= iou_threshold <= 1.0:
@@ -97,20 +88,23 @@ class Detector:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         self.iou_threshold = float(iou_threshold)
-        self._session = _open_session(self.model_path, providers, intra_op_threads)
-        self.provider: str = self._session.get_providers()[0]
-        self._metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
-
-        inp = self._session.get_inputs()
-        if len(inp) != 1:
-            raise UnsupportedModelError(
-                f"{self.model_path}: expected one image input, the model has {[i.name for i in inp]}"
-            )
-        self._input_name = inp[0].name
-        self._output_name = self._session.get_outputs()[0].name
-        self._dtype = _input_dtype(inp[0].type, self.model_path)
-        self.input_size: tuple[int, int] = self._resolve_input_size(list(inp[0].shape), input_size)
-        batch_dim = inp[0].shape[0]
+        # The runtime (onnxruntime or OpenVINO, see backends.py); all the rest is shared.
+        choice = open_backend(
+            self.model_path,
+            backend,
+            lambda b: self._model_input_size(b, input_size),
+            providers=providers,
+            threads=intra_op_threads,
+        )
+        self._backend: InferenceBackend = choice.backend
+        self.backend: str = self._backend.name
+        self.backend_reason: str = choice.reason
+        self.backend_cpu_ms: dict[str, float] = choice.cpu_ms
+        self.provider: str = self._backend.device
+        self._metadata = self._backend.metadata
+        self._dtype = self._backend.input_dtype
+        self.input_size = self._model_input_size(self._backend, input_size)
+        batch_dim = self._backend.input_shape[0]
         declared_dynamic = not isinstance(batch_dim, int) or batch_dim < 1
 
         probe, self.supports_batch = self._probe(declared_dynamic)
@@ -129,8 +123,10 @@ class Detector:
         self._coalescer = BatchCoalescer(self._run_session, self.max_batch)
         self._scratch = threading.local()
         log.info(
-            "detector %s: layout=%s classes=%d input=%dx%d provider=%s batch=%s",
+            "detector %s: backend=%s (%s) layout=%s classes=%d input=%dx%d provider=%s batch=%s",
             self.model_path.name,
+            self.backend,
+            self.backend_reason,
             self.layout,
             len(self.class_names),
             width,
@@ -161,8 +157,10 @@ class Detector:
             "class_names": list(self.class_names),
             "input_size": list(self.input_size),
             "input_dtype": np.dtype(self._dtype).name,
+            "backend": self.backend,
+            "backend_reason": self.backend_reason,
             "provider": self.provider,
-            "providers_available": ort.get_available_providers(),
+            "providers_available": _providers_available(),
             "supports_batch": self.supports_batch,
             "max_batch": self.max_batch,
             "conf_threshold": self.conf_threshold,
@@ -197,7 +195,10 @@ class Detector:
         return self._coalescer.batches_run, self._coalescer.items_run
 
     def __repr__(self) -> str:
-        return f"Detector({str(self.model_path)!r}, layout={self.layout!r}, provider={self.provider!r})"
+        return (
+            f"Detector({str(self.model_path)!r}, layout={self.layout!r}, backend={self.backend!r}, "
+            f"provider={self.provider!r})"
+        )
 
     # ---------------------------------------------------------------- internals
     def _postprocess_one(self, raw: np.ndarray, transform: LetterboxTransform) -> Detections:
@@ -232,7 +233,7 @@ class Detector:
         return [buffer[i] for i in range(len(images))], transforms
 
     def _run_session(self, batch: np.ndarray) -> np.ndarray:
-        out = self._session.run([self._output_name], {self._input_name: batch})[0]
+        out = self._backend.run(batch)
         if out.shape[0] != batch.shape[0]:
             raise UnsupportedModelError(
                 f"{self.model_path}: fed a batch of {batch.shape[0]}, got output shape {list(out.shape)}"
@@ -248,21 +249,28 @@ class Detector:
         grey: np.ndarray = np.full((1, 3, height, width), PAD_VALUE / 255.0, dtype=self._dtype)
         if try_batch:
             try:
-                out = self._session.run([self._output_name], {self._input_name: np.repeat(grey, 2, axis=0)})[
-                    0
-                ]
+                out = self._backend.run(np.repeat(grey, 2, axis=0))
                 if out.shape[0] == 2:
                     return out[:1], True
             except Exception as exc:  # onnxruntime raises its own exception types
                 log.warning("%s declares a dynamic batch but fails with 2 images (%s); running one by one",
                             self.model_path, exc)  # fmt: skip
         try:
-            out = self._session.run([self._output_name], {self._input_name: grey})[0]
+            out = self._backend.run(grey)
         except Exception as exc:
             raise ModelLoadError(
                 f"model {self.model_path} failed on a test input {list(grey.shape)}: {exc}"
             ) from exc
         return out, False
+
+    def _model_input_size(self, backend: InferenceBackend, requested: int | None) -> tuple[int, int]:
+        """The input size to run at, read from a backend's view of the model's input."""
+        if len(backend.input_names) != 1:
+            raise UnsupportedModelError(
+                f"{self.model_path}: expected one image input, the model has {backend.input_names}"
+            )
+        self._metadata = backend.metadata  # imgsz metadata may decide the size
+        return self._resolve_input_size(backend.input_shape, requested)
 
     def _resolve_input_size(self, shape: list[Any], requested: int | None) -> tuple[int, int]:
         if len(shape) != 4:
@@ -315,23 +323,10 @@ class Detector:
         return [f"class_{i}" for i in range(count)]
 
 
-def _open_session(path: Path, providers: list[str] | None, threads: int | None) -> ort.InferenceSession:
-    if not path.is_file():
-        raise FileNotFoundError(f"model file not found: {path}")
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads is not None:
-        options.intra_op_num_threads = threads
-    try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=choose_providers(providers))
-    except Exception as exc:  # InvalidProtobuf, Fail, ...: onnxruntime has no common base class
-        raise ModelLoadError(f"cannot load ONNX model {path}: {exc}") from exc
+def _providers_available() -> list[str]:
+    import onnxruntime as ort
 
-
-def _input_dtype(onnx_type: str, path: Path) -> type:
-    if onnx_type not in _INPUT_DTYPES:
-        raise UnsupportedModelError(f"{path}: input type {onnx_type} is not supported (float32 or float16)")
-    return _INPUT_DTYPES[onnx_type]
+    return list(ort.get_available_providers())
 
 
 def _checked_size(width: int, height: int) -> tuple[int, int]:

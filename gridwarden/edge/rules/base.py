@@ -1,16 +1,22 @@
 """What every dwell rule shares: the values it emits, a memory of objects at rest, and timing.
 
 An incident has an explicit lifecycle, ``started`` -> ``updated``* -> ``ended``, and one parked
-car is ONE incident however long it stays. Three things make that hold on real detections:
+car is ONE incident however long it stays. Four things make that hold on real detections:
 
 * **Objects are remembered by place, not by track id.** :class:`PlaceMemory` keeps one
   :class:`RestingObject` per object at rest and matches each frame's tracks to them by position
   (IoU with the box where it came to rest, plus a centre-shift tolerance relative to its size);
   the track id only breaks ties. When a passing bus hides a parked car and the tracker hands the
   car a new id, the car's clock keeps running.
-* **Absence has a grace period** (``end_grace_s``): a missed detection or a short occlusion does
-  not end an incident (and does not forget a waiting object); the dwell clock keeps running
-  through it, because the object was most likely there all along.
+* **Absence has a grace period** (``end_grace_s``): a missed detection does not end an incident
+  (and does not forget a waiting object); the dwell clock keeps running through it, because the
+  object was most likely there all along. ``end_grace_s`` counts only time in which the place is
+  *seen empty*.
+* **Hidden is not gone** (``occlusion_memory_s``, default 60 s, separate from ``end_grace_s``):
+  while something covers a resting object's place - a bus the detector sees, or anything the
+  scene model (:mod:`.scene`) shows that is not the background - the object keeps its place, its
+  clock and its incident. When it is seen there again it continues; when a different-looking
+  object stands there, or the road shows through, it is gone.
 * **All timers run on media time** (``RuleContext.media_time``), so replay at any speed gives the
   same incidents; only schedules look at the wall clock.
 
@@ -23,6 +29,7 @@ extended - until the camera is still again.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -30,6 +37,7 @@ from typing import Literal
 import numpy as np
 from ulid import ULID
 
+from gridwarden.edge.rules.scene import SceneView, signature_distance
 from gridwarden.edge.rules.schedule import Schedule
 from gridwarden.edge.tracking import box_iou, greedy_match
 from gridwarden.edge.types import Detections
@@ -38,6 +46,21 @@ from gridwarden.edge.zones import Zone
 log = logging.getLogger(__name__)
 
 EventKind = Literal["started", "updated", "ended"]
+
+# Only an object that has demonstrably rested this long is worth remembering through an
+# occlusion; a car driving through leaves a trail of one-frame places that are forgotten at once.
+MIN_REST_FOR_MEMORY_S = 2.0
+# How long a resting object that nobody sees is remembered at its place while something covers
+# it: a bus or lorry stopping in front of a parked car takes tens of seconds.
+DEFAULT_OCCLUSION_MEMORY_S = 60.0
+# Another track covering this share of a remembered place hides it.
+HIDDEN_COVERAGE = 0.4
+# A place whose pixels differ from the background by at most this share is seen empty.
+_EMPTY_FOREGROUND_MAX = 0.3
+# An object seen again after at least this absence is compared by appearance before it is matched.
+_REAPPEAR_CHECK_S = 1.0
+_SIGNATURE_PERIOD_S = 1.0
+_SIGNATURE_GAIN = 0.2
 
 
 @dataclass
@@ -50,6 +73,9 @@ class RuleContext:
     frame_size: tuple[int, int]  # (width, height) of the frame the boxes are in
     class_names: list[str]
     camera_moving: bool = False
+    # The frame against the camera's background (None in track-only callers and tests): lets a
+    # rule tell a hidden object from an empty place and one car from another.
+    scene: SceneView | None = None
 
 
 @dataclass
@@ -107,9 +133,11 @@ class OpenIncident:
 class RestingObject:
     """An object that has held one place. Boxes in pixels, times in media seconds.
 
-    ``dwell_s`` counts from when it came to rest here (absences within the grace period included,
+    ``dwell_s`` counts from when it came to rest here (absences the memory bridges included,
     time with the camera moving excluded); ``held_s`` is ``dwell_s`` at the last frame it was
-    actually seen here, i.e. how long it has demonstrably stayed.
+    actually seen here, i.e. how long it has demonstrably stayed. While it is not seen,
+    ``absent_s`` counts the whole absence and ``empty_s`` the part of it in which its place was
+    seen empty (see :meth:`PlaceMemory.step`).
     """
 
     key: int
@@ -120,8 +148,12 @@ class RestingObject:
     dwell_s: float = 0.0
     held_s: float = 0.0
     absent_s: float = 0.0
+    empty_s: float = 0.0
     present: bool = True
+    hidden: bool = False  # not seen this frame, and something covers its place
     incident: OpenIncident | None = None
+    signature: np.ndarray | None = field(default=None, repr=False)
+    _signature_time: float = field(default=-math.inf, repr=False)
     _votes: dict[int, float] = field(default_factory=dict, repr=False)
     _conf_sum: float = 0.0
     _conf_n: int = 0
@@ -132,11 +164,24 @@ class RestingObject:
             self.track_id = track_id
         self.confidence = confidence
         self.present = True
+        self.hidden = False
         self.absent_s = 0.0
+        self.empty_s = 0.0
         self.held_s = self.dwell_s
         self._votes[class_id] = self._votes.get(class_id, 0.0) + max(confidence, 1e-3)
         self._conf_sum += confidence
         self._conf_n += 1
+
+    def learn_signature(self, signature: np.ndarray, now: float) -> None:
+        """Blend in how the object looks now, at most once a second (a slow average follows dusk
+        falling, while a few frames of a bus sliding over it change little)."""
+        if self.signature is None:
+            self.signature = signature
+        elif now - self._signature_time >= _SIGNATURE_PERIOD_S:
+            self.signature = (1.0 - _SIGNATURE_GAIN) * self.signature + _SIGNATURE_GAIN * signature
+        else:
+            return
+        self._signature_time = now
 
     @property
     def class_id(self) -> int:
@@ -156,14 +201,37 @@ class PlaceMemory:
     the resting centre. A track that matches nothing (a new arrival, or an object that moved
     beyond the tolerance) starts a new resting object at its current place with a zero clock; a
     moving car thus never accumulates dwell, and the place it left is forgotten once absent.
+
+    **Occlusion memory.** An object that has rested at least ``MIN_REST_FOR_MEMORY_S`` and is not
+    seen is classified each frame: its place is *hidden* when other tracks cover
+    ``HIDDEN_COVERAGE`` of it, or when the scene (:class:`~.scene.SceneView`, when the caller has
+    one) shows something there that is not the background; it is *seen empty* when the background
+    shows through, when a different-looking object of the rule's classes now stands there, or,
+    without a scene, when no other track covers it. :meth:`gone` is true once the place has been
+    seen empty for ``end_grace_s`` or the object has been absent for ``occlusion_memory_s``; until
+    then its clock runs on, so a car behind a bus that stopped for tens of seconds keeps its dwell
+    and its incident, and one that is seen again at its place (box overlap, same class group,
+    similar colour signature) simply continues.
     """
 
-    def __init__(self, *, match_iou: float, stationary_tolerance: float) -> None:
+    def __init__(
+        self,
+        *,
+        match_iou: float,
+        stationary_tolerance: float,
+        end_grace_s: float = 3.0,
+        occlusion_memory_s: float = 0.0,
+        max_signature_distance: float = 0.5,
+    ) -> None:
         self.match_iou = match_iou
         self.stationary_tolerance = stationary_tolerance
+        self.end_grace_s = end_grace_s
+        self.occlusion_memory_s = occlusion_memory_s
+        self.max_signature_distance = max_signature_distance
         self.objects: list[RestingObject] = []
         self._next_key = 1
         self._frame_size: tuple[int, int] | None = None
+        self._now = 0.0
 
     def __len__(self) -> int:
         return len(self.objects)
@@ -177,8 +245,34 @@ class PlaceMemory:
                 obj.box = obj.box * s
         self._frame_size = frame_size
 
-    def step(self, tracks: Detections, dt: float) -> None:
-        """Advance every clock by ``dt`` media seconds and match this frame's tracks."""
+    def gone(self, obj: RestingObject) -> bool:
+        """Whether an object that is not seen should be forgotten (and its incident ended)."""
+        if obj.present:
+            return False
+        if obj.empty_s >= self.end_grace_s:
+            return True
+        return obj.absent_s >= max(self.end_grace_s, self._memory_for(obj))
+
+    def _memory_for(self, obj: RestingObject) -> float:
+        return self.occlusion_memory_s if obj.held_s >= MIN_REST_FOR_MEMORY_S else 0.0
+
+    def step(
+        self,
+        tracks: Detections,
+        dt: float,
+        *,
+        occluders: Detections | None = None,
+        scene: SceneView | None = None,
+        ages: np.ndarray | None = None,
+    ) -> None:
+        """Advance every clock by ``dt`` media seconds and match this frame's tracks.
+
+        ``occluders`` are every track of the frame (any class): they can hide a remembered place.
+        ``scene`` lets the memory look at the pixels (see the class docstring). ``ages`` (one per
+        track) backdate a new object's clock: seconds it had already been there when first
+        reported (the static-object path reports a region only after it has settled).
+        """
+        self._now += dt
         for obj in self.objects:
             obj.dwell_s += dt
             obj.present = False
@@ -186,6 +280,7 @@ class PlaceMemory:
         assert tracks.track_id is not None
         boxes = tracks.xyxy.astype(np.float64)
         matched_tracks: set[int] = set()
+        replaced: set[int] = set()
         if n and self.objects:
             refs = np.stack([o.ref for o in self.objects])
             iou = box_iou(boxes, refs)
@@ -194,6 +289,8 @@ class PlaceMemory:
             ref_diag = np.maximum(np.hypot(refs[:, 2] - refs[:, 0], refs[:, 3] - refs[:, 1]), 1e-6)
             shift = np.hypot(*(centres[:, None, :] - ref_centres[None, :, :]).transpose(2, 0, 1))
             valid = (iou >= self.match_iou) & (shift <= self.stationary_tolerance * ref_diag[None, :])
+            if scene is not None:
+                valid = self._refuse_strangers(valid, boxes, scene, replaced)
             ref_tids = np.array([o.track_id for o in self.objects])
             same_id = (tracks.track_id[:, None] == ref_tids[None, :]) & (tracks.track_id[:, None] >= 0)
             for ti, oi in greedy_match(iou + same_id, valid):
@@ -204,9 +301,9 @@ class PlaceMemory:
                     float(tracks.confidence[ti]),
                 )
                 matched_tracks.add(ti)
-        for obj in self.objects:
-            if not obj.present:
-                obj.absent_s += dt
+        absent = [o for o in self.objects if not o.present]
+        if absent:
+            self._classify_absent(absent, dt, occluders, scene, replaced)
         for ti in range(n):
             if ti not in matched_tracks:
                 obj = RestingObject(
@@ -216,12 +313,79 @@ class PlaceMemory:
                     track_id=int(tracks.track_id[ti]),
                     confidence=float(tracks.confidence[ti]),
                 )
+                if ages is not None:
+                    obj.dwell_s = max(0.0, float(ages[ti]))
                 obj.observe(boxes[ti], obj.track_id, int(tracks.class_id[ti]), obj.confidence)
                 self._next_key += 1
                 self.objects.append(obj)
+        if scene is not None:
+            for obj in self.objects:
+                if obj.present:
+                    obj.learn_signature(scene.signature(obj.box), self._now)
+
+    def _refuse_strangers(
+        self, valid: np.ndarray, boxes: np.ndarray, scene: SceneView, replaced: set[int]
+    ) -> np.ndarray:
+        """Refuse position matches of objects seen again after an absence that look different now.
+
+        Only on reappearance: while an object stays in view its look drifts with the light and is
+        followed by :meth:`RestingObject.learn_signature`.
+        """
+        for oi, obj in enumerate(self.objects):
+            if obj.absent_s < _REAPPEAR_CHECK_S or obj.signature is None:
+                continue
+            for ti in np.nonzero(valid[:, oi])[0].tolist():
+                if (
+                    signature_distance(obj.signature, scene.signature(boxes[ti]))
+                    > self.max_signature_distance
+                ):
+                    valid[ti, oi] = False
+                    replaced.add(obj.key)
+        return valid
+
+    def _classify_absent(
+        self,
+        absent: list[RestingObject],
+        dt: float,
+        occluders: Detections | None,
+        scene: SceneView | None,
+        replaced: set[int],
+    ) -> None:
+        for obj in absent:
+            obj.absent_s += dt
+            if obj.key in replaced:
+                obj.hidden = False  # a different object stands at its place: it is not there
+            elif self._memory_for(obj) <= 0.0:
+                obj.hidden = False
+            elif _covered_by_others(obj, occluders) >= HIDDEN_COVERAGE:
+                obj.hidden = True
+            elif scene is not None:
+                obj.hidden = scene.foreground_fraction(obj.ref) > _EMPTY_FOREGROUND_MAX
+            else:
+                obj.hidden = False
+            if not obj.hidden:
+                obj.empty_s += dt
 
     def forget(self, predicate: Callable[[RestingObject], bool]) -> None:
         self.objects = [o for o in self.objects if not predicate(o)]
+
+
+def _covered_by_others(obj: RestingObject, occluders: Detections | None) -> float:
+    """Largest share of the object's place covered by one other track (its own id excluded: a
+    car driving off still overlaps the place it leaves, but does not hide it)."""
+    if occluders is None or len(occluders) == 0:
+        return 0.0
+    assert occluders.track_id is not None
+    others = occluders.xyxy[(occluders.track_id != obj.track_id) | (occluders.track_id < 0)].astype(
+        np.float64
+    )
+    if len(others) == 0:
+        return 0.0
+    r = obj.ref
+    iw = np.clip(np.minimum(others[:, 2], r[2]) - np.maximum(others[:, 0], r[0]), 0, None)
+    ih = np.clip(np.minimum(others[:, 3], r[3]) - np.maximum(others[:, 1], r[1]), 0, None)
+    area = max(float((r[2] - r[0]) * (r[3] - r[1])), 1e-6)
+    return float((iw * ih).max()) / area
 
 
 class DwellRule:
@@ -246,6 +410,7 @@ class DwellRule:
         end_grace_s: float = 3.0,
         update_interval_s: float = 60.0,
         match_iou: float = 0.5,
+        occlusion_memory_s: float = DEFAULT_OCCLUSION_MEMORY_S,
     ) -> None:
         name = f"{type(self).__name__} for zone {zone.zone_id!r}"
         if dwell_s < 0:
@@ -254,8 +419,8 @@ class DwellRule:
             raise ValueError(f"{name}: stationary_tolerance must be > 0, got {stationary_tolerance}")
         if not 0.0 <= min_size < 1.0:
             raise ValueError(f"{name}: min_size is a fraction of the frame height in [0, 1), got {min_size}")
-        if cooldown_s < 0 or end_grace_s < 0:
-            raise ValueError(f"{name}: cooldown_s and end_grace_s must be >= 0")
+        if cooldown_s < 0 or end_grace_s < 0 or occlusion_memory_s < 0:
+            raise ValueError(f"{name}: cooldown_s, end_grace_s and occlusion_memory_s must be >= 0")
         if update_interval_s <= 0:
             raise ValueError(f"{name}: update_interval_s must be > 0, got {update_interval_s}")
         if not 0.0 < match_iou <= 1.0:
@@ -277,7 +442,13 @@ class DwellRule:
         self.cooldown_s = cooldown_s
         self.end_grace_s = end_grace_s
         self.update_interval_s = update_interval_s
-        self.places = PlaceMemory(match_iou=match_iou, stationary_tolerance=stationary_tolerance)
+        self.occlusion_memory_s = occlusion_memory_s
+        self.places = PlaceMemory(
+            match_iou=match_iou,
+            stationary_tolerance=stationary_tolerance,
+            end_grace_s=end_grace_s,
+            occlusion_memory_s=occlusion_memory_s,
+        )
         self._last_media_time: float | None = None
 
     def __repr__(self) -> str:

@@ -39,7 +39,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from gridwarden.edge.rules.base import DwellRule, IncidentUpdate, OpenIncident, RestingObject, RuleContext
+from gridwarden.edge.rules.base import (
+    DEFAULT_OCCLUSION_MEMORY_S,
+    DwellRule,
+    IncidentUpdate,
+    OpenIncident,
+    RestingObject,
+    RuleContext,
+)
 from gridwarden.edge.rules.schedule import Schedule
 from gridwarden.edge.types import Detections
 from gridwarden.edge.zones import Zone
@@ -53,6 +60,8 @@ class OccupiedSpaceRule(DwellRule):
     * ``release_ratio``: the incident ends below ``coverage * release_ratio``.
     * ``stationary_s``: how long an object must hold its place before it counts.
     * ``coverage_step``: a coverage change this large (absolute) since the last report is material.
+    * ``occlusion_memory_s``: how long a covering object that is hidden keeps counting.
+    * ``backdate``: the zone's clock starts at the objects' arrival (``ages`` in :meth:`update`).
     """
 
     rule_type = "occupied_space"
@@ -75,6 +84,8 @@ class OccupiedSpaceRule(DwellRule):
         stationary_s: float = 2.0,
         coverage_step: float = 0.1,
         match_iou: float = 0.5,
+        occlusion_memory_s: float = DEFAULT_OCCLUSION_MEMORY_S,
+        backdate: bool = False,
     ) -> None:
         super().__init__(
             zone=zone,
@@ -88,6 +99,7 @@ class OccupiedSpaceRule(DwellRule):
             end_grace_s=end_grace_s,
             update_interval_s=update_interval_s,
             match_iou=match_iou,
+            occlusion_memory_s=occlusion_memory_s,
         )
         name = f"OccupiedSpaceRule for zone {zone.zone_id!r}"
         if not 0.0 < coverage <= 1.0:
@@ -100,6 +112,7 @@ class OccupiedSpaceRule(DwellRule):
         self.release_ratio = release_ratio
         self.stationary_s = stationary_s
         self.coverage_step = coverage_step
+        self.backdate = backdate
         self.incident: OpenIncident | None = None
         self.zone_dwell_s = 0.0  # how long the zone has been covered enough, media seconds
         self.current_coverage = 0.0
@@ -109,8 +122,15 @@ class OccupiedSpaceRule(DwellRule):
         self._coverage_key: tuple[frozenset[int], tuple[int, ...]] | None = None
         self._coverage_value = 0.0
 
-    def update(self, tracks: Detections, ctx: RuleContext) -> list[IncidentUpdate]:
-        """Feed one frame's tracks; return lifecycle events (at most one)."""
+    def update(
+        self, tracks: Detections, ctx: RuleContext, ages: np.ndarray | None = None
+    ) -> list[IncidentUpdate]:
+        """Feed one frame's tracks; return lifecycle events (at most one).
+
+        ``ages`` (one per track) says how long each object had already been there when first
+        reported; with ``backdate`` the zone's clock then starts from the arrival of the object
+        that completed the coverage rather than from the frame the coverage was first reached.
+        """
         dt = self._clock(ctx)
         self.places.rescale(ctx.frame_size)
         if ctx.camera_moving:
@@ -121,8 +141,15 @@ class OccupiedSpaceRule(DwellRule):
                 self._was_covered = False
             return []
 
-        self.places.step(tracks[self._class_and_size(tracks, ctx) & self._overlaps_zone(tracks, ctx)], dt)
-        self.places.forget(lambda o: not o.present and o.absent_s >= self.end_grace_s)
+        keep = self._class_and_size(tracks, ctx) & self._overlaps_zone(tracks, ctx)
+        self.places.step(
+            tracks[keep],
+            dt,
+            occluders=tracks,
+            scene=ctx.scene,
+            ages=None if ages is None else np.asarray(ages, dtype=np.float64)[keep],
+        )
+        self.places.forget(self.places.gone)
         self._counted = [o for o in self.places.objects if o.held_s >= self.stationary_s]
         cov = self._coverage(ctx.frame_size)
         self.current_coverage = cov
@@ -130,7 +157,12 @@ class OccupiedSpaceRule(DwellRule):
 
         if self.incident is None:
             covered = cov >= self.coverage_threshold
-            self.zone_dwell_s = self.zone_dwell_s + dt if covered and self._was_covered else 0.0
+            if covered and self._was_covered:
+                self.zone_dwell_s += dt
+            elif covered and self.backdate:
+                self.zone_dwell_s = min(o.dwell_s for o in self._counted)
+            else:
+                self.zone_dwell_s = 0.0
             self._was_covered = covered
             if (
                 covered

@@ -1,8 +1,9 @@
 """Illegal parking: an object of the rule's classes rests in the zone for at least ``dwell_s``.
 
 One parked car is one incident: ``started`` when its dwell reaches ``dwell_s``, ``updated`` when
-its class changes or every ``update_interval_s``, ``ended`` after it has been gone (or has driven
-off) for ``end_grace_s``, or at once when the schedule window closes. The lifecycle and the
+its class changes or every ``update_interval_s``, ``ended`` after its place has been seen empty
+(it drove off, or a different car stands there) for ``end_grace_s``, or it has been hidden for
+longer than ``occlusion_memory_s``, or at once when the schedule window closes. The lifecycle and the
 position-based memory that survives tracker id switches are described in :mod:`.base`.
 
 Dwell keeps counting outside the schedule; only *starting* is gated by it. A car parked at 06:50
@@ -32,7 +33,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from gridwarden.edge.rules.base import DwellRule, IncidentUpdate, RestingObject, RuleContext, class_name
+from gridwarden.edge.rules.base import (
+    DEFAULT_OCCLUSION_MEMORY_S,
+    DwellRule,
+    IncidentUpdate,
+    RestingObject,
+    RuleContext,
+    class_name,
+)
 from gridwarden.edge.rules.schedule import Schedule
 from gridwarden.edge.tracking import box_iou
 from gridwarden.edge.types import Detections
@@ -49,7 +57,9 @@ class IllegalParkingRule(DwellRule):
       still be "the same object at the same place".
     * ``min_size``: minimum box height as a fraction of the frame height (ignore far-off specks).
     * ``cooldown_s``: after an incident ends, the same place cannot fire again for this long.
-    * ``end_grace_s``: the object must be absent this long before ``ended`` (hysteresis).
+    * ``end_grace_s``: its place must be seen empty this long before ``ended`` (hysteresis).
+    * ``occlusion_memory_s``: how long a resting object whose place is covered (hidden) keeps its
+      clock and incident without being seen.
     * ``match_iou``: overlap needed to recognise an object at its resting place.
     """
 
@@ -69,6 +79,7 @@ class IllegalParkingRule(DwellRule):
         end_grace_s: float = 3.0,
         update_interval_s: float = 60.0,
         match_iou: float = 0.5,
+        occlusion_memory_s: float = DEFAULT_OCCLUSION_MEMORY_S,
     ) -> None:
         super().__init__(
             zone=zone,
@@ -82,6 +93,7 @@ class IllegalParkingRule(DwellRule):
             end_grace_s=end_grace_s,
             update_interval_s=update_interval_s,
             match_iou=match_iou,
+            occlusion_memory_s=occlusion_memory_s,
         )
         # Places that recently had an incident: (resting box in px, cooling until media time).
         self._cooldowns: list[tuple[np.ndarray, float]] = []
@@ -95,7 +107,7 @@ class IllegalParkingRule(DwellRule):
             return []
         eligible = tracks[self._class_and_size(tracks, ctx)]
         eligible = eligible[self.zone.contains(eligible, ctx.frame_size)]
-        self.places.step(eligible, dt)
+        self.places.step(eligible, dt, occluders=tracks, scene=ctx.scene)
         now = ctx.media_time
         self._cooldowns = [(box, until) for box, until in self._cooldowns if until > now]
         active = self._schedule_active(ctx)
@@ -110,7 +122,7 @@ class IllegalParkingRule(DwellRule):
                     if event.event == "ended" and not obj.present:
                         gone.add(obj.key)
             elif not obj.present:
-                if obj.absent_s >= self.end_grace_s:
+                if self.places.gone(obj):
                     gone.add(obj.key)
             elif active and obj.dwell_s >= self.dwell_s and not self._cooling(obj):
                 obj.incident = self._open(ctx)
@@ -123,7 +135,7 @@ class IllegalParkingRule(DwellRule):
         """Next step for an object with an open incident, or None when nothing material changed."""
         incident = obj.incident
         assert incident is not None
-        if not active or (not obj.present and obj.absent_s >= self.end_grace_s):
+        if not active or self.places.gone(obj):
             obj.incident = None
             if self.cooldown_s > 0:
                 self._cooldowns.append((obj.ref.copy(), ctx.media_time + self.cooldown_s))

@@ -19,7 +19,10 @@ every rate is ``1 - exp(-dt / tau)``):
   foreground, so someone walking in front of a stall does not reset its box).
 
 Because age counts from arrival, an object is reported about ``min_static_s`` after it arrives,
-or ``short_term_s * ln(contrast / diff_threshold)`` after it stops if that is later.
+or ``short_term_s * ln(contrast / diff_threshold)`` after it stops if that is later. Each box comes
+with its age (:attr:`StaticForegroundDetector.last_ages`, the oldest pixel of the region), so the
+rules count dwell from arrival: a ``dwell_s: 30`` rule fires 30 s after the goods were put down,
+not 30 s after the detector confirmed them.
 
 Time constants of the long-term model (the "must not absorb a stall" part):
 
@@ -112,6 +115,14 @@ class StaticForegroundDetector:
         self._last_t = -math.inf
         self._scale = (1.0, 1.0)
         self._last_result = Detections.empty()
+        self._last_ages = np.zeros(0, np.float64)
+
+    @property
+    def last_ages(self) -> np.ndarray:
+        """For each box of the latest result: media seconds since its pixels became foreground
+        (the oldest pixel of the region), i.e. how long the object has been there. Rules use it
+        to count dwell from arrival rather than from the moment the region was confirmed."""
+        return self._last_ages.copy()
 
     @property
     def static_mask(self) -> np.ndarray | None:
@@ -142,7 +153,7 @@ class StaticForegroundDetector:
         self._update_models(small, foreground, dt)
         static = self._drop_ghosts(static, foreground, current)
         self._static = static
-        self._last_result = self._boxes(static)
+        self._last_result, self._last_ages = self._boxes(static)
         return self._last_result
 
     def _restart(self, small: np.ndarray, image: np.ndarray, t: float) -> None:
@@ -155,6 +166,7 @@ class StaticForegroundDetector:
         self._scale = (image.shape[1] / w, image.shape[0] / h)
         self._last_t = t
         self._last_result = Detections.empty()
+        self._last_ages = np.zeros(0, np.float64)
 
     @staticmethod
     def _as_bgr(small: np.ndarray) -> np.ndarray:
@@ -199,9 +211,10 @@ class StaticForegroundDetector:
         self._age[ghost] = 0.0
         return static & ~ghost
 
-    def _boxes(self, static: np.ndarray) -> Detections:
+    def _boxes(self, static: np.ndarray) -> tuple[Detections, np.ndarray]:
+        none = (Detections.empty(), np.zeros(0, np.float64))
         if not static.any():
-            return Detections.empty()
+            return none
         assert self._age is not None
         closed = cv2.morphologyEx(static.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
         n, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
@@ -209,7 +222,7 @@ class StaticForegroundDetector:
         area = stats[1:, cv2.CC_STAT_AREA]
         keep = area >= max(1.0, self._min_area_fraction * h * w)
         if not keep.any():
-            return Detections.empty()
+            return none
         age_sum = np.bincount(labels.reshape(-1), weights=(self._age * static).reshape(-1), minlength=n)[1:]
         static_px = np.bincount(labels.reshape(-1), weights=static.reshape(-1), minlength=n)[1:]
         mean_age = age_sum / np.maximum(static_px, 1)
@@ -218,7 +231,12 @@ class StaticForegroundDetector:
         sx, sy = self._scale
         xyxy = np.stack([x * sx, y * sy, (x + bw) * sx, (y + bh) * sy], axis=1)[keep]
         confidence = np.clip(mean_age / (2.0 * self._min_static_s), 0.0, 1.0)[keep]
-        return Detections(xyxy=xyxy, confidence=confidence, class_id=np.full(len(xyxy), self._class_id))
+        oldest = np.zeros(n, np.float64)
+        np.maximum.at(
+            oldest, labels.reshape(-1).astype(np.intp), (self._age * static).reshape(-1).astype(np.float64)
+        )
+        detections = Detections(xyxy=xyxy, confidence=confidence, class_id=np.full(len(xyxy), self._class_id))
+        return detections, oldest[1:][keep]
 
 
 def _max_channel_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -1,6 +1,11 @@
 """``/api/v1/edges/{edge_id}/config``: each edge's configuration, its history, changes and rollback.
 
-Reads need ``fleet:read``; changes need ``config:write``. A change is validated first (an
+Reads need ``fleet:read``; changes need ``config:write``. ``PUT .../config`` takes either JSON
+(``{"yaml": ..., "comment": ...}``) or the YAML file itself as the body (``Content-Type:
+application/yaml``, ``text/yaml``, ``application/x-yaml`` or ``text/plain``; the comment then in
+``?comment=``). ``PUT .../config/running`` is for the edge itself (role ``edge``): when it
+connects it sends the configuration it runs, which becomes version 1 if the hub has none, so a
+new edge can be edited in the console at once; a hub that has a version keeps it. A change is validated first (an
 invalid configuration is refused with 422 and every ``file:line: field: message`` problem, and
 nothing is stored or sent), then stored as the edge's next version, then published retained on
 the edge's config topic. Publishing needs the broker: when it is down the version is stored and
@@ -19,14 +24,15 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from gridwarden.hub.api.deps import MAX_DB_INT, Services, error, require
 from gridwarden.hub.auth import Permission, Principal
 from gridwarden.hub.config_push import ConfigPublisher, ConfigPublishError
-from gridwarden.hub.config_store import ConfigStore, ConfigVersion, UnknownConfigVersion
+from gridwarden.hub.config_store import MAX_CONFIG_BYTES, ConfigStore, ConfigVersion, UnknownConfigVersion
 from gridwarden.yamlconfig import ConfigError
 
 
@@ -71,6 +77,61 @@ class ConfigChangeResult(ConfigVersionDetail):
 # Module level: with postponed annotations FastAPI resolves these names in the module's globals.
 Reader = Annotated[Principal, Depends(require(Permission.READ_FLEET))]
 Writer = Annotated[Principal, Depends(require(Permission.CONFIGURE))]
+EdgeUploader = Annotated[Principal, Depends(require(Permission.UPLOAD_EVIDENCE))]
+
+YAML_MEDIA_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
+_BODY_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": ConfigPutBody.model_json_schema()},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+class RunningConfigResult(BaseModel):
+    edge_id: str
+    registered: bool = Field(description="True: stored as version 1; false: the hub already had a version.")
+    version: int = Field(description="The hub's current version of this edge's configuration.")
+    published: bool = False
+
+
+async def read_config_body(request: Request, comment: str) -> ConfigPutBody:
+    """The YAML text and comment of a PUT, from JSON or from a raw YAML body (bounded in size)."""
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > 4 * MAX_CONFIG_BYTES:
+        raise error(
+            status.HTTP_413_CONTENT_TOO_LARGE, "too_large", f"at most {MAX_CONFIG_BYTES} bytes of YAML"
+        )
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > 4 * MAX_CONFIG_BYTES:  # JSON escaping may grow the text; the store checks the text
+            raise error(
+                status.HTTP_413_CONTENT_TOO_LARGE, "too_large", f"at most {MAX_CONFIG_BYTES} bytes of YAML"
+            )
+    if media in YAML_MEDIA_TYPES:
+        try:
+            text = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            raise error(422, "invalid_body", "the YAML body is not UTF-8 text") from None
+        if not text.strip():
+            raise error(422, "invalid_body", "the YAML body is empty")
+        return ConfigPutBody(yaml=text, comment=comment)
+    if media != "application/json":
+        raise error(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            f"send application/json ({{yaml, comment}}) or the YAML itself as {', '.join(YAML_MEDIA_TYPES)}",
+        )
+    try:
+        return ConfigPutBody.model_validate_json(bytes(raw))
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()]
+        raise error(422, "invalid_body", "the body is not {yaml, comment}", problems=problems) from None
 
 
 def _summary(v: ConfigVersion) -> ConfigVersionSummary:
@@ -146,16 +207,62 @@ def build_configs_router(publisher: ConfigPublisher | None = None) -> APIRouter:
         except UnknownConfigVersion as exc:
             raise not_found(exc) from None
 
-    @router.put("", response_model=ConfigChangeResult, summary="Validate, store and send a new configuration")
-    def put_config(
-        edge_id: str, body: ConfigPutBody, request: Request, services: Services, who: Writer
+    @router.put(
+        "",
+        response_model=ConfigChangeResult,
+        summary="Validate, store and send a new configuration (JSON or raw YAML body)",
+        openapi_extra=_BODY_OPENAPI,
+    )
+    async def put_config(
+        edge_id: str,
+        request: Request,
+        services: Services,
+        who: Writer,
+        comment: Annotated[str, Query(max_length=2000, description="With a raw YAML body")] = "",
     ) -> ConfigChangeResult:
+        body = await read_config_body(request, comment)
         store = store_of(services)
-        try:
-            v = store.put(edge_id, body.yaml, author=who.username, comment=body.comment)
-        except ConfigError as exc:
-            raise invalid(exc) from None
-        return publish(request, store, v)
+
+        def store_and_publish() -> ConfigChangeResult:
+            try:
+                v = store.put(edge_id, body.yaml, author=who.username, comment=body.comment)
+            except ConfigError as exc:
+                raise invalid(exc) from None
+            return publish(request, store, v)
+
+        return await run_in_threadpool(store_and_publish)
+
+    @router.put(
+        "/running",
+        response_model=RunningConfigResult,
+        summary="The edge registers the configuration it runs (version 1 unless the hub has one)",
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/yaml": {"schema": {"type": "string"}}}}
+        },
+    )
+    async def register_running(
+        edge_id: str, request: Request, services: Services, who: EdgeUploader
+    ) -> RunningConfigResult:
+        body = await read_config_body(request, "")
+        store = store_of(services)
+
+        def register() -> RunningConfigResult:
+            try:
+                v = store.register_running(edge_id, body.yaml, author=who.username)
+            except ConfigError as exc:
+                raise invalid(exc) from None
+            if v is None:
+                return RunningConfigResult(
+                    edge_id=edge_id, registered=False, version=store.current(edge_id).version
+                )
+            # Sent back on the edge's retained config topic: the edge applies it as version 1
+            # (unchanged zones keep their timers), so the fleet view shows which version it runs.
+            result = publish(request, store, v)
+            return RunningConfigResult(
+                edge_id=edge_id, registered=True, version=v.version, published=result.published
+            )
+
+        return await run_in_threadpool(register)
 
     @router.post(
         "/rollback", response_model=ConfigChangeResult, summary="Make an earlier version current again"

@@ -429,6 +429,9 @@ def install_console(
 ) -> None:
     """Serve the review console on ``app``: its API routes and its static files at ``/console/``."""
     app.include_router(build_console_router(evidence=evidence, stream=stream))
+    from gridwarden.hub.api.console_review import build_console_review_router
+
+    app.include_router(build_console_review_router(evidence=evidence))
 
     @app.get("/console", include_in_schema=False)
     def console_root() -> RedirectResponse:

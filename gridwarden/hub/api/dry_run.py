@@ -39,7 +39,7 @@ from gridwarden.hub.api.deps import HubServices, error, get_services, require
 from gridwarden.hub.auth import Permission, Principal
 from gridwarden.hub.config_store import ConfigStore, UnknownConfigVersion
 from gridwarden.hub.db.engine import Database
-from gridwarden.hub.db.models import Incident
+from gridwarden.hub.db.models import CaseIncident, Incident
 from gridwarden.hub.dry_run import (
     ClipSource,
     DryRunRequest,
@@ -96,11 +96,12 @@ def recent_evidence_clips(
     seen: set[str] = set()
     with db.session() as session:
         rows = session.execute(
-            select(Incident.incident_id, Incident.evidence)
+            select(Incident.incident_id, Incident.evidence, Incident.started_at, CaseIncident.case_id)
+            .outerjoin(CaseIncident, CaseIncident.incident_id == Incident.incident_id)
             .where(Incident.edge_id == edge_id, Incident.camera == camera_id)
             .order_by(Incident.started_at.desc())
         )
-        for incident_id, evidence in rows:
+        for incident_id, evidence, started_at, case_id in rows:
             for ref in evidence or []:
                 sha = ref.get("sha256")
                 if ref.get("kind") != "clip" or not sha or sha in seen:
@@ -108,7 +109,17 @@ def recent_evidence_clips(
                 seen.add(sha)
                 with contextlib.suppress(ValueError):
                     if store.exists(sha):
-                        clips.append(ClipSource(store.path_for(sha), "evidence", sha, incident_id))
+                        clips.append(
+                            ClipSource(
+                                store.path_for(sha),
+                                "evidence",
+                                sha,
+                                incident_id,
+                                camera=camera_id,
+                                started_at=started_at.isoformat(),
+                                case_id=case_id,
+                            )
+                        )
                 if len(clips) >= n:
                     return clips
     return clips

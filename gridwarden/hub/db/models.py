@@ -127,6 +127,13 @@ class Case(Base):
         Index("ix_cases_state", "state"),
         Index("ix_cases_camera_zone_state", "edge_id", "camera", "zone", "state"),
         Index("ix_cases_created_at", "created_at"),
+        # The console's search and "mark all reviewed" (migration 0006_console_review).
+        Index("ix_cases_state_detected_at", "state", "detected_at"),
+        Index("ix_cases_camera_detected_at", "camera", "detected_at"),
+        Index("ix_cases_zone_detected_at", "zone", "detected_at"),
+        Index("ix_cases_rule_detected_at", "rule", "detected_at"),
+        Index("ix_cases_detected_at", "detected_at"),
+        Index("ix_cases_camera_reviewed_at", "camera", "reviewed_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -149,6 +156,9 @@ class Case(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # An operator looked at it ("mark all reviewed"); separate from the decision (the state).
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reviewed_by: Mapped[str | None] = mapped_column(String(128))
 
     links: Mapped[list[CaseIncident]] = relationship(back_populates="case", order_by="CaseIncident.id")
     history: Mapped[list[CaseHistory]] = relationship(back_populates="case", order_by="CaseHistory.id")

@@ -40,6 +40,7 @@
     stream: null,
     streamRetry: null,
     busy: false,
+    loginLanguage: null, // chosen on the log-in page; saved for the account at sign-in
   };
 
   const $ = (id) => document.getElementById(id);
@@ -193,7 +194,14 @@
       state.token = result.token;
       sessionStorage.setItem(TOKEN_KEY, result.token);
       $("login-password").value = "";
-      await start(result);
+      let me = result;
+      // A language picked on the log-in page is what the user wants now: it wins over (and
+      // replaces) the one saved for the account.
+      if (state.loginLanguage && state.loginLanguage !== result.language) {
+        me = await api("/console/me", { method: "PUT", body: { language: state.loginLanguage } });
+      }
+      state.loginLanguage = null;
+      await start(me);
     } catch (err) {
       const key = err.status === 401 ? "login.failed" : err.status === 403 ? "login.forbidden" : null;
       if (err.status === 429) {
@@ -655,7 +663,12 @@
 
   function wire() {
     $("login-form").addEventListener("submit", onLogin);
-    for (const b of document.querySelectorAll("[data-set-lang]")) b.addEventListener("click", () => setLanguage(b.dataset.setLang));
+    for (const b of document.querySelectorAll("[data-set-lang]")) {
+      b.addEventListener("click", () => {
+        state.loginLanguage = b.dataset.setLang;
+        setLanguage(b.dataset.setLang).catch((e) => ($("login-error").textContent = e.message));
+      });
+    }
     $("lang-toggle").addEventListener("click", () => toggleLanguage().catch((e) => toast(e.message, "error")));
     $("help-button").addEventListener("click", () => $("help-dialog").showModal());
     $("logout").addEventListener("click", () => logout());

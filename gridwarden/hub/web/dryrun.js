@@ -87,6 +87,7 @@
     $("dryrun-problems").hidden = true;
     const candidate = dry.candidate && dry.candidate.edgeId === dry.edgeId ? dry.candidate.yaml : null;
     const useRecent = $("dryrun-source-recent").checked;
+    dry.requested = useRecent ? Number($("dryrun-recent-n").value) : null;
     let request;
     if (useRecent) {
       const n = Number($("dryrun-recent-n").value);
@@ -253,13 +254,26 @@
     const out = [];
     if (body.result.same_configuration) out.push(el("p", { class: "notice" }, t("dryrun.same_configuration")));
     if (body.result.current_version == null) out.push(el("p", { class: "notice" }, t("dryrun.no_current")));
+    if (dry.requested && body.result.clips.length < dry.requested) {
+      out.push(el("p", { class: "notice", dataset: { notice: "fewer_clips" } }, t("dryrun.fewer_clips", { asked: dry.requested, found: body.result.clips.length })));
+    }
+    const detector = body.result.detector || {};
+    const silent = body.result.clips.every((c) => LANES.every((lane) => !c[lane] || c[lane].incidents.length === 0));
+    if (silent && LANES.some((lane) => detector[lane] === false)) {
+      out.push(el("p", { class: "notice", dataset: { notice: "no_detector" } }, t("dryrun.no_detector")));
+    }
     for (const clip of body.result.clips) {
       const videos = LANES.map((lane) => {
         const src = urls && urls[lane] ? urls[lane][clip.index] : null;
         if (!src) return null;
         return el("video", { class: "dryrun-video", src, controls: "", muted: "", preload: "metadata", dataset: { lane } });
       });
-      const title = clip.origin === "upload" ? t("dryrun.clip_upload") : t("dryrun.clip_evidence", { incident: clip.incident_id || clip.sha256 || "" });
+      const title =
+        clip.origin === "upload"
+          ? t("dryrun.clip_upload")
+          : clip.case_id != null
+            ? t("dryrun.clip_case", { camera: clip.camera || "", at: G.fmtDateTime(clip.started_at), id: clip.case_id })
+            : t("dryrun.clip_evidence", { incident: clip.incident_id || clip.sha256 || "" });
       out.push(
         el(
           "article",

@@ -430,9 +430,15 @@
     return [...new Set([...COMMON_CLASSES, ...groups])];
   }
 
+  // Rules that look for detected objects need the edge's detector (a ``model`` section); the
+  // class-agnostic static-object rule works without one.
+  const needsDetector = (rule) => rule.type !== "static_object";
+
   function ruleEditor(z, rule, ri) {
     const options = classOptions();
+    if (!Array.isArray(rule.classes)) rule.classes = [...((RULE_DEFAULTS[rule.type] || {}).classes || ["any"])];
     const extra = rule.classes.filter((c) => !options.includes(c));
+    const noDetector = needsDetector(rule) && view.doc && !view.doc.document.model;
     const update = () => edited();
     const field = (key, labelKey, input) => el("label", { class: `rule-${key}` }, el("span", {}, t(labelKey)), input);
     const numberInput = (key, step) =>
@@ -468,7 +474,8 @@
           return select;
         })(),
       ),
-      el(
+      noDetector ? el("p", { class: "warning small", role: "note" }, t("zones.no_detector_warning")) : null,
+      rule.type === "static_object" ? el("p", { class: "muted small" }, t("zones.class_agnostic")) : el(
         "div",
         { class: "classes" },
         el("span", {}, t("zones.classes")),
@@ -501,6 +508,10 @@
       ),
       field("dwell", "zones.dwell_s", numberInput("dwell_s", "1")),
       rule.type === "illegal_parking" ? null : field("coverage", "zones.coverage", numberInput("coverage", "0.01")),
+      rule.type === "static_object" ? field("min_static", "zones.min_static_s", numberInput("min_static_s", "1")) : null,
+      field("min_size", "zones.min_size", numberInput("min_size", "0.01")),
+      field("cooldown", "zones.cooldown_s", numberInput("cooldown_s", "1")),
+      field("end_grace", "zones.end_grace_s", numberInput("end_grace_s", "1")),
       field(
         "schedule",
         "zones.schedule",
@@ -537,6 +548,23 @@
     );
   }
 
+  // Masks: listed under the zone, each selectable (its vertices can then be dragged or deleted
+  // like the zone's) and deletable.
+  function renderMasks(z) {
+    const masks = z.masks || [];
+    $("zone-masks").replaceChildren(
+      el("span", {}, t("zones.masks", { count: masks.length })),
+      ...masks.map((m, mi) =>
+        el(
+          "span",
+          { class: "mask-item", dataset: { mask: String(mi) } },
+          el("button", { type: "button", class: "link", onclick: () => { view.selectedVertex = { ring: mi, index: 0 }; render(); } }, t("zones.mask_n", { n: mi + 1, vertices: m.length })),
+          el("button", { type: "button", class: "link danger-link", "aria-label": t("zones.delete_mask_n", { n: mi + 1 }), onclick: () => { z.masks.splice(mi, 1); if (!z.masks.length) delete z.masks; view.selectedVertex = null; changed(); } }, t("zones.delete_mask")),
+        ),
+      ),
+    );
+  }
+
   function renderPanel() {
     renderZoneList();
     const z = zone();
@@ -544,7 +572,7 @@
     if (z) {
       $("zone-id").value = z.id;
       $("zone-anchor").value = z.anchor || "bottom_center";
-      $("zone-masks").textContent = t("zones.masks", { count: (z.masks || []).length });
+      renderMasks(z);
       $("zone-rules").replaceChildren(...z.rules.map((rule, ri) => ruleEditor(z, rule, ri)));
     }
     $("zones-new-mask").disabled = !z;

@@ -1,7 +1,7 @@
 """Hardening: revoked console sessions, the sign-in audit, and dead letters of ingestion.
 
-Revision ID: 0005_hardening
-Revises: 0004_edge_configs
+Revision ID: 0007_hardening
+Revises: 0006_console_review
 Create Date: 2026-11-30 13:00:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_hardening"
-down_revision: str | None = "0004_edge_configs"
+revision: str = "0007_hardening"
+down_revision: str | None = "0006_console_review"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
