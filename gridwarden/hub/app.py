@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gridwarden import __version__
-from gridwarden.hub.api import cameras, cases, edges, health, users
+from gridwarden.hub.api import cameras, cases, dead_letters, edges, health, users
 from gridwarden.hub.api.config_documents import build_config_documents_router
 from gridwarden.hub.api.configs import build_configs_router
 from gridwarden.hub.api.deps import HubServices, Waker
@@ -82,7 +82,7 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.state.services = services
     app.state.config_publisher = config_publisher
-    for module in (health, cases, edges, cameras, users):
+    for module in (health, cases, edges, cameras, users, dead_letters):
         app.include_router(module.router)
     app.include_router(build_configs_router())
     app.include_router(build_config_documents_router())

@@ -51,7 +51,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -79,6 +79,7 @@ from gridwarden.contract import (
     parse_topic,
     utcnow,
 )
+from gridwarden.hub import dead_letters, security_counters
 from gridwarden.hub.cases import (
     DEFAULT_MERGE_IOU,
     DEFAULT_MERGE_WINDOW_S,
@@ -218,7 +219,12 @@ def _insert(session: Session, model: type[Any]) -> Any:
     return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(model)
 
 
-def _count_rejection(session: Session, topic: str, rejection: _Rejection, now: datetime) -> None:
+def _count_rejection(
+    session: Session, topic: str, rejection: _Rejection, now: datetime, payload: bytes | None = None
+) -> None:
+    """Count the rejection by reason and, when the payload is given, keep it as a dead letter."""
+    if payload is not None:
+        dead_letters.record(session, topic, payload, str(rejection.reason), rejection.detail, now)
     stmt = _insert(session, RejectedMessage).values(
         reason=str(rejection.reason),
         count=1,
@@ -458,7 +464,7 @@ def ingest_batch(
             case = None
             if isinstance(item, _Rejection):
                 log.warning("rejected message on %r: %s (%s)", topic[:200], item.reason, item.detail)
-                _count_rejection(session, topic, item, now)
+                _count_rejection(session, topic, item, now, payload)
                 result = IngestResult(Outcome.REJECTED, topic, reason=item.reason, detail=item.detail)
             elif item is None:
                 result = IngestResult(Outcome.IGNORED, topic)
@@ -478,6 +484,8 @@ def ingest_batch(
                 result, case = _apply_event(session, ctx, matcher, topic, item, payload, now, received_by)
             results.append(result)
             cases.append(case)
+    if any(r.outcome is Outcome.REJECTED for r in results):
+        dead_letters.prune(session)
     # One flush for the whole batch (the ORM groups the INSERTs); it also gives new cases their ids.
     session.flush()
     _insert_events(session, ctx.new_events)
@@ -682,7 +690,10 @@ class HubIngestor:
         keepalive_s: int = 30,
         replay: ReplaySettings | None = None,
         request_replays: bool = True,
+        on_fatal: Callable[[BaseException], None] | None = None,
     ) -> None:
+        """``on_fatal``: called (in the writer thread) if that thread dies; ``hub serve`` then
+        exits non-zero so systemd restarts it, and ``/healthz`` answers 503 meanwhile."""
         if batch_max < 1 or batch_wait_s <= 0:
             raise ValueError("batch_max must be >= 1 and batch_wait_s > 0")
         self.db = db
@@ -703,6 +714,8 @@ class HubIngestor:
         self._stopping = threading.Event()
         self._ready = threading.Event()
         self._worker: threading.Thread | None = None
+        self._fatal: BaseException | None = None
+        self.on_fatal = on_fatal
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
@@ -835,7 +848,29 @@ class HubIngestor:
                 break
         return batch
 
+    @property
+    def failed(self) -> BaseException | None:
+        """Why the writer thread died, or None while it runs (or before start / after stop)."""
+        return self._fatal
+
+    def health_problem(self) -> str | None:
+        """For ``/healthz``: None when the writer thread is working, else what is wrong."""
+        if self._fatal is not None:
+            return f"ingest writer died: {self._fatal.__class__.__name__}: {self._fatal}"
+        if self._worker is not None and not self._worker.is_alive() and not self._stopping.is_set():
+            return "ingest writer is not running"
+        return None
+
     def _run(self) -> None:
+        try:
+            self._run_loop()
+        except BaseException as exc:  # the thread must not die silently: tell the process
+            self._fatal = exc
+            log.critical("hub %s: the ingest writer died", self.client_id, exc_info=True)
+            if self.on_fatal is not None:
+                self.on_fatal(exc)
+
+    def _run_loop(self) -> None:
         while not self._stopping.is_set():
             batch = self._collect()
             if batch:
@@ -871,20 +906,25 @@ class HubIngestor:
                         "hub %s: leaving %d unstored messages to the broker", self.client_id, len(batch)
                     )
                     return
-            except DBAPIError as exc:
-                # The database refused the data (or a race with another hub broke a unique key).
-                # Retry a little, then find the message at fault by storing one at a time.
+            except Exception as exc:
+                # The database refused the data (or a race with another hub broke a unique key),
+                # or a message made the code itself fail (a number out of range, a bug): never let
+                # it stop the stream. A database refusal is retried a little; then the message at
+                # fault is found by storing one at a time, and it alone becomes a dead letter.
                 self._note_db_error(exc, len(batch), attempt)
-                if attempt >= 3:
+                if attempt >= 3 or not isinstance(exc, DBAPIError):
                     if len(batch) > 1:
                         for item in batch:
                             self._store_and_ack([item])
                     else:
-                        self._quarantine(batch[0], exc)
+                        self._dead_letter(batch[0], exc)
                     return
             else:
                 self._stats.add(results, commit_s=time.monotonic() - started)
                 self._ack(batch)
+                for r in results:
+                    if r.outcome is Outcome.REJECTED:
+                        security_counters.count("gridwarden_hub_dead_letters_total", reason=str(r.reason))
                 self._tell_replayer(results)
                 return
             time.sleep(delay)
@@ -909,23 +949,34 @@ class HubIngestor:
             self.client_id, size, attempt, exc.__class__.__name__, first_line,
         )  # fmt: skip
 
-    def _quarantine(self, item: _Inbound, exc: Exception) -> None:
-        """A message the database keeps refusing: count it as rejected and acknowledge it, so one
-        bad message cannot stop the stream (its text is in the log and the counter's detail)."""
+    def _dead_letter(self, item: _Inbound, exc: Exception) -> None:
+        """A message that cannot be stored on its own: keep it as a dead letter with the reason,
+        then acknowledge it, so one bad message cannot stop the stream. If even the dead letter
+        cannot be written (the database is gone), the message is NOT acknowledged: the broker
+        keeps it and delivers it again."""
         rejection = _Rejection(RejectReason.STORAGE_ERROR, f"{exc.__class__.__name__}: {str(exc)[:400]}")
         log.error(
-            "hub %s: rejected message on %r that the database refuses: %s",
+            "hub %s: dead letter on %r, it cannot be stored: %s",
             self.client_id,
-            item.topic,
+            item.topic[:200],
             rejection.detail,
         )
-        try:
-            with self.db.write_session() as session, session.begin():
-                _count_rejection(session, item.topic, rejection, utcnow())
-        except DBAPIError:
-            log.exception("hub %s: could not count the rejected message", self.client_id)
+        for attempt in range(3):
+            try:
+                with self.db.write_session() as session, session.begin():
+                    _count_rejection(session, item.topic, rejection, utcnow(), item.payload)
+                    dead_letters.prune(session)
+                break
+            except Exception:
+                log.exception(
+                    "hub %s: could not write the dead letter (attempt %d)", self.client_id, attempt + 1
+                )
+                time.sleep(0.2 * (attempt + 1))
+        else:
+            return
         result = IngestResult(Outcome.REJECTED, item.topic, reason=rejection.reason, detail=rejection.detail)
         self._stats.add([result], commit_s=0.0)
+        security_counters.count("gridwarden_hub_dead_letters_total", reason=str(rejection.reason))
         self._ack([item])
 
     def _ack(self, batch: list[_Inbound]) -> None:
@@ -1013,6 +1064,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ingestor.start()
     announced = False
     while not done.wait(0.2 if not announced else 1.0):
+        if ingestor.failed is not None:
+            break
         if not announced and ingestor.wait_ready(0):
             print(f"ready {ingestor.client_id}", flush=True)
             announced = True
@@ -1022,7 +1075,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.stats_file:
         _write_stats(args.stats_file, ingestor.stats())
     db.dispose()
-    return 0
+    return 0 if ingestor.failed is None else 1
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 WEBHOOK_SECRET_ENV = "GRIDWARDEN_HUB_WEBHOOK_SECRET"
 WEBHOOK_STATES = ("confirmed",)
 EXIT_USAGE = 2
+EXIT_RUNTIME = 1  # a worker thread died: systemd restarts the hub
 PRUNE_INTERVAL_S = 3600.0
 
 log = logging.getLogger("gridwarden.hub.serve")
@@ -206,6 +207,16 @@ def serve(args: argparse.Namespace) -> int:
     )
     app.include_router(build_dry_run_router(dry_runs, store))
     pruner = EvidencePruner(store)
+    failed = threading.Event()
+    server_box: list[uvicorn.Server] = []
+
+    def stop_failed() -> None:
+        # The ingest writer died: stop serving and exit non-zero, so systemd restarts the hub
+        # (/healthz answers 503 until then).
+        failed.set()
+        for running in server_box:
+            running.should_exit = True
+
     ingestor = HubIngestor(
         db=db,
         mqtt_host=settings.mqtt_host,
@@ -218,7 +229,9 @@ def serve(args: argparse.Namespace) -> int:
         batch_wait_s=settings.batch_wait_s,
         merge_window_s=settings.merge_window_s,
         merge_iou=settings.merge_iou,
+        on_fatal=lambda _exc: stop_failed(),
     )
+    app.state.health_checks = [ingestor.health_problem]
     metrics.watch_ingest(ingestor.stats)
     metrics.watch_cases(case_counts_by_state(db), states=STATES)
     metrics.watch_sla(sla_overdue_counts(db, target_s=settings.sla_target_s))
@@ -235,6 +248,7 @@ def serve(args: argparse.Namespace) -> int:
             log_config=None,  # our JSON/text logging handles uvicorn's lines too
         )
     )
+    server_box.append(server)
     notifier = SystemdNotifier()
     probe_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
     pinger = WatchdogPinger(Watchdog(notifier), http_probe(f"http://{probe_host}:{args.port}/healthz"))
@@ -278,6 +292,9 @@ def serve(args: argparse.Namespace) -> int:
         dry_runs.close()
         db.dispose()
         log.info("hub stopped")
+    if failed.is_set():
+        log.critical("hub exits with status %d: its ingest writer died", EXIT_RUNTIME)
+        return EXIT_RUNTIME
     return 0
 
 

@@ -112,7 +112,7 @@ class Incident(Base):
     last_event_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seq: Mapped[int] = mapped_column(BigInteger)
     event_count: Mapped[int] = mapped_column(Integer, default=1)
-    config_version: Mapped[str | None] = mapped_column(Text)  # unbounded on the wire
+    config_version: Mapped[str | None] = mapped_column(Text)  # at most 1000 characters on the wire
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
