@@ -32,6 +32,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from gridwarden.contract import utcnow
+from gridwarden.hub import seq_gaps
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.db.models import (
     Camera,
@@ -515,7 +516,7 @@ class CaseService:
                 values |= {
                     "highest_seen_seq": seq.highest_seen_seq,
                     "highest_contiguous_seq": seq.highest_contiguous_seq,
-                    "missing_seqs": seq.missing,
+                    "missing_seqs": seq_gaps.expand(seq_gaps.normalise(seq.missing), cap=1000),
                     "gaps_seen": seq.gaps_seen,
                 }
             views.append(EdgeView.model_validate(values))

@@ -79,7 +79,7 @@ from gridwarden.contract import (
     parse_topic,
     utcnow,
 )
-from gridwarden.hub import dead_letters, security_counters
+from gridwarden.hub import dead_letters, security_counters, seq_gaps
 from gridwarden.hub.cases import (
     DEFAULT_MERGE_IOU,
     DEFAULT_MERGE_WINDOW_S,
@@ -103,8 +103,6 @@ from gridwarden.hub.settings import HubSettings
 
 log = logging.getLogger(__name__)
 
-# Sequence holes remembered per edge; older holes beyond this are given up on (still counted).
-MAX_TRACKED_MISSING = 10_000
 DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
@@ -138,7 +136,7 @@ class IngestResult:
     incident_id: str | None = None
     case_id: int | None = None
     case_how: str | None = None  # opened | merged, when this message brought a new incident
-    gap: tuple[int, ...] = ()  # sequence numbers this message revealed as missing
+    gap: tuple[tuple[int, int], ...] = ()  # spans [first, last] this message revealed as missing
     late: bool = False  # this message filled an earlier gap
     edge_online: bool | None = None  # for an edge status: its online flag
     edge_last_seq: int | None = None  # for an edge status: the highest seq the edge has assigned
@@ -265,32 +263,33 @@ def _apply_status(session: Session, message: EdgeStatus | CameraStatus, now: dat
     session.execute(stmt)
 
 
-def _advance_sequence(row: EdgeSequence, seq: int) -> tuple[tuple[int, ...], bool]:
-    """Record ``seq`` (not a duplicate) for an edge; return (newly missing seqs, filled a gap).
+def _advance_sequence(row: EdgeSequence, seq: int) -> tuple[tuple[tuple[int, int], ...], bool]:
+    """Record ``seq`` (not a duplicate) for an edge; return (newly missing spans, filled a gap).
 
-    The first seq ever seen from an edge is the baseline: a hub installed after an edge has been
-    running does not report the edge's whole history as missing.
+    Costs O(number of holes), never O(size of a jump) (:mod:`gridwarden.hub.seq_gaps`). The first
+    seq ever seen from an edge is the baseline: a hub installed after an edge has been running
+    does not report the edge's whole history as missing.
     """
-    gap: tuple[int, ...] = ()
+    gap: tuple[tuple[int, int], ...] = ()
     late = False
     if row.highest_seen_seq < 0:
         row.highest_seen_seq = row.highest_contiguous_seq = seq
         return gap, late
-    missing = row.missing
+    spans = seq_gaps.normalise(row.missing)
     if seq > row.highest_seen_seq:
-        gap = tuple(range(row.highest_seen_seq + 1, seq))
-        row.highest_seen_seq = seq
-        if gap:
+        if seq > row.highest_seen_seq + 1:
+            gap = ((row.highest_seen_seq + 1, seq - 1),)
             row.gaps_seen += 1
-            row.missing_total += len(gap)
-            missing = sorted(set(missing).union(gap))[-MAX_TRACKED_MISSING:]
-    elif seq in missing:
-        missing = [s for s in missing if s != seq]
-        row.late_filled += 1
-        late = True
-    if missing != row.missing:
-        row.missing = missing
-    contiguous = missing[0] - 1 if missing else row.highest_seen_seq
+            row.missing_total += seq - 1 - row.highest_seen_seq
+            spans = seq_gaps.add(spans, row.highest_seen_seq + 1, seq - 1)
+        row.highest_seen_seq = seq
+    else:
+        spans, late = seq_gaps.remove(spans, seq)
+        if late:
+            row.late_filled += 1
+    if spans != row.missing:
+        row.missing = spans
+    contiguous = spans[0][0] - 1 if spans else row.highest_seen_seq
     if contiguous != row.highest_contiguous_seq:
         row.highest_contiguous_seq = contiguous
     return gap, late
@@ -537,7 +536,14 @@ def _apply_event(
     seq_row.updated_at = now
     if gap:
         # INFO, not WARNING: with several hub processes a hole is often filled a moment later.
-        log.info("edge %s: sequence gap, missing %d message(s) %s", event.edge_id, len(gap), _span(gap))
+        first, last = gap[0]
+        log.info(
+            "edge %s: sequence gap, missing %d message(s) %d..%d",
+            event.edge_id,
+            last - first + 1,
+            first,
+            last,
+        )
     case_how = None
     case: Case | None = None
     if incident is None:
@@ -577,10 +583,6 @@ def _insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
                 copy.write_row(tuple(row[name] for name in _EVENT_COLUMNS))
     else:
         session.execute(insert(_received_events_text), rows)
-
-
-def _span(seqs: Sequence[int]) -> str:
-    return f"{seqs[0]}..{seqs[-1]}" if len(seqs) > 1 else str(seqs[0])
 
 
 def ingest_payload(
@@ -637,7 +639,7 @@ class IngestStats:
                     self._rejected[str(r.reason)] += 1
                 if r.gap:
                     self._gaps += 1
-                    self._missing += len(r.gap)
+                    self._missing += seq_gaps.count(r.gap)
 
     def note(self, name: str, n: int = 1) -> None:
         with self._lock:

@@ -230,7 +230,7 @@ class EdgeSequence(Base):
     edge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     highest_contiguous_seq: Mapped[int] = mapped_column(BigInteger)
     highest_seen_seq: Mapped[int] = mapped_column(BigInteger)
-    missing: Mapped[list[int]] = mapped_column(JSONType)
+    missing: Mapped[list[Any]] = mapped_column(JSONType)  # spans [[first, last], ...] (seq_gaps)
     gaps_seen: Mapped[int] = mapped_column(Integer, default=0)
     missing_total: Mapped[int] = mapped_column(BigInteger, default=0)
     late_filled: Mapped[int] = mapped_column(BigInteger, default=0)
