@@ -262,3 +262,25 @@ def test_the_store_counts_no_rows_for_refused_messages(
     wait_until(lambda: len(_dead(db)) == 1, 20, what="the dead letter")
     with db.session() as s:
         assert (s.scalar(select(func.count()).select_from(ReceivedEvent)) or 0) == 0
+
+
+def test_a_nul_character_is_a_schema_rejection_that_does_not_poison_its_batch(
+    db: Database, ingestor: HubIngestor, publisher: Publisher
+) -> None:
+    """PostgreSQL stores neither NUL in text nor ``\\u0000`` in jsonb: such a payload is refused
+    at validation, so its batch-mates commit in the same batch without a single database error."""
+    nul = _raw(3, zone="kerb\u0000a")
+    assert b"\\u0000" in nul
+    goods = [incident_event(seq=n, incident_id=f"n{n}") for n in (1, 2, 4, 5)]
+    publisher.publish_all(
+        [
+            (topic_of(goods[0]), wire(goods[0])),
+            (topic_of(goods[1]), wire(goods[1])),
+            (Topics(SITE, EDGE).incidents, nul),
+        ]
+        + [(topic_of(e), wire(e)) for e in goods[2:]]
+    )
+    wait_until(lambda: _stored_seqs(db) == [1, 2, 4, 5], 20, what="the four good events")
+    wait_until(lambda: len(_dead(db)) == 1, 10, what="the dead letter")
+    assert _dead(db)[0].reason == "schema" and "NUL" in _dead(db)[0].detail
+    assert ingestor.stats()["db_errors"] == 0
