@@ -3,7 +3,7 @@
 What it runs, each on a fresh private Mosquitto and a fresh database:
 
 * throughput: N incident events (from four edges, interleaved) published at QoS 1 as fast as the publisher can, into SQLite and
-  into PostgreSQL, with one and with two hub processes (``python -m gridwarden.hub.ingest``, a
+  into PostgreSQL, with one and with two hub processes (``gridwarden hub serve``, a
   shared subscription); events/s = N / (first publish → last row committed). One extra run on
   PostgreSQL with ``--batch-max 1`` shows what batching buys.
 * latency: events paced at 200/s for ``--latency-s`` seconds into one hub; latency = the moment a
@@ -49,6 +49,7 @@ from gridwarden.contract import IncidentEvent, IncidentObject, NormalisedBox, To
 from gridwarden.hub.db import Database, upgrade_database  # noqa: E402
 from gridwarden.hub.db.models import ReceivedEvent  # noqa: E402
 from tests.support.mosquitto import MosquittoBroker  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 
 SITE = "bench"
 # An incident's life on the wire: a start, eight updates (the edge reports material changes), an end.
@@ -125,9 +126,10 @@ class Hub:
     def __init__(self, url: str, port: int, client_id: str, workdir: Path, batch_max: int) -> None:
         self.stats = workdir / f"{client_id}-{uuid.uuid4().hex[:4]}.json"
         args = [
-            sys.executable, "-m", "gridwarden.hub.ingest", "--db", url, "--mqtt-port", str(port),
+            sys.executable, "-m", "gridwarden.cli", "hub", "serve", "--db", url, "--mqtt-port", str(port),
             "--client-id", client_id, "--batch-max", str(batch_max), "--stats-file", str(self.stats),
-            "--no-migrate", "--log-level", "WARNING",
+            "--no-migrate", "--log-level", "WARNING", "--port", str(free_port()),
+            "--evidence-root", str(workdir / f"{client_id}-evidence"),
         ]  # fmt: skip
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         self.proc = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE)

@@ -173,6 +173,7 @@ def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Sub-commands that live beside their code (hub, users, models); registering them imports
     no database or web code, so ``gridwarden --help`` stays fast."""
     from gridwarden.demo import register_cli as register_demo_cli
+    from gridwarden.evaluation.cli import register_cli as register_eval_cli
     from gridwarden.hub.broker_security import register_cli as register_broker_cli
     from gridwarden.hub.dataset_export import register_cli as register_export_dataset_cli
     from gridwarden.hub.serve_cli import register_hub_cli
@@ -186,6 +187,7 @@ def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
         register_models_cli,
         register_demo_cli,
         register_broker_cli,
+        register_eval_cli,
     ]
 
 

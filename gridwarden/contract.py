@@ -215,6 +215,21 @@ class ReplayRequest(_Message):
     wall_time: WallTime
 
 
+class EdgeConfigMessage(_Message):
+    """Hub → edge on ``.../config`` (retained): one version of the edge's configuration YAML.
+
+    Retained so an edge that was offline (or restarts) gets the newest version from the broker
+    the moment it subscribes; ``sha256`` lets the edge check the text arrived whole."""
+
+    type: Literal["edge_config"] = "edge_config"
+    edge_id: Identifier
+    version: int = Field(ge=1)
+    yaml: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    author: str
+    wall_time: datetime
+
+
 class SnapshotRequest(_Message):
     """Hub → edge on ``.../snapshot_request``: upload the latest picture of this camera (or of
     every camera when ``camera`` is empty) now, e.g. when an integrator opens the zone editor."""
@@ -291,6 +306,7 @@ MESSAGE_MODELS: dict[str, type[_Message]] = {
     "EdgeStatus": EdgeStatus,
     "ReplayRequest": ReplayRequest,
     "SnapshotRequest": SnapshotRequest,
+    "EdgeConfigMessage": EdgeConfigMessage,
 }
 
 

@@ -38,16 +38,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from gridwarden.contract import Identifier, SnapshotRequest, Topics
+from gridwarden.contract import EdgeConfigMessage, SnapshotRequest, Topics
 from gridwarden.edge.config import EdgeConfig, load_edge_config_text
 from gridwarden.edge.publisher import MqttSettings
 from gridwarden.yamlconfig import ConfigError
@@ -58,24 +57,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POINTER_FILE = "current.json"
-
-
-class EdgeConfigMessage(BaseModel):
-    """Hub → edge on ``.../config`` (retained): one version of the edge's configuration YAML.
-
-    Lives here until it moves into :mod:`gridwarden.contract` with the other wire messages.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    schema_version: Literal[1] = 1
-    type: Literal["edge_config"] = "edge_config"
-    edge_id: Identifier
-    version: int = Field(ge=1)
-    yaml: str
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    author: str
-    wall_time: datetime
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ Design choices:
   calls :meth:`Tracker.coast`, which keeps visible tracks alive where they were.
 * **Persistence counts as much as confidence.** At dusk or in rain a parked car may score 0.3
   frame after frame: below ``new_track_threshold``, so ByteTrack alone would never start a track
-  for it. A detection at or above ``persist_threshold`` that no track claims becomes a
-  *candidate*; seen at the same place (IoU >= ``persist_iou``) in ``persist_hits`` consecutive
+  for it. A detection at or above ``persist_threshold`` that neither joins nor starts a
+  track becomes a *candidate*; seen at the same place (IoU >= ``persist_iou``) in ``persist_hits`` consecutive
   detector frames, it starts a confirmed track. Moving clutter never overlaps itself that well,
   and one-off noise is dropped on the first frame it is missing.
 
@@ -179,10 +179,23 @@ class _Candidate:
     hits: int = 0
     confidence: float = 0.0
     votes: dict[int, float] = field(default_factory=dict)
+    peak: float = 0.0  # the best score among its sightings
+
+    @classmethod
+    def from_track(cls, track: Track) -> _Candidate:
+        return cls(
+            xyxy=track.xyxy.copy(),
+            first_seen=track.first_seen,
+            hits=track.hits,
+            confidence=track.confidence,
+            votes=dict(track._votes),
+            peak=track.confidence,
+        )
 
     def add(self, xyxy: np.ndarray, confidence: float, class_id: int) -> None:
         self.xyxy = xyxy.astype(np.float64)
         self.confidence = confidence
+        self.peak = max(self.peak, confidence)
         self.hits += 1
         self.votes[class_id] = self.votes.get(class_id, 0.0) + max(confidence, 1e-3)
 
@@ -203,8 +216,8 @@ class Tracker:
         lost_timeout_s: media seconds a track survives without a detection (occlusion bridge).
         min_hits: detections needed before a track is reported (filters one-frame noise).
         motion_window_s: how much centre history a track keeps for :meth:`Track.displacement`.
-        persist_threshold: unclaimed detections at or above this score (and below
-            ``new_track_threshold``) become candidates; 1.0 turns the persistence path off.
+        persist_threshold: detections at or above this score that neither join nor start a track
+            become candidates; 1.0 turns the persistence path off.
         persist_hits: consecutive detector frames a candidate must be seen at one place.
         persist_iou: overlap a candidate needs with itself from one detector frame to the next.
     """
@@ -312,26 +325,51 @@ class Tracker:
             if i in matched:
                 continue
             if not track.confirmed:
-                del self.tracks[track.track_id]  # one-frame noise: ByteTrack drops it at once
+                # One-frame noise: ByteTrack drops it at once. The place is kept as a persistence
+                # candidate: at dusk a car's score swings around the start threshold.
+                del self.tracks[track.track_id]
+                self._candidates.append(_Candidate.from_track(track))
             else:
                 track.lost = True
 
-        for di in unmatched_high[conf[unmatched_high] >= self.new_track_threshold]:
+        starters = unmatched_high[conf[unmatched_high] >= self.new_track_threshold]
+        for di in starters:
             track = self._start(dets.xyxy[di], float(conf[di]), int(dets.class_id[di]), media_time)
+            self._continue_candidate(track)
             seen_ids.append(track.track_id)
 
-        claimed = set(matched.values())
-        moderate = [
-            i
-            for i in np.nonzero((conf >= self.persist_threshold) & (conf < self.new_track_threshold))[
-                0
-            ].tolist()
-            if i not in claimed
-        ]
+        # Whatever scored at least persist_threshold and neither joined nor started a track, less
+        # duplicates of a better detection of the same object (the detector's NMS is per class).
+        taken = [*matched.values(), *starters.tolist()]
+        moderate: list[int] = []
+        for i in np.argsort(-conf, kind="stable").tolist():
+            if conf[i] < self.persist_threshold or i in taken:
+                continue
+            kept = dets.xyxy[[*taken, *moderate]]
+            if len(kept) and box_iou(dets.xyxy[i : i + 1], kept).max() >= self.persist_iou:
+                continue
+            moderate.append(i)
         for track in self._persist(dets, moderate, media_time):
             seen_ids.append(track.track_id)
 
         return self._report(sorted(tid for tid in seen_ids if self.tracks[tid].confirmed))
+
+    def _continue_candidate(self, track: Track) -> None:
+        """A new track where a candidate stands takes over its sightings (and so may be confirmed
+        at once): the same object, whose score just rose above the start threshold."""
+        if not self._candidates:
+            return
+        iou = box_iou(track.xyxy[None, :], np.stack([c.xyxy for c in self._candidates]))[0]
+        best = int(np.argmax(iou))
+        if iou[best] < self.persist_iou:
+            return
+        cand = self._candidates.pop(best)
+        track.first_seen = cand.first_seen
+        track.hits += cand.hits
+        for cls, weight in cand.votes.items():
+            track._votes[cls] = track._votes.get(cls, 0.0) + weight
+        track.class_id = max(track._votes.items(), key=lambda kv: kv[1])[0]
+        track.confirmed = track.hits >= self.min_hits
 
     def _persist(self, dets: Detections, indices: list[int], media_time: float) -> list[Track]:
         """Advance the candidates with this frame's unclaimed moderate detections; return the
@@ -354,7 +392,10 @@ class Tracker:
         started: list[Track] = []
         self._candidates = []
         for cand in survivors:
-            if cand.hits < self.persist_hits:
+            # A tentative track (it once scored a start) needs only min_hits, as it would have
+            # with a high score; anything else needs persist_hits sightings in a row.
+            needed = self.min_hits if cand.peak >= self.new_track_threshold else self.persist_hits
+            if cand.hits < needed:
                 self._candidates.append(cand)
                 continue
             track = self._start(cand.xyxy, cand.confidence, cand.class_id, media_time)

@@ -1,30 +1,68 @@
-"""The hub's web application: :func:`create_app` wires the services into the routers.
+"""The hub's composition root: :func:`build_hub` makes every part of a hub process from its settings.
 
-A factory rather than a module-level ``app`` so that tests, the ``hub serve`` command and a
-future multi-worker deployment each build their own app on their own database handle.
+``gridwarden hub serve`` (what systemd runs), ``gridwarden demo`` (through ``hub serve``), the
+benchmarks and the tests all build the hub here, so a route, a service or a background worker
+exists in one place and a test exercises the hub that production runs.
 
->>> app = create_app(HubSettings(database_url="sqlite:///var/hub.db"))   # doctest: +SKIP
->>> uvicorn.run(app, host="127.0.0.1", port=8080)                         # doctest: +SKIP
+What is built, and who owns what:
+
+* :class:`~gridwarden.hub.api.deps.HubServices` — the database, cases, users, evidence store,
+  dry-run worker and config publisher that routes receive as ``Annotated`` dependencies;
+* the FastAPI app (:func:`create_app`): every router in :data:`ROUTERS`, the console's pages and
+  ``/metrics``;
+* the workers :meth:`Hub.start` starts and :meth:`Hub.stop` stops in order: MQTT ingest, the
+  webhook forwarder (only with ``webhook_url``), the evidence pruner, the config publisher.
+
+>>> hub = build_hub(HubSettings(database_url="sqlite:///var/hub.db"))    # doctest: +SKIP
+>>> hub.start(); uvicorn.run(hub.app, port=8080); hub.stop()              # doctest: +SKIP
+
+Tests that need the app only (``TestClient(hub.app)``) never call :meth:`Hub.start`; they still
+call :meth:`Hub.stop` (or use ``with build_hub(...) as hub``) to release what was opened.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from gridwarden import __version__
-from gridwarden.hub.api import cameras, cases, dead_letters, edges, health, users
-from gridwarden.hub.api.config_documents import build_config_documents_router
-from gridwarden.hub.api.configs import build_configs_router
-from gridwarden.hub.api.deps import HubServices, Waker
+from gridwarden.contract import utcnow
+from gridwarden.hub.api import (
+    cameras,
+    cases,
+    config_documents,
+    configs,
+    console,
+    console_review,
+    dead_letters,
+    dry_run,
+    edges,
+    evidence,
+    health,
+    snapshots,
+    users,
+)
+from gridwarden.hub.api.deps import HubServices
 from gridwarden.hub.api.security_headers import SecurityHeaders
 from gridwarden.hub.auth import UserStore
-from gridwarden.hub.cases import CaseService
+from gridwarden.hub.case_stats import case_counts_by_state, sla_overdue_counts
+from gridwarden.hub.cases import STATES, CaseService
 from gridwarden.hub.config_push import ConfigPublisher
 from gridwarden.hub.db.engine import Database
+from gridwarden.hub.dry_run import DryRunService
+from gridwarden.hub.evidence_retention import EvidencePruner
+from gridwarden.hub.evidence_store import EvidenceStore, RetentionPolicy
+from gridwarden.hub.fleet import FleetService
+from gridwarden.hub.ingest import HubIngestor
+from gridwarden.hub.replay import ReplaySettings
 from gridwarden.hub.settings import HubSettings
+from gridwarden.hub.webhooks import Backoff, WebhookForwarder
+from gridwarden.observability import HubMetrics, add_metrics_route
 
 DESCRIPTION = """
 The Gridwarden hub: the case queue fed by the edges' incidents, and the fleet's status.
@@ -34,56 +72,223 @@ Every endpoint except `/healthz` needs `Authorization: Bearer <token>`; tokens a
 cases; **integrator** read cases, edges and cameras; **admin** may do everything, including users.
 """
 
+# Case states whose arrival is queued for the webhook forwarder when a webhook is configured.
+WEBHOOK_STATES = ("confirmed",)
 
-def create_app(
-    settings: HubSettings | None = None,
-    *,
-    db: Database | None = None,
-    webhook_states: Collection[str] = (),
-    webhook_waker: Waker | None = None,
-    migrate: bool = True,
-    config_publisher: ConfigPublisher | None = None,
-) -> FastAPI:
-    """Build the API.
+# Every router of the hub, in the order their routes are matched.
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    cases.router,
+    edges.router,
+    cameras.router,
+    users.router,
+    configs.router,
+    config_documents.router,
+    evidence.router,
+    snapshots.router,
+    dry_run.router,
+    console.router,
+    console_review.router,
+    dead_letters.router,
+)
 
-    ``db``: an open database to use (the caller keeps owning it); otherwise one is opened from
-    ``settings.database_url`` (migrated unless ``migrate`` is false) and closed at shutdown.
-    ``webhook_states``: case states whose arrival is queued for the webhook forwarder
-    (``("confirmed",)`` when a webhook is configured). ``webhook_waker``: told after such a
-    transition so the forwarder sends at once instead of at its next poll.
-    ``config_publisher``: sends edge configurations on their retained MQTT topics; without it
-    configurations are stored and validated but not pushed.
-    """
-    settings = settings or HubSettings.from_env()
-    owns_db = db is None
-    database = db if db is not None else Database.open(settings.database_url, migrate=migrate)
-    services = HubServices(
-        db=database,
-        cases=CaseService(
-            database,
-            merge_window_s=settings.merge_window_s,
-            merge_iou=settings.merge_iou,
-            sla_target_s=settings.sla_target_s,
-            webhook_on=webhook_states,
-        ),
-        users=UserStore(database),
-        webhook_waker=webhook_waker,
-    )
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            if owns_db:
-                database.dispose()
-
-    app = FastAPI(title="Gridwarden hub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+def create_app(services: HubServices, metrics: HubMetrics | None = None) -> FastAPI:
+    """The web app over ``services``: every router in :data:`ROUTERS`, the console, ``/metrics``."""
+    app = FastAPI(title="Gridwarden hub", version=__version__, description=DESCRIPTION)
     app.add_middleware(SecurityHeaders)
     app.state.services = services
-    app.state.config_publisher = config_publisher
-    for module in (health, cases, edges, cameras, users, dead_letters):
-        app.include_router(module.router)
-    app.include_router(build_configs_router())
-    app.include_router(build_config_documents_router())
+    for router in ROUTERS:
+        app.include_router(router)
+    if metrics is not None:
+        add_metrics_route(app, metrics.registry)
+    console.mount_console_pages(app)
     return app
+
+
+def build_evidence_store(settings: HubSettings) -> EvidenceStore:
+    """The evidence store the settings describe (its folder is created)."""
+    return EvidenceStore(
+        settings.resolved_evidence_root(),
+        max_upload_bytes=settings.evidence_max_upload_bytes,
+        quota_bytes_per_edge=settings.evidence_quota_bytes_per_edge,
+        retention=RetentionPolicy(
+            max_age_days=settings.evidence_retention_days, max_total_bytes=settings.evidence_max_total_bytes
+        ),
+    )
+
+
+def build_config_publisher(settings: HubSettings) -> ConfigPublisher:
+    """The hub's publisher of edge configurations and snapshot requests (not connected yet)."""
+    return ConfigPublisher(
+        host=settings.mqtt_host,
+        port=settings.mqtt_port,
+        username=settings.mqtt_username,
+        password=settings.mqtt_password_value(),
+        client_id=f"{settings.mqtt_client_id or f'hub-{settings.mqtt_group}'}-config",
+        tls_ca=str(settings.mqtt_tls_ca) if settings.mqtt_tls_ca else None,
+    )
+
+
+def build_ingestor(settings: HubSettings, db: Database) -> HubIngestor:
+    """The MQTT consumer the settings describe (not connected yet)."""
+    return HubIngestor(
+        db=db,
+        mqtt_host=settings.mqtt_host,
+        mqtt_port=settings.mqtt_port,
+        group=settings.mqtt_group,
+        client_id=settings.mqtt_client_id,
+        username=settings.mqtt_username,
+        password=settings.mqtt_password_value(),
+        batch_max=settings.batch_max,
+        batch_wait_s=settings.batch_wait_s,
+        merge_window_s=settings.merge_window_s,
+        merge_iou=settings.merge_iou,
+        replay=ReplaySettings(settle_s=settings.replay_settle_s, retry_s=settings.replay_retry_s),
+        request_replays=settings.request_replays,
+    )
+
+
+@dataclass
+class Hub:
+    """One hub process: its app, its services and its background workers."""
+
+    settings: HubSettings
+    app: FastAPI
+    services: HubServices
+    ingestor: HubIngestor
+    metrics: HubMetrics
+    pruner: EvidencePruner
+    forwarder: WebhookForwarder | None
+    owns_db: bool
+    owns_publisher: bool
+    _started: list[str] = field(default_factory=list)
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    @property
+    def evidence(self) -> EvidenceStore:
+        assert self.services.evidence is not None
+        return self.services.evidence
+
+    def start(self) -> None:
+        """Start the workers: config publisher (keeps retrying in the background), ingest,
+        webhooks, evidence retention."""
+        publisher = self.services.config_publisher
+        if publisher is not None and self.owns_publisher:
+            publisher.connect(timeout_s=0)
+            self._started.append("publisher")
+        self.ingestor.start()
+        self._started.append("ingestor")
+        if self.forwarder is not None:
+            self.forwarder.start()
+            self._started.append("forwarder")
+        self.pruner.start()
+        self._started.append("pruner")
+
+    def stop(self) -> None:
+        """Stop in order: ingest (what arrived is stored and acknowledged, the rest stays on the
+        broker), webhooks (undelivered ones stay queued), retention, publisher, dry runs; then
+        close the database if the hub opened it. Safe to call twice, or without :meth:`start`."""
+        if "ingestor" in self._started:
+            self.ingestor.stop()
+        if "forwarder" in self._started and self.forwarder is not None:
+            self.forwarder.stop()
+        if "pruner" in self._started:
+            self.pruner.stop()
+        if self.owns_publisher and self.services.config_publisher is not None:
+            self.services.config_publisher.close()
+        self._started.clear()
+        if self.services.dry_runs is not None:
+            self.services.dry_runs.close()
+        if self.owns_db:
+            self.services.db.dispose()
+            self.owns_db = False
+
+    def __enter__(self) -> Hub:
+        return self
+
+    def __exit__(
+        self, _type: type[BaseException] | None, _exc: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def build_hub(
+    settings: HubSettings,
+    *,
+    db: Database | None = None,
+    config_publisher: ConfigPublisher | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> Hub:
+    """Everything a hub process runs, built from ``settings`` (nothing is started).
+
+    For tests: ``db`` an open database the caller keeps owning (otherwise one is opened from
+    ``settings.database_url``, migrated when ``settings.migrate``); ``config_publisher`` a
+    connected publisher the caller owns (otherwise one is built from the MQTT settings and
+    connected by :meth:`Hub.start`); ``clock`` the time cases and SLA figures are judged at.
+    Raises ``OSError`` when the evidence folder cannot be created.
+    """
+    store = build_evidence_store(settings)
+    owns_db = db is None
+    database = db if db is not None else Database.open(settings.database_url, migrate=settings.migrate)
+    try:
+        metrics = HubMetrics()
+        metrics.instrument_engine(database.engine)
+        forwarder: WebhookForwarder | None = None
+        secret = settings.webhook_secret_value()
+        if settings.webhook_url and secret is not None:
+            forwarder = WebhookForwarder(
+                database,
+                settings.webhook_url,
+                secret,
+                case_service=CaseService(database, sla_target_s=settings.sla_target_s, clock=clock),
+                backoff=Backoff(base_s=settings.webhook_backoff_s, max_s=settings.webhook_backoff_max_s),
+            )
+        owns_publisher = config_publisher is None
+        publisher = config_publisher if config_publisher is not None else build_config_publisher(settings)
+        services = HubServices(
+            db=database,
+            cases=CaseService(
+                database,
+                merge_window_s=settings.merge_window_s,
+                merge_iou=settings.merge_iou,
+                sla_target_s=settings.sla_target_s,
+                webhook_on=WEBHOOK_STATES if forwarder is not None else (),
+                clock=clock,
+            ),
+            users=UserStore(database),
+            fleet=FleetService(database),
+            webhook_waker=forwarder,
+            evidence=store,
+            dry_runs=DryRunService(
+                store.root.parent / "dry-runs",
+                model_dir=Path(settings.model_dir) if settings.model_dir else None,
+                max_upload_bytes=settings.dry_run_max_upload_bytes,
+            ),
+            config_publisher=publisher,
+        )
+        ingestor = build_ingestor(settings, database)
+        metrics.watch_ingest(ingestor.stats)
+        metrics.watch_cases(case_counts_by_state(database), states=STATES)
+        metrics.watch_sla(sla_overdue_counts(database, target_s=settings.sla_target_s, clock=clock))
+    except BaseException:
+        if owns_db:
+            database.dispose()
+        raise
+    app = create_app(services, metrics)
+    # /healthz answers 503 when the ingest writer has died (see HubIngestor.health_problem).
+    app.state.health_checks = [ingestor.health_problem]
+    return Hub(
+        settings=settings,
+        app=app,
+        services=services,
+        ingestor=ingestor,
+        metrics=metrics,
+        pruner=EvidencePruner(store),
+        forwarder=forwarder,
+        owns_db=owns_db,
+        owns_publisher=owns_publisher,
+    )

@@ -29,8 +29,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from gridwarden.contract import SnapshotRequest, Topics, utcnow
-from gridwarden.edge.config_sync import EdgeConfigMessage
+from gridwarden.contract import EdgeConfigMessage, SnapshotRequest, Topics, utcnow
 from gridwarden.hub.config_store import ConfigVersion
 
 log = logging.getLogger(__name__)
@@ -144,6 +143,8 @@ class ConfigPublisher:
         )
 
     def _publish_and_wait(self, topic: str, payload: str, *, retain: bool) -> None:
+        if not self._started:  # never connected (a hub built but not started): no point waiting
+            raise ConfigPublishError(f"no connection to the broker {self.host}:{self.port} was started")
         if not self._connected.wait(self.timeout_s):
             raise ConfigPublishError(
                 self._last_error or f"not connected to the broker {self.host}:{self.port}"

@@ -16,9 +16,7 @@ from gridwarden.observability.logging import configure_logging
 from gridwarden.observability.metrics import (
     EdgeMetrics,
     HubMetrics,
-    case_counts_by_state,
     new_registry,
-    sla_overdue_counts,
 )
 from gridwarden.observability.sdnotify import (
     SystemdNotifier,
@@ -37,12 +35,10 @@ __all__ = [
     "Watchdog",
     "WatchdogPinger",
     "add_metrics_route",
-    "case_counts_by_state",
     "configure_logging",
     "heartbeats",
     "http_probe",
     "listen_address",
     "new_registry",
     "notify_ready_when",
-    "sla_overdue_counts",
 ]

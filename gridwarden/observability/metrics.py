@@ -47,7 +47,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from prometheus_client import (
@@ -66,7 +65,6 @@ from gridwarden.observability.liveness import Liveness
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from gridwarden.hub.db.engine import Database
 
 log = logging.getLogger(__name__)
 
@@ -319,7 +317,8 @@ def _outbox_families(outbox: OutboxLike) -> list[Metric]:
 
 
 class HubMetrics:
-    """The hub's metrics: attach the ingest statistics, the database and the case queries.
+    """The hub's metrics: attach the ingest statistics, the database and the case queries (those
+    live in :mod:`gridwarden.hub.case_stats`; :func:`gridwarden.hub.app.build_hub` wires them).
 
     >>> metrics = HubMetrics()
     >>> metrics.instrument_engine(db.engine)                                 # doctest: +SKIP
@@ -462,60 +461,3 @@ def _ingest_families(stats: Mapping[str, Any]) -> list[Metric]:
     )
     families.append(batch)
     return families
-
-
-def case_counts_by_state(db: Database) -> Callable[[], dict[str, int]]:
-    """A scrape-time query: number of cases in each state (one indexed GROUP BY)."""
-    from sqlalchemy import func, select
-
-    from gridwarden.hub.db.models import Case
-
-    stmt = select(Case.state, func.count()).group_by(Case.state)
-
-    def read() -> dict[str, int]:
-        with db.session() as session:
-            return {state: int(n) for state, n in session.execute(stmt)}
-
-    return read
-
-
-def sla_overdue_counts(
-    db: Database, *, target_s: float | Mapping[str, float], clock: Callable[[], datetime] | None = None
-) -> Callable[[], dict[str, int]]:
-    """A scrape-time query per SLA milestone: cases that have not reached it, still can, and
-    were detected longer ago than its target — i.e. breaching now and still actionable.
-
-    Uses the hub's own definitions (milestones, which states can still reach them, the column that
-    records each milestone), so it agrees with the SLA shown on each case.
-    """
-    from sqlalchemy import func, select
-
-    from gridwarden.hub.cases import REACHABLE, STATE_TIMESTAMP
-    from gridwarden.hub.db.models import Case
-    from gridwarden.hub.sla import MILESTONES
-
-    targets = (
-        dict.fromkeys(MILESTONES, float(target_s)) if isinstance(target_s, int | float) else dict(target_s)
-    )
-    now_fn = clock or (lambda: datetime.now(UTC))
-    running_states = {m: sorted(s for s, reach in REACHABLE.items() if m in reach) for m in MILESTONES}
-
-    def read() -> dict[str, int]:
-        now = now_fn()
-        out: dict[str, int] = {}
-        with db.session() as session:
-            for milestone in MILESTONES:
-                cutoff = now - timedelta(seconds=targets[milestone])
-                stmt = (
-                    select(func.count())
-                    .select_from(Case)
-                    .where(
-                        Case.state.in_(running_states[milestone]),
-                        getattr(Case, STATE_TIMESTAMP[milestone]).is_(None),
-                        Case.detected_at < cutoff,
-                    )
-                )
-                out[milestone] = int(session.scalar(stmt) or 0)
-        return out
-
-    return read

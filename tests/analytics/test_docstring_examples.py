@@ -13,6 +13,7 @@ MODULES = [
     "gridwarden.edge.rules.schedule",
     "gridwarden.edge.rules.parking",
     "gridwarden.edge.rules.occupancy",
+    "gridwarden.edge.rules.scene",
 ]
 
 

@@ -10,13 +10,14 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from gridwarden.hub.app import create_app
+from gridwarden.hub.app import build_hub
+from gridwarden.hub.case_stats import case_counts_by_state, sla_overdue_counts
 from gridwarden.hub.cases import STATES, CaseService
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.ingest import IngestStats, ingest_batch
 from gridwarden.hub.settings import HubSettings
 from gridwarden.hub.sla import MILESTONES
-from gridwarden.observability import HubMetrics, add_metrics_route, case_counts_by_state, sla_overdue_counts
+from gridwarden.observability import HubMetrics, add_metrics_route
 from gridwarden.observability.metrics import sql_operation
 from tests.appliance.metrics_parsing import parse, value
 from tests.hub.factories import T0, camera_status, incident_event, topic_of, wire
@@ -38,25 +39,20 @@ def _ingest(db: Database, stats: IngestStats) -> None:
     stats.add(results, commit_s=0.25)
 
 
-def test_hub_metrics_through_the_real_app(db: Database, db_url: str) -> None:
-    metrics = HubMetrics()
-    metrics.instrument_engine(db.engine)
-    stats = IngestStats()
-    _ingest(db, stats)
+def test_hub_metrics_through_the_real_app(db: Database, db_url: str, tmp_path: Path) -> None:
+    scrape_time = [T0 + timedelta(minutes=5)]
+    settings = HubSettings(
+        database_url=db_url, evidence_root=str(tmp_path / "evidence"), sla_target_s=TARGET_S
+    )
+    hub = build_hub(settings, db=db, clock=lambda: scrape_time[0])
+    _ingest(db, hub.ingestor.counters)  # as the hub's consumer would count a batch
     cases = CaseService(db, sla_target_s=TARGET_S, clock=lambda: T0 + timedelta(minutes=3))
     views, total = cases.list_cases(limit=10)
     assert total == 3
     cases.transition(views[0].id, "in_review", actor="ana")
     cases.transition(views[0].id, "confirmed", actor="ana")  # confirmed 3 min after detection: on time
 
-    scrape_time = [T0 + timedelta(minutes=5)]
-    metrics.watch_ingest(lambda: {"client_id": "hub-test", **stats.snapshot()})
-    metrics.watch_cases(case_counts_by_state(db), states=STATES)
-    metrics.watch_sla(sla_overdue_counts(db, target_s=TARGET_S, clock=lambda: scrape_time[0]))
-
-    app = create_app(HubSettings(database_url=db_url), db=db)
-    add_metrics_route(app, metrics.registry)
-    with TestClient(app) as client:
+    with hub, TestClient(hub.app) as client:
         response = client.get("/metrics")  # no token needed, like /healthz
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/plain")
@@ -165,12 +161,8 @@ def test_hub_wiring_ready_and_watchdog_under_uvicorn(tmp_path: Path, notify_sock
     db = Database.open(url)
     port = free_port()
     try:
-        metrics = HubMetrics()
-        metrics.instrument_engine(db.engine)
-        metrics.watch_cases(case_counts_by_state(db), states=STATES)
-        app = create_app(HubSettings(database_url=url), db=db)
-        add_metrics_route(app, metrics.registry)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+        hub = build_hub(HubSettings(database_url=url, evidence_root=str(tmp_path / "evidence")), db=db)
+        server = uvicorn.Server(uvicorn.Config(hub.app, host="127.0.0.1", port=port, log_config=None))
         notifier = SystemdNotifier(socket_path=notify_socket.address)
         pinger = WatchdogPinger(
             Watchdog(notifier, usec=400_000), http_probe(f"http://127.0.0.1:{port}/healthz")

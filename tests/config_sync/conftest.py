@@ -7,15 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from gridwarden.hub.api.configs import build_configs_router
-from gridwarden.hub.api.deps import HubServices
+from gridwarden.hub.app import build_hub
 from gridwarden.hub.auth import Role, UserStore
-from gridwarden.hub.cases import CaseService
 from gridwarden.hub.config_push import ConfigPublisher
 from gridwarden.hub.db.engine import Database, upgrade_database
+from gridwarden.hub.settings import HubSettings
 from tests.support.mosquitto import MosquittoBroker, mosquitto_broker  # noqa: F401 - fixture
 
 SITE = "north"
@@ -72,12 +70,10 @@ def publisher(mosquitto_broker: MosquittoBroker) -> Iterator[ConfigPublisher]:  
 
 
 @pytest.fixture
-def client(db: Database, publisher: ConfigPublisher) -> Iterator[TestClient]:
-    """Only the configuration router, on the hub's real services (the lead wires it into create_app)."""
-    app = FastAPI()
-    app.state.services = HubServices(db=db, cases=CaseService(db), users=UserStore(db))
-    app.include_router(build_configs_router(publisher))
-    with TestClient(app) as c:
+def client(db: Database, publisher: ConfigPublisher, tmp_path: Path) -> Iterator[TestClient]:
+    """The hub as ``hub serve`` builds it, publishing through the test broker."""
+    settings = HubSettings(database_url=db.url, evidence_root=str(tmp_path / "evidence"))
+    with build_hub(settings, db=db, config_publisher=publisher) as hub, TestClient(hub.app) as c:
         yield c
 
 

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gridwarden.contract import Topics
-from gridwarden.hub.api.configs import build_configs_router
-from gridwarden.hub.api.deps import HubServices
+from gridwarden.hub.app import build_hub
 from gridwarden.hub.auth import UserStore
-from gridwarden.hub.cases import CaseService
 from gridwarden.hub.config_push import ConfigPublisher
 from gridwarden.hub.config_store import sha256_text
 from gridwarden.hub.db.engine import Database
+from gridwarden.hub.settings import HubSettings
 from tests.config_sync.conftest import EDGE, SITE, auth, edge_yaml, zone_yaml
 from tests.support.mosquitto import MosquittoBroker
 
@@ -137,17 +136,15 @@ def test_put_publishes_retained_message(
 
 
 def test_broker_down_stores_the_version_and_says_it_was_not_sent(
-    db: Database, tokens: dict[str, str], mosquitto_broker: MosquittoBroker
+    db: Database, tokens: dict[str, str], mosquitto_broker: MosquittoBroker, tmp_path: Path
 ) -> None:
     publisher = ConfigPublisher(host="127.0.0.1", port=mosquitto_broker.port, timeout_s=1.0)
     assert publisher.connect()
-    app = FastAPI()
-    app.state.services = HubServices(db=db, cases=CaseService(db), users=UserStore(db))
-    app.state.config_publisher = publisher  # the router finds it on app.state
-    app.include_router(build_configs_router())
+    settings = HubSettings(database_url=db.url, evidence_root=str(tmp_path / "evidence"))
+    hub = build_hub(settings, db=db, config_publisher=publisher)
     mosquitto_broker.stop()
     try:
-        with TestClient(app) as c:
+        with TestClient(hub.app) as c:
             r = c.put(URL, json={"yaml": edge_yaml()}, headers=auth(tokens["admin"]))
             assert r.status_code == 200, r.text
             body = r.json()
@@ -155,6 +152,7 @@ def test_broker_down_stores_the_version_and_says_it_was_not_sent(
             assert body["version"] == 1 and body["published_at"] is None
             assert c.get(URL, headers=auth(tokens["admin"])).json()["version"] == 1
     finally:
+        hub.stop()
         publisher.close()
 
 

@@ -7,29 +7,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from fastapi import FastAPI
 
 from gridwarden.edge.config import load_edge_config, load_edge_config_text
 from gridwarden.edge.config_register import RunningConfigRegistrar
-from gridwarden.hub.api.config_documents import build_config_documents_router
-from gridwarden.hub.api.configs import build_configs_router
-from gridwarden.hub.api.deps import HubServices
+from gridwarden.hub.app import build_hub
 from gridwarden.hub.auth import Role, UserStore
-from gridwarden.hub.cases import CaseService
 from gridwarden.hub.config_store import ConfigStore
 from gridwarden.hub.db.engine import Database
+from gridwarden.hub.settings import HubSettings
 from tests.config_sync.conftest import EDGE
 from tests.console.conftest import serve
 from tests.support.ports import free_port
 
 
 def test_edge_registers_its_running_config_as_version_1(db: Database, tmp_path: Path) -> None:
-    app = FastAPI()
-    app.state.services = HubServices(db=db, cases=CaseService(db), users=UserStore(db))
-    app.include_router(build_configs_router())
-    app.include_router(build_config_documents_router())
+    hub = build_hub(HubSettings(database_url=db.url, evidence_root=str(tmp_path / "evidence")), db=db)
     port = free_port()
-    server, thread = serve(app, port)
+    server, thread = serve(hub.app, port)
     try:
         _, edge_token = UserStore(db).create("edge-07-box", Role.EDGE)
         (tmp_path / "token").write_text(edge_token)
@@ -58,3 +52,4 @@ def test_edge_registers_its_running_config_as_version_1(db: Database, tmp_path: 
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        hub.stop()

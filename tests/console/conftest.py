@@ -21,9 +21,9 @@ import pytest
 import uvicorn
 
 from gridwarden.contract import EvidenceRef, IncidentEvent, utcnow
-from gridwarden.hub.api.console import StreamSettings, install_console
-from gridwarden.hub.api.evidence import build_evidence_router
-from gridwarden.hub.app import create_app
+from gridwarden.hub.api.console import StreamSettings, get_stream_settings
+from gridwarden.hub.app import Hub as BuiltHub
+from gridwarden.hub.app import build_hub
 from gridwarden.hub.auth import Role, UserStore
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.evidence_store import EvidenceStore
@@ -59,8 +59,9 @@ class Hub:
     db: Database
     users: UserStore
     evidence: EvidenceStore
-    integrator_token: str
+    edge_token: str
     staff_token: str
+    built: BuiltHub
 
     def upload(self, data: bytes, content_type: str) -> str:
         """PUT a file to the evidence API as an edge would; returns its SHA-256."""
@@ -68,7 +69,7 @@ class Hub:
         response = httpx.put(
             f"{self.url}/api/v1/evidence/{sha}",
             content=data,
-            headers={"Authorization": f"Bearer {self.integrator_token}", "Content-Type": content_type},
+            headers={"Authorization": f"Bearer {self.edge_token}", "Content-Type": content_type},
             timeout=30,
         )
         assert response.status_code in (200, 201), response.text
@@ -93,26 +94,24 @@ def serve(app: object, port: int) -> tuple[uvicorn.Server, threading.Thread]:
 
 
 def start_hub(database_url: str, root: Path) -> tuple[Hub, uvicorn.Server, threading.Thread]:
-    database = Database.open(database_url)
-    store = EvidenceStore(root / "evidence")
-    app = create_app(HubSettings(database_url=database_url), db=database)
-    app.include_router(build_evidence_router(store))
-    install_console(app, evidence=store, stream=FAST_STREAM)
-    users = UserStore(database)
+    built = build_hub(HubSettings(database_url=database_url, evidence_root=str(root / "evidence")))
+    built.app.dependency_overrides[get_stream_settings] = lambda: FAST_STREAM
+    users = UserStore(built.db)
     _, staff_token = users.create(STAFF, Role.STAFF)
     users.set_password(STAFF, STAFF_PASSWORD)
-    _, integrator_token = users.create("edge-uploader", Role.INTEGRATOR)
+    _, edge_token = users.create("edge-uploader", Role.EDGE)
     port = free_port()
-    server, thread = serve(app, port)
-    hub = Hub(f"http://127.0.0.1:{port}", database, users, store, integrator_token, staff_token)
+    server, thread = serve(built.app, port)
+    hub = Hub(f"http://127.0.0.1:{port}", built.db, users, built.evidence, edge_token, staff_token, built)
     return hub, server, thread
 
 
-def stop(server: uvicorn.Server, thread: threading.Thread, database: Database) -> None:
+def stop(server: uvicorn.Server, thread: threading.Thread, hub: BuiltHub) -> None:
+    """Stop uvicorn, then release what the hub opened (its database too)."""
     server.should_exit = True
     thread.join(timeout=15)
     assert not thread.is_alive(), "uvicorn did not stop"
-    database.dispose()
+    hub.stop()
 
 
 @pytest.fixture
@@ -122,7 +121,7 @@ def live_hub(db_url: str, tmp_path: Path) -> Iterator[Hub]:  # noqa: F811 - the 
     try:
         yield hub
     finally:
-        stop(server, thread, hub.db)
+        stop(server, thread, hub.built)
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +132,7 @@ def sqlite_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     try:
         yield hub
     finally:
-        stop(server, thread, hub.db)
+        stop(server, thread, hub.built)
 
 
 def first_frame_jpeg(path: Path) -> bytes:

@@ -103,3 +103,25 @@ def test_exported_schemas_in_repo_are_current(tmp_path: Path) -> None:
         assert json.loads(committed.read_text()) == json.loads(fresh.read_text()), (
             f"{committed.name} is stale"
         )
+
+
+def test_every_wire_message_is_in_the_contract_with_its_schema() -> None:
+    """Everything that crosses MQTT is a contract message with an exported schema, and no other
+    module defines a message of its own (a ``schema_version`` field marks one)."""
+    from gridwarden import contract
+
+    messages = {
+        name
+        for name, obj in vars(contract).items()
+        if isinstance(obj, type) and issubclass(obj, contract._Message) and obj is not contract._Message
+    }
+    assert messages == set(contract.MESSAGE_MODELS)
+    assert {p.name for p in (REPO / "schemas").glob("*.schema.json")} == {
+        f"{name}.schema.json" for name in messages
+    }
+    elsewhere = [
+        str(path.relative_to(REPO))
+        for path in (REPO / "gridwarden").rglob("*.py")
+        if path.name != "contract.py" and "schema_version: Literal" in path.read_text()
+    ]
+    assert elsewhere == []

@@ -23,6 +23,17 @@ from gridwarden.hub.evidence_store import EvidenceStore
 from gridwarden.hub.ingest import Outcome, ingest_payload
 from tests.support.paths import CAR_CLIP
 
+
+def _drawn_copy(jpeg: bytes) -> bytes:
+    """The annotated snapshot's stand-in: the same picture with a box drawn, re-encoded as a
+    whole JPEG (the hub stores only JPEGs that decode)."""
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    cv2.rectangle(image, (2, 2), (image.shape[1] - 3, image.shape[0] - 3), (0, 0, 255), 2)
+    ok, encoded = cv2.imencode(".jpg", image)
+    assert ok
+    return encoded.tobytes()
+
+
 T0 = datetime(2025, 3, 1, 8, 0, 0, tzinfo=UTC)
 SITE = "north"
 EDGE = "edge-01"
@@ -117,7 +128,7 @@ class Hub:
         event with moved boxes and no evidence); upload the clean snapshot unless told not to.
         Returns the case id the incident landed in."""
         clean_sha = sha256_of(jpeg)
-        annotated = jpeg + b"annotated"  # stands in for the drawn copy: another hash, never exported
+        annotated = _drawn_copy(jpeg)  # a real JPEG with another hash, never exported
         if upload:
             self.upload(jpeg)
         self.upload(annotated)  # always there: it must never stand in for a missing clean snapshot

@@ -81,18 +81,29 @@ def test_more_inputs_allowed_means_larger_crops() -> None:
     assert_canvas_layout_valid(two)
 
 
-def test_long_strip_is_tiled_with_overlap_that_holds_any_object_whole() -> None:
-    object_px = 60.0
-    zone = zone_region(STRIP, object_px)
+# A thin kerb line: folding it needs many tiles and the canvas width bounds them, so only the
+# overlap the planner asks for keeps objects on tile borders whole.
+THIN_STRIP = [(0.0, 0.85), (1.0, 0.85), (1.0, 0.87), (0.0, 0.87)]
+
+
+@pytest.mark.parametrize(
+    "polygon, object_px", [(STRIP, 60.0), (STRIP, 150.0), (THIN_STRIP, 20.0), (THIN_STRIP, 40.0)]
+)
+def test_long_strip_is_tiled_with_overlap_that_holds_any_object_whole(
+    polygon: list[tuple[float, float]], object_px: float
+) -> None:
+    zone = zone_region(polygon, object_px)
     plan = plan_regions([zone], FRAME, INPUT, max_inputs=1)
     assert plan is not None
     assert len(plan.placements) >= 2, "a strip across a 16:9 frame should be folded into tiles"
     assert plan.min_scale() > 1.3 * whole_frame_scale(FRAME, INPUT)
     assert covers(plan, zone.box)
     assert_canvas_layout_valid(plan)
-    # Any object up to object_px wide, anywhere along the strip, is whole inside one tile.
-    for x in range(zone.box[0], zone.box[2] - int(object_px), 7):
-        assert any(t[0] <= x and x + object_px <= t[2] for t in plan.crops), x
+    # Any object up to 1.5x the zone's estimated size, anywhere along the strip, is whole
+    # inside one tile (the promised overlap).
+    width = 1.5 * object_px
+    for x in range(zone.box[0], zone.box[2] - int(width), 7):
+        assert any(t[0] <= x and x + width <= t[2] for t in plan.crops), (x, plan.crops)
 
 
 def test_tile_box_overlap_and_bounds() -> None:
@@ -221,3 +232,21 @@ def test_paste_crops_puts_each_crop_in_its_rectangle_on_grey() -> None:
     assert canvas[100, 300].tolist() == [200, 100, 50]  # tile b
     assert canvas[100, 204].tolist() == [114, 114, 114]  # the gap
     assert canvas[300, 50].tolist() == [114, 114, 114]  # below the crops
+
+
+def test_auto_weighs_the_smallest_object_over_all_zones() -> None:
+    """A near zone with big objects plus a far pavement strip (configs/edge-skynet.yaml): the far
+    bicycles decide; one input shows them 2x+ larger than the whole frame would."""
+    near = WatchedZone(
+        [(0.10, 0.50), (0.60, 0.50), (0.60, 0.98), (0.10, 0.98)], "bottom_center", ("bicycle",)
+    )
+    far = WatchedZone([(0.62, 0.30), (0.98, 0.30), (0.98, 0.40), (0.62, 0.40)], "bottom_center", ("bicycle",))
+    plan = CameraRegions([near, far], mode="auto").base_plan(FRAME, INPUT)
+    assert plan is not None and plan.canvases == 1
+    far_bicycle_whole = zone_box_px(far.polygon, FRAME)[3] - zone_box_px(far.polygon, FRAME)[1]
+    far_bicycle_whole *= 1.0 / 2.5 * whole_frame_scale(FRAME, INPUT)  # 9 px: hopeless
+    assert plan.smallest_object_px() >= 2 * far_bicycle_whole
+    assert_canvas_layout_valid(plan)
+    # no two near-identical tiles: a crop a little too large is shrunk, not cut in two
+    boxes = [p.box for p in plan.placements]
+    assert len(boxes) == 2, boxes

@@ -9,16 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from gridwarden.hub.api.deps import HubServices
-from gridwarden.hub.api.dry_run import build_dry_run_router
+from gridwarden.hub.app import Hub, build_hub
 from gridwarden.hub.auth import Role, UserStore
-from gridwarden.hub.cases import CaseService
 from gridwarden.hub.db.engine import Database, upgrade_database
 from gridwarden.hub.dry_run import DryRunService
 from gridwarden.hub.evidence_store import EvidenceStore
+from gridwarden.hub.settings import HubSettings
 from tests.support.paths import YOLOX_NANO
 from tests.support.scenarios import PARKING_ZONE, ParkedCarScenario, build_parked_car_clip
 
@@ -86,28 +84,32 @@ def tokens(db: Database) -> dict[str, str]:
 
 
 @pytest.fixture
-def evidence_store(tmp_path: Path) -> EvidenceStore:
-    return EvidenceStore(tmp_path / "evidence")
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[DryRunService]:
-    svc = DryRunService(
-        tmp_path / "dry-runs", model_dir=tmp_path / "models", max_upload_bytes=20 * 1024 * 1024
+def hub(db: Database, tmp_path: Path) -> Iterator[Hub]:
+    """The hub as ``hub serve`` builds it; its dry runs accept clips up to 20 MiB."""
+    settings = HubSettings(
+        database_url=db.url,
+        evidence_root=str(tmp_path / "evidence"),
+        model_dir=str(tmp_path / "models"),
+        dry_run_max_upload_bytes=20 * 1024 * 1024,
     )
-    try:
-        yield svc
-    finally:
-        svc.close()
+    with build_hub(settings, db=db) as built:
+        yield built
 
 
 @pytest.fixture
-def client(db: Database, service: DryRunService, evidence_store: EvidenceStore) -> Iterator[TestClient]:
-    """Only the dry-run router, on the hub's real services (the lead wires it into create_app)."""
-    app = FastAPI()
-    app.state.services = HubServices(db=db, cases=CaseService(db), users=UserStore(db))
-    app.include_router(build_dry_run_router(service, evidence_store))
-    with TestClient(app) as c:
+def evidence_store(hub: Hub) -> EvidenceStore:
+    return hub.evidence
+
+
+@pytest.fixture
+def service(hub: Hub) -> DryRunService:
+    assert hub.services.dry_runs is not None
+    return hub.services.dry_runs
+
+
+@pytest.fixture
+def client(hub: Hub) -> Iterator[TestClient]:
+    with TestClient(hub.app) as c:
         yield c
 
 

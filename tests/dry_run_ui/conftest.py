@@ -12,15 +12,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from gridwarden.hub.api.config_documents import build_config_documents_router
-from gridwarden.hub.api.console import install_console
-from gridwarden.hub.api.dry_run import build_dry_run_router
-from gridwarden.hub.app import create_app
+from gridwarden.hub.app import build_hub
 from gridwarden.hub.auth import Role, UserStore
 from gridwarden.hub.config_store import ConfigStore
 from gridwarden.hub.db.engine import Database
-from gridwarden.hub.dry_run import DryRunService
-from gridwarden.hub.evidence_store import EvidenceStore
 from gridwarden.hub.settings import HubSettings
 from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, serve, stop
 from tests.dry_run.conftest import EDGE, parked_car, parking_yaml  # noqa: F401 - fixture
@@ -47,25 +42,23 @@ class DryRunHub:
 def dry_run_hub(tmp_path: Path) -> Iterator[DryRunHub]:
     """The parked-car configuration (zone ``no-parking``, dwell 10 s) is version 1 in force."""
     url = f"sqlite:///{tmp_path / 'hub.db'}"
-    database = Database.open(url)
-    evidence = EvidenceStore(tmp_path / "evidence")
-    app = create_app(HubSettings(database_url=url), db=database)
-    install_console(app, evidence=evidence)
-    app.include_router(build_config_documents_router())
-    service = DryRunService(tmp_path / "dry-runs", model_dir=tmp_path / "models")
-    app.include_router(build_dry_run_router(service, evidence))
+    built = build_hub(
+        HubSettings(
+            database_url=url, evidence_root=str(tmp_path / "evidence"), model_dir=str(tmp_path / "models")
+        )
+    )
+    database = built.db
     users = UserStore(database)
     _, token = users.create(INTEGRATOR, Role.INTEGRATOR)
     users.set_password(INTEGRATOR, INTEGRATOR_PASSWORD)
     ingest_edge_status(database, EDGE)  # the fleet knows the edge from its status topic
     ConfigStore(database).put(EDGE, parking_yaml(), author="test", comment="in force")
     port = free_port()
-    server, thread = serve(app, port)
+    server, thread = serve(built.app, port)
     try:
         yield DryRunHub(f"http://127.0.0.1:{port}", database, token)
     finally:
-        stop(server, thread, database)
-        service.close()
+        stop(server, thread, built)
 
 
 @pytest.fixture

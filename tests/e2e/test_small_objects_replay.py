@@ -31,6 +31,7 @@ from tests.support.small_objects import (
 DWELL_S = 15.0
 HOLD_S = 25.0
 TOLERANCE_S = 2.0
+END_TOLERANCE_S = 4.0
 
 CONFIG = f"""\
 edge_id: edge-test
@@ -78,7 +79,12 @@ def test_small_parked_car_gives_one_incident_on_time(small_car: SmallParkedCar, 
     assert abs(started[0].media_time - small_car.expected_start(DWELL_S)) <= TOLERANCE_S, started[
         0
     ].media_time
-    assert len(ended) == 1 and abs(ended[0].media_time - small_car.leave_time) <= TOLERANCE_S, ended
+    # The end waits for the place to be *seen empty* by the scene model (rules/scene.py), which
+    # works on a 192 px wide copy of the frame: a 65 px car in a 1080p frame is 6 px there, so
+    # the emptied place is recognised ~1 s after the car is gone, on top of end_grace_s (ends at
+    # +2.9 s; +0.9 s without the scene model). Hence the looser bound for the end.
+    assert len(ended) == 1, ended
+    assert 0 <= ended[0].media_time - small_car.leave_time <= END_TOLERANCE_S, ended[0].media_time
     # the incident's box is where the small car stands on the 1080p frame (bottom-right corner)
     box = started[0].objects[0].box
     assert 0.84 < box.x1 < box.x2 < 0.95 and 0.8 < box.y1 < box.y2 < 0.96, box

@@ -17,8 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from gridwarden.edge.evidence import BufferedPacket, PacketClock, StreamInfo
-from gridwarden.hub.api.evidence import build_evidence_router
-from gridwarden.hub.app import create_app
+from gridwarden.hub.app import build_hub
 from gridwarden.hub.auth import Role, UserStore
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.evidence_store import EvidenceStore
@@ -80,12 +79,16 @@ def hub(tmp_path: Path, sqlite_template: Path) -> Iterator[Hub]:  # noqa: F811
     db = Database(f"sqlite:///{db_path}")
     users = UserStore(db)
     tokens = {role.value: users.create(f"{role.value}-user", role)[1] for role in Role}
-    store = EvidenceStore(tmp_path / "evidence", max_upload_bytes=2 * 1024 * 1024)
-    app = create_app(HubSettings(database_url=db.url), db=db)
-    app.include_router(build_evidence_router(store))
+    settings = HubSettings(
+        database_url=db.url,
+        evidence_root=str(tmp_path / "evidence"),
+        evidence_max_upload_bytes=2 * 1024 * 1024,
+    )
+    built = build_hub(settings, db=db)
     try:
-        yield Hub(app=app, store=store, tokens=tokens)
+        yield Hub(app=built.app, store=built.evidence, tokens=tokens)
     finally:
+        built.stop()
         db.dispose()
 
 

@@ -45,7 +45,7 @@ def sha(data: bytes) -> str:
 
 def put(client: TestClient, hub: Hub, data: bytes, content_type: str = "image/jpeg", **kw):  # type: ignore[no-untyped-def]
     sha256 = kw.pop("sha256", sha(data))
-    headers = {**bearer(hub.tokens[kw.pop("role", "integrator")]), "Content-Type": content_type}
+    headers = {**bearer(hub.tokens[kw.pop("role", "edge")]), "Content-Type": content_type}
     return client.put(URL + sha256, content=data, headers=headers)
 
 
@@ -108,7 +108,8 @@ def test_auth(client: TestClient, hub: Hub) -> None:
         client.put(URL + sha(data), content=data, headers={"Content-Type": "image/jpeg"}).status_code == 401
     )
     assert put(client, hub, data, role="staff").status_code == 403  # staff cannot upload
-    assert put(client, hub, data, role="integrator").status_code == 201
+    assert put(client, hub, data, role="integrator").status_code == 403  # nor can integrators
+    assert put(client, hub, data, role="edge").status_code == 201
     assert client.get(URL + sha(data)).status_code == 401
     for role in ("staff", "integrator", "admin"):
         assert client.get(URL + sha(data), headers=bearer(hub.tokens[role])).status_code == 200
@@ -129,7 +130,7 @@ def test_too_big_is_413(client: TestClient, hub: Hub) -> None:
         for start in range(0, len(data), 65536):
             yield data[start : start + 65536]
 
-    headers = {**bearer(hub.tokens["integrator"]), "Content-Type": "image/jpeg"}
+    headers = {**bearer(hub.tokens["edge"]), "Content-Type": "image/jpeg"}
     streamed = client.put(URL + sha(data), content=chunks(), headers=headers)
     assert streamed.status_code == 413
     assert not hub.store.exists(sha(data))
@@ -170,7 +171,7 @@ def test_content_that_is_not_the_declared_type_is_415(client: TestClient, hub: H
 )
 def test_path_tricks_in_the_id_are_refused(client: TestClient, hub: Hub, evidence_id: str) -> None:
     data = jpeg_bytes()
-    headers = {**bearer(hub.tokens["integrator"]), "Content-Type": "image/jpeg"}
+    headers = {**bearer(hub.tokens["edge"]), "Content-Type": "image/jpeg"}
     assert client.put(URL + evidence_id, content=data, headers=headers).status_code in (404, 405, 422)
     assert client.get(URL + evidence_id, headers=bearer(hub.tokens["staff"])).status_code in (404, 405, 422)
     stored = [p for p in hub.store.root.rglob("*") if p.is_file()]

@@ -11,7 +11,8 @@ import pytest
 
 from gridwarden.edge.config import load_edge_config
 from gridwarden.edge.service import build_evidence_uploader
-from gridwarden.hub.serve_cli import EvidencePruner, build_evidence_store
+from gridwarden.hub.app import build_evidence_store
+from gridwarden.hub.evidence_retention import EvidencePruner
 from gridwarden.hub.settings import HubSettings
 from gridwarden.yamlconfig import ConfigError
 

@@ -17,10 +17,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
 
-from gridwarden.hub.api.evidence import build_evidence_router
-from gridwarden.hub.api.snapshots import build_snapshots_router
-from gridwarden.hub.app import create_app
-from gridwarden.hub.auth import Permission, Role, UserStore
+from gridwarden.hub.app import build_hub
+from gridwarden.hub.auth import Role, UserStore
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.evidence_store import EvidenceStore
 from gridwarden.hub.settings import HubSettings
@@ -47,13 +45,14 @@ def uhub(tmp_path: Path, sqlite_template: Path) -> Iterator[UploadHub]:  # noqa:
     users = UserStore(db)
     tokens = {name: users.create(name, Role.EDGE)[1] for name in ("edge-01", "edge-02")}
     tokens["admin"] = users.create("admin", Role.ADMIN)[1]
-    store = EvidenceStore(tmp_path / "evidence", quota_bytes_per_edge=QUOTA)
-    app = create_app(HubSettings(database_url=db.url), db=db)
-    app.include_router(build_evidence_router(store, upload_permission=Permission.UPLOAD_EVIDENCE))
-    app.include_router(build_snapshots_router(store.root / "camera-snapshots"))
+    settings = HubSettings(
+        database_url=db.url, evidence_root=str(tmp_path / "evidence"), evidence_quota_bytes_per_edge=QUOTA
+    )
+    hub = build_hub(settings, db=db)
     try:
-        yield UploadHub(app=app, store=store, tokens=tokens)
+        yield UploadHub(app=hub.app, store=hub.evidence, tokens=tokens)
     finally:
+        hub.stop()
         db.dispose()
 
 

@@ -82,7 +82,7 @@ def test_files_wait_out_a_hub_outage_and_a_restart_and_arrive_once(
     files = [make_jpeg(tmp_path / "out", seed) for seed in range(3)] + [make_clip(car, tmp_path / "out")]
     expected = {f.sha256: f.path.read_bytes() for f in files}
 
-    first = uploader(spool, live_hub.url, hub.tokens["integrator"])
+    first = uploader(spool, live_hub.url, hub.tokens["edge"])
     first.start()
     spooled = [first.enqueue(f) for f in files]
     assert all(not f.path.exists() for f in files), "the spool takes the files over"
@@ -92,7 +92,7 @@ def test_files_wait_out_a_hub_outage_and_a_restart_and_arrive_once(
     assert first.pending() == 4
     first.close()  # the edge restarts while the hub is still down
 
-    second = uploader(spool, live_hub.url, hub.tokens["integrator"])
+    second = uploader(spool, live_hub.url, hub.tokens["edge"])
     assert second.pending() == 4
     second.start()
     time.sleep(0.3)
@@ -112,7 +112,7 @@ def test_files_wait_out_a_hub_outage_and_a_restart_and_arrive_once(
 
 def test_spool_cap_drops_the_oldest_and_counts(hub: Hub, tmp_path: Path) -> None:
     spool = tmp_path / "spool"
-    up = uploader(spool, "http://127.0.0.1:9", hub.tokens["integrator"], max_spool_bytes=12_000)
+    up = uploader(spool, "http://127.0.0.1:9", hub.tokens["edge"], max_spool_bytes=12_000)
     files = [make_jpeg(tmp_path / "out", seed) for seed in range(5)]  # 5000 bytes each
     for f in files:
         up.enqueue(f)
@@ -121,13 +121,13 @@ def test_spool_cap_drops_the_oldest_and_counts(hub: Hub, tmp_path: Path) -> None
     on_disk = sorted(p.name for p in (spool / "files").iterdir())
     assert on_disk == sorted(f"{f.sha256}.jpg" for f in files[3:])  # the newest two
     up.close()
-    again = uploader(spool, "http://127.0.0.1:9", hub.tokens["integrator"], max_spool_bytes=12_000)
+    again = uploader(spool, "http://127.0.0.1:9", hub.tokens["edge"], max_spool_bytes=12_000)
     assert again.dropped() == 3 and again.pending() == 2  # counters and queue survive a restart
     again.close()
 
 
 def test_same_content_is_queued_once(hub: Hub, tmp_path: Path) -> None:
-    up = uploader(tmp_path / "spool", "http://127.0.0.1:9", hub.tokens["integrator"])
+    up = uploader(tmp_path / "spool", "http://127.0.0.1:9", hub.tokens["edge"])
     up.enqueue(make_jpeg(tmp_path / "a", seed=1))
     duplicate = make_jpeg(tmp_path / "b", seed=1)
     up.enqueue(duplicate)
@@ -143,7 +143,7 @@ def test_a_spooled_file_missing_from_the_index_is_recovered(hub: Hub, tmp_path: 
     orphan = spool / "files" / f"{hashlib.sha256(data).hexdigest()}.jpg"
     orphan.write_bytes(data)
     (spool / "files" / ".half-copied.jpg.part").write_bytes(b"partial")
-    up = uploader(spool, "http://127.0.0.1:9", hub.tokens["integrator"])
+    up = uploader(spool, "http://127.0.0.1:9", hub.tokens["edge"])
     assert up.pending() == 1
     assert sorted(p.name for p in (spool / "files").iterdir()) == [orphan.name]
     up.close()
@@ -157,7 +157,7 @@ def test_permanent_refusals_are_dropped_not_retried_forever(
     corrupted.path.write_bytes(jpeg_bytes(seed=2))  # bit rot after hashing: hub says 400
     too_big = make_jpeg(tmp_path / "out", seed=3, size=hub.store.max_upload_bytes + 10)  # 413
     good = make_jpeg(tmp_path / "out", seed=4)
-    up = uploader(tmp_path / "spool", live_hub.url, hub.tokens["integrator"])
+    up = uploader(tmp_path / "spool", live_hub.url, hub.tokens["edge"])
     for f in (corrupted, too_big, good):
         up.enqueue(f)
     up.start()

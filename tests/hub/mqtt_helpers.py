@@ -18,6 +18,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.support.paths import REPO_ROOT
+from tests.support.ports import free_port
 
 
 def wait_until(
@@ -68,15 +69,16 @@ class Publisher:
 
 
 class HubProcess:
-    """``python -m gridwarden.hub.ingest`` as a child process, as production runs it."""
+    """``gridwarden hub serve`` as a child process, as systemd runs it (API on a free port)."""
 
     def __init__(self, db_url: str, port: int, client_id: str, workdir: Path, group: str = "hub") -> None:
         self.client_id = client_id
         self.stats_file = workdir / f"{client_id}.stats.json"
         self.log_path = workdir / f"{client_id}.log"
         self.args = [
-            sys.executable, "-m", "gridwarden.hub.ingest", "--db", db_url, "--mqtt-port", str(port),
+            sys.executable, "-m", "gridwarden.cli", "hub", "serve", "--db", db_url, "--mqtt-port", str(port),
             "--client-id", client_id, "--group", group, "--stats-file", str(self.stats_file), "--no-migrate",
+            "--port", str(free_port()), "--evidence-root", str(workdir / f"{client_id}-evidence"),
         ]  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
 

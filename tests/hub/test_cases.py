@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from gridwarden.hub.cases import TRANSITIONS, CaseNotFound, CaseService, IllegalTransition
 from gridwarden.hub.db import Database
 from gridwarden.hub.db.models import CaseHistory, WebhookOutbox
+from gridwarden.hub.fleet import FleetService
 from gridwarden.hub.ingest import ingest_batch
 from tests.hub.factories import T0, incident_event, topic_of, wire
 
@@ -227,7 +228,7 @@ def test_edges_and_cameras_views(db: Database) -> None:
             ],
             now=NOW,
         )
-    svc = _service(db)
+    svc = FleetService(db)
     [edge] = svc.list_edges()
     assert (edge.edge_id, edge.online, edge.version, edge.outbox_depth) == (EDGE, True, "1.0", 3)
     assert (edge.highest_seen_seq, edge.highest_contiguous_seq, edge.missing_seqs, edge.gaps_seen) == (

@@ -25,9 +25,9 @@ from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
 from sqlalchemy import func, select
 
-import gridwarden.hub.ingest as ingest_module
+import gridwarden.hub.ingest.storage as ingest_module
 from gridwarden.contract import MAX_OBJECTS_PER_EVENT, Topics
-from gridwarden.hub.app import create_app
+from gridwarden.hub.app import build_hub
 from gridwarden.hub.auth import Role, UserStore
 from gridwarden.hub.db import Database
 from gridwarden.hub.db.models import DeadLetter, ReceivedEvent
@@ -153,13 +153,16 @@ def test_a_message_that_makes_storage_raise_is_isolated_not_fatal(
 
 
 def test_dead_letters_are_listed_for_admins_only(
-    db: Database, ingestor: HubIngestor, publisher: Publisher
+    db: Database, ingestor: HubIngestor, publisher: Publisher, tmp_path: Path
 ) -> None:
     publisher.publish_all([(Topics(SITE, EDGE).incidents, POISON["media_time_1e20"])])
     wait_until(lambda: len(_dead(db)) == 1, 20, what="the dead letter")
     users = UserStore(db)
     admin, staff = users.create("root", Role.ADMIN)[1], users.create("clerk", Role.STAFF)[1]
-    with TestClient(create_app(HubSettings(database_url=db.url), db=db)) as client:
+    with (
+        build_hub(HubSettings(database_url=db.url, evidence_root=str(tmp_path / "ev")), db=db) as hub,
+        TestClient(hub.app) as client,
+    ):
         page = client.get("/api/v1/dead-letters", headers={"Authorization": f"Bearer {admin}"})
         assert page.status_code == 200, page.text
         body = page.json()
@@ -173,7 +176,11 @@ def test_dead_letters_are_listed_for_admins_only(
 
 
 def test_a_dead_writer_makes_healthz_503_and_calls_on_fatal(
-    db: Database, mosquitto_broker: MosquittoBroker, publisher: Publisher, monkeypatch: pytest.MonkeyPatch
+    db: Database,
+    mosquitto_broker: MosquittoBroker,
+    publisher: Publisher,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     def broken(self: HubIngestor, batch: list[Any]) -> None:
         raise SystemError("injected: the writer thread dies")
@@ -187,12 +194,12 @@ def test_a_dead_writer_makes_healthz_503_and_calls_on_fatal(
         client_id="hub-dies",
         on_fatal=fatal.append,
     )
-    app = create_app(HubSettings(database_url=db.url), db=db)
-    app.state.health_checks = [ing.health_problem]
+    hub = build_hub(HubSettings(database_url=db.url, evidence_root=str(tmp_path / "ev")), db=db)
+    hub.app.state.health_checks = [ing.health_problem]
     ing.start()
     try:
         assert ing.wait_ready(15)
-        with TestClient(app) as client:
+        with TestClient(hub.app) as client:
             assert client.get("/healthz").status_code == 200
             publisher.publish_all([(topic_of(incident_event(seq=1)), wire(incident_event(seq=1)))])
             wait_until(lambda: bool(fatal), 10, what="on_fatal")
@@ -201,6 +208,7 @@ def test_a_dead_writer_makes_healthz_503_and_calls_on_fatal(
             assert health.status_code == 503 and health.json()["workers"] == "failed"
     finally:
         ing.stop()
+        hub.stop()
 
 
 @pytest.mark.slow

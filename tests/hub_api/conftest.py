@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from gridwarden.contract import CameraStatus, EdgeStatus, IncidentEvent, Topics, utcnow
-from gridwarden.hub.app import create_app
+from gridwarden.hub.app import build_hub
 from gridwarden.hub.auth import Role, UserStore
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.ingest import Outcome, ingest_batch
@@ -69,9 +70,9 @@ def seed_events(seed: Sequence[tuple[str, str, str, int]] = SEED) -> list[Incide
 
 
 @pytest.fixture
-def app_client(db: Database) -> Iterator[TestClient]:  # noqa: F811 - the imported fixture
-    app = create_app(HubSettings(database_url=db.url), db=db)
-    with TestClient(app) as client:
+def app_client(db: Database, tmp_path: Path) -> Iterator[TestClient]:  # noqa: F811 - the imported fixture
+    settings = HubSettings(database_url=db.url, evidence_root=str(tmp_path / "evidence"))
+    with build_hub(settings, db=db) as hub, TestClient(hub.app) as client:
         yield client
 
 

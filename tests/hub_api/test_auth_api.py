@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from gridwarden.hub.app import create_app
+from gridwarden.hub.app import build_hub
 from gridwarden.hub.auth import UserStore, hash_token
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.db.models import User
 from gridwarden.hub.settings import HubSettings
 from tests.hub_api.conftest import bearer
+
+SHA = "a" * 64
+# The edge user of the tokens fixture: an edge token is bound to its own edge id.
+EDGE = "edge-user"
+SNAPSHOT = f"/api/v1/cameras/{EDGE}/cam-1/snapshot"
+DRY_RUNS = f"/api/v1/edges/{EDGE}/cameras/cam-1/dry-runs"
 
 # (method, path, body) of every route that needs a token, with the roles allowed to use it.
 ROUTES = [
@@ -27,15 +34,53 @@ ROUTES = [
     ("DELETE", "/api/v1/users/nobody/token", None, {"admin"}),
     ("GET", "/api/v1/me", None, {"staff", "integrator", "admin", "edge"}),
     # Central configuration: integrators read and write it; staff and edges may not.
-    ("GET", "/api/v1/edges/edge-01/config", None, {"integrator", "admin"}),
-    ("PUT", "/api/v1/edges/edge-01/config", {"yaml": "x: 1"}, {"integrator", "admin"}),
-    ("GET", "/api/v1/edges/edge-01/config/versions", None, {"integrator", "admin"}),
-    ("GET", "/api/v1/edges/edge-01/config/versions/1", None, {"integrator", "admin"}),
-    ("POST", "/api/v1/edges/edge-01/config/rollback", {"version": 1}, {"integrator", "admin"}),
-    ("POST", "/api/v1/edges/edge-01/config/publish", None, {"integrator", "admin"}),
-    ("GET", "/api/v1/edges/edge-01/config/document", None, {"integrator", "admin"}),
-    ("PUT", "/api/v1/edges/edge-01/config/document", {"document": {}}, {"integrator", "admin"}),
+    ("GET", f"/api/v1/edges/{EDGE}/config", None, {"integrator", "admin"}),
+    ("PUT", f"/api/v1/edges/{EDGE}/config", {"yaml": "x: 1"}, {"integrator", "admin"}),
+    ("GET", f"/api/v1/edges/{EDGE}/config/versions", None, {"integrator", "admin"}),
+    ("GET", f"/api/v1/edges/{EDGE}/config/versions/1", None, {"integrator", "admin"}),
+    ("POST", f"/api/v1/edges/{EDGE}/config/rollback", {"version": 1}, {"integrator", "admin"}),
+    ("POST", f"/api/v1/edges/{EDGE}/config/publish", None, {"integrator", "admin"}),
+    ("GET", f"/api/v1/edges/{EDGE}/config/document", None, {"integrator", "admin"}),
+    ("PUT", f"/api/v1/edges/{EDGE}/config/document", {"document": {}}, {"integrator", "admin"}),
+    ("PUT", f"/api/v1/edges/{EDGE}/config/running", None, {"edge", "admin"}),
+    # Evidence: edges upload, case readers download.
+    ("PUT", f"/api/v1/evidence/{SHA}", None, {"edge", "admin"}),
+    ("GET", f"/api/v1/evidence/{SHA}", None, {"staff", "integrator", "admin"}),
+    # Camera snapshots for the zone editor.
+    ("PUT", f"{SNAPSHOT}", None, {"edge", "admin"}),
+    ("GET", f"{SNAPSHOT}", None, {"integrator", "admin"}),
+    ("POST", f"{SNAPSHOT}/url", None, {"integrator", "admin"}),
+    ("POST", f"{SNAPSHOT}/request", None, {"integrator", "admin"}),
+    # Dry runs: integrators start them and watch the results.
+    ("POST", DRY_RUNS, None, {"integrator", "admin"}),
+    ("GET", f"{DRY_RUNS}/job1", None, {"integrator", "admin"}),
+    ("POST", f"{DRY_RUNS}/job1/video-urls", None, {"integrator", "admin"}),
+    ("GET", f"{DRY_RUNS}/job1/video/candidate/0", None, {"integrator", "admin"}),
+    # The review console's own routes.
+    ("GET", "/api/v1/console/me", None, {"staff", "integrator", "admin", "edge"}),
+    ("PUT", "/api/v1/console/me", {"language": "en"}, {"staff", "integrator", "admin", "edge"}),
+    ("GET", "/api/v1/console/facets", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/console/fleet", None, {"integrator", "admin"}),
+    ("POST", "/api/v1/console/evidence-urls", {"sha256": [SHA]}, {"staff", "integrator", "admin"}),
+    ("POST", "/api/v1/console/stream-url", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/console/search", None, {"staff", "integrator", "admin"}),
+    ("POST", "/api/v1/console/bulk", None, {"staff", "admin"}),
+    ("POST", "/api/v1/console/mark-reviewed", None, {"staff", "admin"}),
+    ("POST", "/api/v1/console/media-ticket", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/console/live", None, {"staff", "integrator", "admin"}),
 ]
+
+# Routes that take no bearer token by design: a password log-in, and the signed URLs that
+# <img>, <video> and EventSource open (each checks its ticket; see their own tests).
+NO_BEARER = {
+    ("POST", "/api/v1/console/login"),
+    ("GET", f"/api/v1/console/evidence/{SHA}"),
+    ("GET", "/api/v1/stream"),
+    ("GET", f"{SNAPSHOT}/signed"),
+    ("GET", f"{DRY_RUNS}/job1/video/candidate/0/signed"),
+    ("GET", "/api/v1/console/media/case/1/thumbnail"),
+    ("GET", f"/api/v1/console/media/camera/{EDGE}/cam-1"),
+}
 
 
 def test_every_api_route_is_protected(app_client: TestClient) -> None:
@@ -46,14 +91,20 @@ def test_every_api_route_is_protected(app_client: TestClient) -> None:
             method.upper(),
             path.replace("{case_id}", "1")
             .replace("{username}", "nobody")
-            .replace("{edge_id}", "edge-01")
-            .replace("{version}", "1"),
+            .replace("{edge_id}", EDGE)
+            .replace("{version}", "1")
+            .replace("{camera_id}", "cam-1")
+            .replace("{sha256}", SHA)
+            .replace("{job_id}", "job1")
+            .replace("{which}", "candidate")
+            .replace("{clip_index}", "0")
+            .replace("{kind}", "thumbnail"),
         )
         for path, operations in spec["paths"].items()
         for method in operations
     }
     covered = {(method, path) for method, path, _, _ in ROUTES}
-    assert served - {("GET", "/healthz")} == covered
+    assert served - {("GET", "/healthz")} - NO_BEARER == covered
 
 
 def test_no_token_is_401_with_a_bearer_challenge(app_client: TestClient) -> None:
@@ -158,11 +209,11 @@ def test_health_needs_no_token_and_checks_the_database(app_client: TestClient, d
     assert response.json()["status"] == "ok" and response.json()["database"] == db.dialect
 
 
-def test_health_reports_an_unreachable_database() -> None:
+def test_health_reports_an_unreachable_database(tmp_path: Path) -> None:
     # Nothing listens on port 1: connecting fails at once.
     dead = Database("postgresql+psycopg://postgres@127.0.0.1:1/gridwarden?connect_timeout=2")
-    app = create_app(HubSettings(database_url=dead.url), db=dead)
-    with TestClient(app) as client:
+    settings = HubSettings(database_url=dead.url, evidence_root=str(tmp_path / "evidence"))
+    with build_hub(settings, db=dead) as hub, TestClient(hub.app) as client:
         response = client.get("/healthz")
     dead.dispose()
     assert response.status_code == 503

@@ -11,8 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gridwarden.contract import EdgeStatus, utcnow
-from gridwarden.hub.api.snapshots import build_snapshots_router
-from gridwarden.hub.app import create_app
+from gridwarden.hub.app import build_hub
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.settings import HubSettings
 from tests.hub.factories import SITE
@@ -73,12 +72,11 @@ def test_control_characters_in_a_configuration_are_422(
 def test_a_camera_id_no_camera_can_have_is_a_4xx(
     db: Database, tokens: dict[str, str], tmp_path: Path, camera: str
 ) -> None:
-    """The edge is known, so only the camera id decides (this app has no broker connection: a
-    valid camera id gets 503, which the first request shows)."""
+    """The edge is known, so only the camera id decides (this hub was never started, so its
+    publisher has no broker connection: a valid camera id gets 503, which the first request shows)."""
     ingest(db, EdgeStatus(edge_id="edge-01", site=SITE, online=True, wall_time=utcnow()))
-    app = create_app(HubSettings(database_url=db.url), db=db)
-    app.include_router(build_snapshots_router(tmp_path / "snapshots"))
-    with TestClient(app) as client:
+    settings = HubSettings(database_url=db.url, evidence_root=str(tmp_path / "evidence"))
+    with build_hub(settings, db=db) as hub, TestClient(hub.app) as client:
         url = "/api/v1/cameras/edge-01/{}/snapshot/request"
         assert client.post(url.format("cam-1"), headers=bearer(tokens["admin"])).status_code == 503
         response = client.post(url.format(camera), headers=bearer(tokens["admin"]))

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 
-from gridwarden.hub.api.console import install_console
-from gridwarden.hub.app import create_app
-from gridwarden.hub.db.engine import Database
-from gridwarden.hub.evidence_store import EvidenceStore
-from gridwarden.hub.settings import HubSettings
 from tests.hub_api.conftest import bearer
 
 
 @pytest.fixture
-def console_client(db: Database, tmp_path: Path):  # type: ignore[no-untyped-def]
-    app = create_app(HubSettings(database_url=db.url), db=db)
-    install_console(app, evidence=EvidenceStore(tmp_path / "evidence"))
-    with TestClient(app) as client:
-        yield client
+def console_client(app_client: TestClient) -> TestClient:
+    return app_client
 
 
 def directives(header: str) -> dict[str, str]:

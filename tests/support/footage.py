@@ -200,3 +200,29 @@ def write_clip(
             dst.mux(packet)
     tmp.rename(out)
     return duration
+
+
+@dataclass(frozen=True)
+class Goods:
+    """A pile of cardboard boxes put down over ``box`` (normalised xyxy) at ``start`` and taken
+    away at ``end``: the market-stall case, something no detector class fits."""
+
+    box: tuple[float, float, float, float]
+    start: float
+    end: float = float("inf")
+
+    def __call__(self, image: np.ndarray, t: float) -> np.ndarray:
+        if not self.start <= t < self.end:
+            return image
+        h, w = image.shape[:2]
+        x0, y0, x1, y1 = (int(round(v * s)) for v, s in zip(self.box, (w, h, w, h), strict=True))
+        out = image.copy()
+        out[y0:y1, x0:x1] = (60, 110, 160)  # cardboard brown (BGR)
+        bw, bh = max((x1 - x0) // 2, 2), max((y1 - y0) // 2, 2)
+        for by in range(y0, y1, bh):  # four boxes with dark seams and a lighter tape strip
+            for bx in range(x0, x1, bw):
+                out[by : min(by + bh, y1), bx : min(bx + 2, x1)] = (30, 55, 80)
+                out[by : min(by + 2, y1), bx : min(bx + bw, x1)] = (30, 55, 80)
+                mid = bx + bw // 2
+                out[by : min(by + bh, y1), mid - 2 : mid + 2] = (150, 190, 215)
+        return out

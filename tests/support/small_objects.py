@@ -96,11 +96,12 @@ class SmallParkedCar:
         return self.stop_time + dwell_s
 
 
-def build_small_parked_car_clip(out: Path, hold_s: float = 30.0, last_frame: int = 100) -> SmallParkedCar:
+def build_small_parked_car_clip(out: Path, hold_s: float = 30.0, last_frame: int = 150) -> SmallParkedCar:
     """The parked-car scenario (frame 76 held for ``hold_s``) at 1080p with the car small.
 
-    Written with PyAV's libx264 at 12.5 fps; ``last_frame`` 100 ends it just after the car has
-    driven out of the zone (it leaves ~0.6 s after the hold).
+    Written with PyAV's libx264 at 12.5 fps; ``last_frame`` 150 ends it 4 s after the car has
+    driven out of the zone (it leaves ~0.6 s after the hold; no other car comes before frame 190),
+    so the place is seen empty long enough for the incident to end.
     """
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,14 +16,10 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from gridwarden.contract import CameraStatus, EdgeStatus, Topics, utcnow
-from gridwarden.hub.api.config_documents import build_config_documents_router
-from gridwarden.hub.api.console import install_console
-from gridwarden.hub.api.snapshots import build_snapshots_router
-from gridwarden.hub.app import create_app
+from gridwarden.hub.app import build_hub
 from gridwarden.hub.auth import Role, UserStore
 from gridwarden.hub.config_push import ConfigPublisher
 from gridwarden.hub.db.engine import Database
-from gridwarden.hub.evidence_store import EvidenceStore
 from gridwarden.hub.ingest import ingest_payload
 from gridwarden.hub.settings import HubSettings
 from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, first_frame_jpeg, serve, stop
@@ -112,19 +108,18 @@ def ingest_edge_status(db: Database, edge_id: str) -> None:
 @pytest.fixture
 def zone_hub(tmp_path: Path, mosquitto_broker: MosquittoBroker) -> Iterator[ZoneHub]:  # noqa: F811
     url = f"sqlite:///{tmp_path / 'hub.db'}"
-    database = Database.open(url)
     publisher = ConfigPublisher(host="127.0.0.1", port=mosquitto_broker.port, timeout_s=5.0)
     assert publisher.connect(), "config publisher could not connect to the test broker"
-    app = create_app(HubSettings(database_url=url), db=database, config_publisher=publisher)
-    install_console(app, evidence=EvidenceStore(tmp_path / "evidence"))
-    app.include_router(build_config_documents_router())
-    app.include_router(build_snapshots_router(tmp_path / "evidence" / "camera-snapshots"))
+    built = build_hub(
+        HubSettings(database_url=url, evidence_root=str(tmp_path / "evidence")), config_publisher=publisher
+    )
+    database = built.db
     users = UserStore(database)
     _, integrator_token = users.create(INTEGRATOR, Role.INTEGRATOR)
     users.set_password(INTEGRATOR, INTEGRATOR_PASSWORD)
     _, edge_token = users.create(EDGE, Role.EDGE)
     port = free_port()
-    server, thread = serve(app, port)
+    server, thread = serve(built.app, port)
     hub = ZoneHub(f"http://127.0.0.1:{port}", database, integrator_token, edge_token, mosquitto_broker)
     try:
         _ingest_status(database)
@@ -144,7 +139,7 @@ def zone_hub(tmp_path: Path, mosquitto_broker: MosquittoBroker) -> Iterator[Zone
         assert uploaded.status_code == 200, uploaded.text
         yield hub
     finally:
-        stop(server, thread, database)
+        stop(server, thread, built)
         publisher.close()
 
 

@@ -24,8 +24,9 @@ How a plan is made (per camera, per frame size; cached):
    hold get crops of their own, packed into space left free on the canvases (Frigate's idea:
    motion says where to look), never into a new canvas, so motion never raises the cost.
 
-``auto`` chooses zones when the estimated object would be smaller than :data:`SMALL_OBJECT_PX`
-(32 px) in the whole-frame model input, and the zone crops enlarge it by at least 1.2x; else the
+``auto`` chooses zones when a zone's estimated object would be smaller than
+:data:`SMALL_OBJECT_PX` (32 px) in the whole-frame model input, and the plan makes the smallest
+expected object over all zones at least 1.2x larger than whole-frame inference would; else the
 whole frame. Why 32: measured with yolox_nano on car-detection.mp4 pasted small into a 1080p
 frame, a car 39 px tall in the model input scores 0.29 (barely kept), 29 px is missed, and from
 60 px up it scores 0.8-0.9; COCO calls objects under 32 px "small", where YOLO-n models keep only
@@ -96,6 +97,7 @@ MAX_MOTION_CROPS = 4
 MIN_MOTION_PIXELS = 3
 
 _STEP = 0.9  # the scale search's coarse step
+_SHRINK_RATHER_THAN_TILE = 1.15
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels, x1/y1 exclusive
 
@@ -125,6 +127,7 @@ class Placement:
     height: int
     scale: float
     source: str = "zone"
+    object_px: float = 0.0  # the zone's estimated smallest object, in frame px (zone crops)
 
     def canvas_rect(self) -> tuple[int, int, int, int]:
         return self.x, self.y, self.x + self.width, self.y + self.height
@@ -142,6 +145,11 @@ class RegionPlan:
     @property
     def crops(self) -> list[Box]:
         return [p.box for p in self.placements]
+
+    def smallest_object_px(self) -> float:
+        """The smallest zone object's estimated size in the model input, over the zone crops."""
+        sizes = [p.scale * p.object_px for p in self.placements if p.source == "zone"]
+        return min(sizes) if sizes else 0.0
 
     def min_scale(self, source: str = "zone") -> float:
         scales = [p.scale for p in self.placements if p.source == source]
@@ -328,23 +336,27 @@ def _pack_zone_crops(
     max_canvases: int,
 ) -> list[Placement] | None:
     width, height = input_size
-    pieces: list[tuple[Box, float]] = []
+    pieces: list[tuple[Box, float, float]] = []
     for crop, scale, zone in zip(crops, scales, zones, strict=True):
+        crop_w, crop_h = crop[2] - crop[0], crop[3] - crop[1]
+        if max(crop_w * scale / width, crop_h * scale / height) <= _SHRINK_RATHER_THAN_TILE:
+            # Only a little too large: shrink it a little rather than cut two near-equal tiles.
+            scale = min(scale, width / crop_w, height / crop_h)
         max_w, max_h = int(width / scale), int(height / scale)
         # Overlap: the zone's estimated object, so one on a tile border is whole in one tile.
         overlap = math.ceil(zone.object_px * 1.5)
-        pieces.extend((tile, scale) for tile in tile_box(crop, max_w, max_h, overlap))
+        pieces.extend((tile, scale, zone.object_px) for tile in tile_box(crop, max_w, max_h, overlap))
     packer = _ShelfPacker(width, height, max_canvases)
-    order = sorted(range(len(pieces)), key=lambda i: -_scaled(*pieces[i])[1])
+    order = sorted(range(len(pieces)), key=lambda i: -_scaled(pieces[i][0], pieces[i][1])[1])
     out: list[Placement] = []
     for i in order:
-        box, scale = pieces[i]
+        box, scale, object_px = pieces[i]
         w, h = _scaled(box, scale)
         spot = packer.place(w, h)
         if spot is None:
             return None
         canvas, x, y = spot
-        out.append(Placement(box, canvas, x, y, w, h, scale))
+        out.append(Placement(box, canvas, x, y, w, h, scale, "zone", object_px))
     return out
 
 
@@ -499,7 +511,9 @@ class CameraRegions:
         if self.mode == "auto" and not should_use_zones(regions, frame_size, input_size):
             return None
         plan = plan_regions(regions, frame_size, input_size, max_inputs=self.max_inputs)
-        gain_too_small = plan is not None and plan.min_scale() < MIN_GAIN * whole_frame_scale(
-            frame_size, input_size
-        )
-        return None if self.mode == "auto" and gain_too_small else plan
+        if self.mode == "auto" and plan is not None:
+            # The smallest expected object anywhere in the zones must come out larger.
+            whole = min(z.object_px for z in regions) * whole_frame_scale(frame_size, input_size)
+            if plan.smallest_object_px() < MIN_GAIN * whole:
+                return None
+        return plan

@@ -61,6 +61,9 @@ _EMPTY_FOREGROUND_MAX = 0.3
 _REAPPEAR_CHECK_S = 1.0
 _SIGNATURE_PERIOD_S = 1.0
 _SIGNATURE_GAIN = 0.2
+# A place whose signature is this close (as a fraction of the "different object" distance) to the
+# remembered object's shows that object.
+_SAME_LOOK_FRACTION = 0.5
 
 
 @dataclass
@@ -149,6 +152,7 @@ class RestingObject:
     held_s: float = 0.0
     absent_s: float = 0.0
     empty_s: float = 0.0
+    undetected_s: float = 0.0  # since a track last matched it (seen_in_place does not reset this)
     present: bool = True
     hidden: bool = False  # not seen this frame, and something covers its place
     incident: OpenIncident | None = None
@@ -167,10 +171,20 @@ class RestingObject:
         self.hidden = False
         self.absent_s = 0.0
         self.empty_s = 0.0
+        self.undetected_s = 0.0
         self.held_s = self.dwell_s
         self._votes[class_id] = self._votes.get(class_id, 0.0) + max(confidence, 1e-3)
         self._conf_sum += confidence
         self._conf_n += 1
+
+    def seen_in_place(self) -> None:
+        """Not detected, but its place shows it (the scene's pixels match its signature): it
+        has stayed. Box, class and confidence stay as last detected."""
+        self.present = True
+        self.hidden = False
+        self.absent_s = 0.0
+        self.empty_s = 0.0
+        self.held_s = self.dwell_s
 
     def learn_signature(self, signature: np.ndarray, now: float) -> None:
         """Blend in how the object looks now, at most once a second (a slow average follows dusk
@@ -264,6 +278,7 @@ class PlaceMemory:
         occluders: Detections | None = None,
         scene: SceneView | None = None,
         ages: np.ndarray | None = None,
+        departed: frozenset[int] = frozenset(),
     ) -> None:
         """Advance every clock by ``dt`` media seconds and match this frame's tracks.
 
@@ -271,10 +286,13 @@ class PlaceMemory:
         ``scene`` lets the memory look at the pixels (see the class docstring). ``ages`` (one per
         track) backdate a new object's clock: seconds it had already been there when first
         reported (the static-object path reports a region only after it has settled).
+        ``departed`` are ids of tracks seen outside the zone: an unseen object whose own track is
+        among them drove off, whatever its old place still shows while it pulls away.
         """
         self._now += dt
         for obj in self.objects:
             obj.dwell_s += dt
+            obj.undetected_s += dt
             obj.present = False
         n = len(tracks)
         assert tracks.track_id is not None
@@ -303,7 +321,7 @@ class PlaceMemory:
                 matched_tracks.add(ti)
         absent = [o for o in self.objects if not o.present]
         if absent:
-            self._classify_absent(absent, dt, occluders, scene, replaced)
+            self._classify_absent(absent, dt, occluders, scene, replaced | self._departed(absent, departed))
         for ti in range(n):
             if ti not in matched_tracks:
                 obj = RestingObject(
@@ -332,7 +350,7 @@ class PlaceMemory:
         followed by :meth:`RestingObject.learn_signature`.
         """
         for oi, obj in enumerate(self.objects):
-            if obj.absent_s < _REAPPEAR_CHECK_S or obj.signature is None:
+            if obj.undetected_s < _REAPPEAR_CHECK_S or obj.signature is None:
                 continue
             for ti in np.nonzero(valid[:, oi])[0].tolist():
                 if (
@@ -354,17 +372,32 @@ class PlaceMemory:
         for obj in absent:
             obj.absent_s += dt
             if obj.key in replaced:
-                obj.hidden = False  # a different object stands at its place: it is not there
+                obj.hidden = False  # a different object stands at its place, or it drove off
             elif self._memory_for(obj) <= 0.0:
                 obj.hidden = False
             elif _covered_by_others(obj, occluders) >= HIDDEN_COVERAGE:
                 obj.hidden = True
             elif scene is not None:
                 obj.hidden = scene.foreground_fraction(obj.ref) > _EMPTY_FOREGROUND_MAX
+                if obj.hidden and self._looks_like(obj, scene):
+                    obj.seen_in_place()  # missed by the detector (dusk), yet plainly still there
+                    continue
             else:
                 obj.hidden = False
             if not obj.hidden:
                 obj.empty_s += dt
+
+    @staticmethod
+    def _departed(absent: list[RestingObject], departed: frozenset[int]) -> set[int]:
+        return {o.key for o in absent if o.track_id >= 0 and o.track_id in departed}
+
+    def _looks_like(self, obj: RestingObject, scene: SceneView) -> bool:
+        """Whether the pixels at the object's place show the object itself (its signature, well
+        within the distance that tells a different object apart)."""
+        if obj.signature is None:
+            return False
+        distance = signature_distance(obj.signature, scene.signature(obj.ref))
+        return distance <= _SAME_LOOK_FRACTION * self.max_signature_distance
 
     def forget(self, predicate: Callable[[RestingObject], bool]) -> None:
         self.objects = [o for o in self.objects if not predicate(o)]

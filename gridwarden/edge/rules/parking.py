@@ -105,9 +105,11 @@ class IllegalParkingRule(DwellRule):
         if ctx.camera_moving:
             self.places.forget(lambda o: o.incident is None)
             return []
-        eligible = tracks[self._class_and_size(tracks, ctx)]
-        eligible = eligible[self.zone.contains(eligible, ctx.frame_size)]
-        self.places.step(eligible, dt, occluders=tracks, scene=ctx.scene)
+        inside = self.zone.contains(tracks, ctx.frame_size)
+        eligible = tracks[self._class_and_size(tracks, ctx) & inside]
+        assert tracks.track_id is not None
+        departed = frozenset(tracks.track_id[~inside].tolist())
+        self.places.step(eligible, dt, occluders=tracks, scene=ctx.scene, departed=departed)
         now = ctx.media_time
         self._cooldowns = [(box, until) for box, until in self._cooldowns if until > now]
         active = self._schedule_active(ctx)

@@ -4,7 +4,7 @@ The dwell rules remember resting objects by place (:mod:`.base`). When the detec
 one, the tracks alone cannot tell *why*: the car drove off, or a bus stopped in front of it. This
 module answers from the pixels, cheaply:
 
-* :class:`SceneModel` keeps a long-term background of the camera's view at a small size (192 px
+* :class:`SceneModel` keeps a long-term background of the camera's view at a small size (160 px
   wide, colour, blurred), in media time. Pixels that match it follow the scene slowly
   (``background_s``: daylight); pixels that differ are absorbed far more slowly (``absorb_s``), so
   a car parked for an hour, or a bus standing in front of it for a minute, does not become road.
@@ -52,6 +52,10 @@ _GREY_BINS = 3
 _MIN_SATURATION = 60
 _SIGNATURE_SIDE = 24  # the box centre is resampled to this many pixels a side before binning
 _CENTRE_MARGIN = 0.2  # fraction of the box trimmed on each side: road around a car stays out
+# The difference threshold applies as given in daylight (median brightness about this level) and
+# shrinks in proportion at dusk, never below _MIN_THRESHOLD.
+_DAYLIGHT_MEDIAN = 100.0
+_MIN_THRESHOLD = 8.0
 
 
 class SceneView:
@@ -136,13 +140,14 @@ class SceneModel:
         width: analysis width in pixels (aspect ratio kept).
         background_s: time constant for pixels that match the background.
         absorb_s: time constant for pixels that differ from it (objects, occluders).
-        diff_threshold: grey levels (max over B, G, R) above which a pixel differs.
+        diff_threshold: grey levels (max over B, G, R) above which a pixel differs in daylight;
+            scaled down with the scene's median brightness at dusk (never below 8).
     """
 
     def __init__(
         self,
         *,
-        width: int = 192,
+        width: int = 160,
         background_s: float = 300.0,
         absorb_s: float = 3600.0,
         diff_threshold: float = 25.0,
@@ -167,18 +172,23 @@ class SceneModel:
             small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
         small = cv2.GaussianBlur(small, (3, 3), 0).astype(np.float32)
         median_value = float(np.median(small[::2, ::2].max(axis=2)))
+        # At dusk every contrast shrinks with the light: the threshold follows the scene's
+        # brightness (down to a floor well above the sensor noise left after downscaling).
+        threshold = float(
+            np.clip(self._threshold * median_value / _DAYLIGHT_MEDIAN, _MIN_THRESHOLD, self._threshold)
+        )
         if self._background is None or self._background.shape != small.shape or t < self._last_t:
             self._background = small.copy()
             self._last_t = t
-            return SceneView(image, small, self._background.copy(), self._threshold, median_value)
+            return SceneView(image, small, self._background.copy(), threshold, median_value)
         dt = t - self._last_t
         self._last_t = t
         # Global brightness drift from every other pixel: the median ignores a local object.
         offset = np.median((small[::2, ::2] - self._background[::2, ::2]).reshape(-1, 3), axis=0)
         matched = self._background + offset.astype(np.float32)
-        view = SceneView(image, small, matched, self._threshold, median_value)
+        view = SceneView(image, small, matched, threshold, median_value)
         if dt > 0:
-            foreground = view._difference() > self._threshold
+            foreground = view._difference() > threshold
             rate_bg = 1.0 - math.exp(-dt / self._background_s)
             rate_fg = 1.0 - math.exp(-dt / self._absorb_s)
             rate = np.where(foreground, np.float32(rate_fg), np.float32(rate_bg))[..., None]

@@ -17,6 +17,9 @@ every rate is ``1 - exp(-dt / tau)``):
   changed over the last few seconds;
 - **static**: age >= ``min_static_s`` and still (once static, a pixel stays static while it is
   foreground, so someone walking in front of a stall does not reset its box).
+- **shadow**: darker than the background by a similar factor in every channel, with the
+  background's texture: not foreground, so a building's shadow sweeping slowly over a pavement
+  is not an object (see ``_shadow``).
 
 Because age counts from arrival, an object is reported about ``min_static_s`` after it arrives,
 or ``short_term_s * ln(contrast / diff_threshold)`` after it stops if that is later. Each box comes
@@ -38,7 +41,7 @@ Before a region is first reported, its outline is checked: a real object has its
 current frame; a ghost has them in the background model and not in the frame. Ghost regions are
 written into the long-term background at once. Limitation: an object already present when the
 detector starts is background to it and is never reported by this path (the class detector still
-sees cars); shadows that fall for minutes are reported like objects.
+sees cars); a flat grey object darker than flat grey ground passes for a shadow.
 
 Example::
 
@@ -64,7 +67,12 @@ from gridwarden.edge.types import Detections
 STATIC_OBJECT_CLASS = "static_object"
 
 _MAX_STEP_S = 5.0  # a longer gap in the stream is not counted as more than this much dwell
-_GHOST_EDGE_RATIO = 1.0  # the outline is where edges are stronger: frame (object) or model (ghost)
+_GHOST_EDGE_RATIO = 1.0
+# A shadow: frame / background between these (darker, not black), the same within this much across
+# B, G, R, and varying by at most this standard deviation over 5x5 pixels (the ground's texture).
+_SHADOW_RATIO = (0.3, 0.92)
+_SHADOW_MAX_COLOUR_SPREAD = 0.12
+_SHADOW_MAX_TEXTURE_SD = 0.05  # the outline is where edges are stronger: frame (object) or model (ghost)
 
 
 class StaticForegroundDetector:
@@ -145,6 +153,7 @@ class StaticForegroundDetector:
         offset = np.median((small[::2, ::2] - self._long[::2, ::2]).reshape(-1, 3), axis=0)
         current = small - offset.astype(np.float32)
         foreground = _max_channel_diff(current, self._long) > self._threshold
+        foreground &= ~_shadow(small, self._long)
         still = _max_channel_diff(small, self._short) <= self._threshold
         self._age = np.where(foreground, self._age + min(dt, _MAX_STEP_S), 0.0).astype(np.float32)
         static = foreground & (self._age >= self._min_static_s) & (still | self._static)
@@ -237,6 +246,27 @@ class StaticForegroundDetector:
         )
         detections = Detections(xyxy=xyxy, confidence=confidence, class_id=np.full(len(xyxy), self._class_id))
         return detections, oldest[1:][keep]
+
+
+def _shadow(frame: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Pixels that look like the background under a shadow, not like something new.
+
+    A shadow darkens every channel by about the same factor (colour kept) and keeps the ground's
+    texture, so the ratio frame / background is below one, nearly equal across B, G, R, and
+    smooth over a few pixels; an object has its own colour and its own texture. Limitation: a
+    flat grey object on flat grey ground, darker than it, passes for a shadow.
+    """
+    ratio = (frame + 1.0) / (background + 1.0)
+    mean = ratio.mean(axis=2)
+    spread = ratio.max(axis=2) - ratio.min(axis=2)
+    smooth = cv2.blur(mean, (5, 5))
+    local_sd = np.sqrt(np.maximum(cv2.blur(mean * mean, (5, 5)) - smooth * smooth, 0.0))
+    return (
+        (mean >= _SHADOW_RATIO[0])
+        & (mean <= _SHADOW_RATIO[1])
+        & (spread <= _SHADOW_MAX_COLOUR_SPREAD)
+        & (local_sd <= _SHADOW_MAX_TEXTURE_SD)
+    )
 
 
 def _max_channel_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:

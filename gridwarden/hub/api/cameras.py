@@ -20,7 +20,7 @@ def list_cameras(
     edge_id: str | None = None,
     state: str | None = None,
 ) -> list[CameraView]:
-    cameras = services.cases.list_cameras()
+    cameras = services.fleet.list_cameras()
     return [
         c
         for c in cameras

@@ -12,10 +12,8 @@ the edge's config topic. Publishing needs the broker: when it is down the versio
 the answer says ``published: false`` with the reason; ``POST .../config/publish`` sends the
 current version again later.
 
-Wiring (in :func:`gridwarden.hub.app.create_app`)::
-
-    app.include_router(configs.build_configs_router())
-    app.state.config_publisher = ConfigPublisher(host=..., port=...)   # optional; None: store only
+The publisher is the hub's :class:`ConfigPublisher` (``HubServices.config_publisher``, built by
+:func:`gridwarden.hub.app.build_hub`); without one, versions are stored but not sent.
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from gridwarden.hub.api.deps import MAX_DB_INT, Services, error, require
+from gridwarden.hub.api.deps import MAX_DB_INT, Publisher, Services, error, require
 from gridwarden.hub.auth import Permission, Principal
 from gridwarden.hub.config_push import ConfigPublisher, ConfigPublishError
 from gridwarden.hub.config_store import MAX_CONFIG_BYTES, ConfigStore, ConfigVersion, UnknownConfigVersion
@@ -138,153 +136,160 @@ def _summary(v: ConfigVersion) -> ConfigVersionSummary:
     return ConfigVersionSummary.model_validate(v, from_attributes=True)
 
 
-def build_configs_router(publisher: ConfigPublisher | None = None) -> APIRouter:
-    """The configuration routes. ``publisher`` sends new versions to the broker; without one the
-    router uses ``app.state.config_publisher`` if set, and otherwise only stores versions."""
-    router = APIRouter(prefix="/api/v1/edges/{edge_id}/config", tags=["configuration"])
+router = APIRouter(prefix="/api/v1/edges/{edge_id}/config", tags=["configuration"])
 
-    def store_of(services: Services) -> ConfigStore:
-        return ConfigStore(services.db)
 
-    def publisher_of(request: Request) -> ConfigPublisher | None:
-        return publisher if publisher is not None else getattr(request.app.state, "config_publisher", None)
+def store_of(services: Services) -> ConfigStore:
+    return ConfigStore(services.db)
 
-    def detail(store: ConfigStore, v: ConfigVersion) -> ConfigVersionDetail:
-        return ConfigVersionDetail.model_validate({**asdict(v), "diff": store.diff(v.edge_id, v.version)})
 
-    def not_found(exc: UnknownConfigVersion) -> Exception:
-        return error(status.HTTP_404_NOT_FOUND, "no_config", str(exc))
+def detail(store: ConfigStore, v: ConfigVersion) -> ConfigVersionDetail:
+    return ConfigVersionDetail.model_validate({**asdict(v), "diff": store.diff(v.edge_id, v.version)})
 
-    def invalid(exc: ConfigError) -> Exception:
-        problems = [str(p) for p in exc.problems]
-        return error(
-            422,  # Unprocessable Content: the body parsed but is not a valid configuration
-            "invalid_config",
-            f"the configuration has {len(problems)} problem(s); nothing was stored or sent",
-            problems=problems,
-        )
 
-    def publish(request: Request, store: ConfigStore, v: ConfigVersion) -> ConfigChangeResult:
-        pub = publisher_of(request)
-        published = False
-        why: str | None = "no broker connection is configured on this hub"
-        if pub is not None:
-            try:
-                pub.publish(v)
-                store.mark_published(v.edge_id, v.version)
-                published, why = True, None
-            except ConfigPublishError as exc:
-                why = str(exc)
-        v = store.get(v.edge_id, v.version)
-        return ConfigChangeResult.model_validate(
-            {**detail(store, v).model_dump(), "published": published, "publish_error": why}
-        )
+def not_found(exc: UnknownConfigVersion) -> Exception:
+    return error(status.HTTP_404_NOT_FOUND, "no_config", str(exc))
 
-    @router.get("", response_model=ConfigVersionDetail, summary="The edge's current configuration")
-    def current_config(edge_id: str, services: Services, _: Reader) -> ConfigVersionDetail:
-        store = store_of(services)
+
+def invalid(exc: ConfigError) -> Exception:
+    """422 with every ``file:line: field: message`` problem (also used by the document routes)."""
+    problems = [str(p) for p in exc.problems]
+    return error(
+        422,  # Unprocessable Content: the body parsed but is not a valid configuration
+        "invalid_config",
+        f"the configuration has {len(problems)} problem(s); nothing was stored or sent",
+        problems=problems,
+    )
+
+
+def send_version(
+    pub: ConfigPublisher | None, store: ConfigStore, v: ConfigVersion
+) -> tuple[bool, str | None]:
+    """Publish ``v`` and mark it published: ``(True, None)``, or ``(False, why not)``."""
+    if pub is None:
+        return False, "no broker connection is configured on this hub"
+    try:
+        pub.publish(v)
+    except ConfigPublishError as exc:
+        return False, str(exc)
+    store.mark_published(v.edge_id, v.version)
+    return True, None
+
+
+def publish(pub: ConfigPublisher | None, store: ConfigStore, v: ConfigVersion) -> ConfigChangeResult:
+    published, why = send_version(pub, store, v)
+    v = store.get(v.edge_id, v.version)
+    return ConfigChangeResult.model_validate(
+        {**detail(store, v).model_dump(), "published": published, "publish_error": why}
+    )
+
+
+@router.get("", response_model=ConfigVersionDetail, summary="The edge's current configuration")
+def current_config(edge_id: str, services: Services, _: Reader) -> ConfigVersionDetail:
+    store = store_of(services)
+    try:
+        return detail(store, store.current(edge_id))
+    except UnknownConfigVersion as exc:
+        raise not_found(exc) from None
+
+
+@router.get("/versions", response_model=list[ConfigVersionSummary], summary="Every version, newest first")
+def list_versions(edge_id: str, services: Services, _: Reader) -> list[ConfigVersionSummary]:
+    return [_summary(v) for v in store_of(services).history(edge_id)]
+
+
+@router.get("/versions/{version}", response_model=ConfigVersionDetail, summary="One version with its diff")
+def get_version(
+    edge_id: str,
+    version: Annotated[int, PathParam(ge=1, le=MAX_DB_INT)],
+    services: Services,
+    _: Reader,
+) -> ConfigVersionDetail:
+    store = store_of(services)
+    try:
+        return detail(store, store.get(edge_id, version))
+    except UnknownConfigVersion as exc:
+        raise not_found(exc) from None
+
+
+@router.put(
+    "",
+    response_model=ConfigChangeResult,
+    summary="Validate, store and send a new configuration (JSON or raw YAML body)",
+    openapi_extra=_BODY_OPENAPI,
+)
+async def put_config(
+    edge_id: str,
+    request: Request,
+    services: Services,
+    publisher: Publisher,
+    who: Writer,
+    comment: Annotated[str, Query(max_length=2000, description="With a raw YAML body")] = "",
+) -> ConfigChangeResult:
+    body = await read_config_body(request, comment)
+    store = store_of(services)
+
+    def store_and_publish() -> ConfigChangeResult:
         try:
-            return detail(store, store.current(edge_id))
-        except UnknownConfigVersion as exc:
-            raise not_found(exc) from None
-
-    @router.get("/versions", response_model=list[ConfigVersionSummary], summary="Every version, newest first")
-    def list_versions(edge_id: str, services: Services, _: Reader) -> list[ConfigVersionSummary]:
-        return [_summary(v) for v in store_of(services).history(edge_id)]
-
-    @router.get(
-        "/versions/{version}", response_model=ConfigVersionDetail, summary="One version with its diff"
-    )
-    def get_version(
-        edge_id: str,
-        version: Annotated[int, PathParam(ge=1, le=MAX_DB_INT)],
-        services: Services,
-        _: Reader,
-    ) -> ConfigVersionDetail:
-        store = store_of(services)
-        try:
-            return detail(store, store.get(edge_id, version))
-        except UnknownConfigVersion as exc:
-            raise not_found(exc) from None
-
-    @router.put(
-        "",
-        response_model=ConfigChangeResult,
-        summary="Validate, store and send a new configuration (JSON or raw YAML body)",
-        openapi_extra=_BODY_OPENAPI,
-    )
-    async def put_config(
-        edge_id: str,
-        request: Request,
-        services: Services,
-        who: Writer,
-        comment: Annotated[str, Query(max_length=2000, description="With a raw YAML body")] = "",
-    ) -> ConfigChangeResult:
-        body = await read_config_body(request, comment)
-        store = store_of(services)
-
-        def store_and_publish() -> ConfigChangeResult:
-            try:
-                v = store.put(edge_id, body.yaml, author=who.username, comment=body.comment)
-            except ConfigError as exc:
-                raise invalid(exc) from None
-            return publish(request, store, v)
-
-        return await run_in_threadpool(store_and_publish)
-
-    @router.put(
-        "/running",
-        response_model=RunningConfigResult,
-        summary="The edge registers the configuration it runs (version 1 unless the hub has one)",
-        openapi_extra={
-            "requestBody": {"required": True, "content": {"application/yaml": {"schema": {"type": "string"}}}}
-        },
-    )
-    async def register_running(
-        edge_id: str, request: Request, services: Services, who: EdgeUploader
-    ) -> RunningConfigResult:
-        body = await read_config_body(request, "")
-        store = store_of(services)
-
-        def register() -> RunningConfigResult:
-            try:
-                v = store.register_running(edge_id, body.yaml, author=who.username)
-            except ConfigError as exc:
-                raise invalid(exc) from None
-            if v is None:
-                return RunningConfigResult(
-                    edge_id=edge_id, registered=False, version=store.current(edge_id).version
-                )
-            # Sent back on the edge's retained config topic: the edge applies it as version 1
-            # (unchanged zones keep their timers), so the fleet view shows which version it runs.
-            result = publish(request, store, v)
-            return RunningConfigResult(
-                edge_id=edge_id, registered=True, version=v.version, published=result.published
-            )
-
-        return await run_in_threadpool(register)
-
-    @router.post(
-        "/rollback", response_model=ConfigChangeResult, summary="Make an earlier version current again"
-    )
-    def rollback(
-        edge_id: str, body: ConfigRollbackBody, request: Request, services: Services, who: Writer
-    ) -> ConfigChangeResult:
-        store = store_of(services)
-        try:
-            v = store.rollback(edge_id, body.version, author=who.username, comment=body.comment)
-        except UnknownConfigVersion as exc:
-            raise not_found(exc) from None
+            v = store.put(edge_id, body.yaml, author=who.username, comment=body.comment)
         except ConfigError as exc:
             raise invalid(exc) from None
-        return publish(request, store, v)
+        return publish(publisher, store, v)
 
-    @router.post("/publish", response_model=ConfigChangeResult, summary="Send the current version again")
-    def republish(edge_id: str, request: Request, services: Services, _: Writer) -> ConfigChangeResult:
-        store = store_of(services)
+    return await run_in_threadpool(store_and_publish)
+
+
+@router.put(
+    "/running",
+    response_model=RunningConfigResult,
+    summary="The edge registers the configuration it runs (version 1 unless the hub has one)",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/yaml": {"schema": {"type": "string"}}}}
+    },
+)
+async def register_running(
+    edge_id: str, request: Request, services: Services, publisher: Publisher, who: EdgeUploader
+) -> RunningConfigResult:
+    body = await read_config_body(request, "")
+    store = store_of(services)
+
+    def register() -> RunningConfigResult:
         try:
-            return publish(request, store, store.current(edge_id))
-        except UnknownConfigVersion as exc:
-            raise not_found(exc) from None
+            v = store.register_running(edge_id, body.yaml, author=who.username)
+        except ConfigError as exc:
+            raise invalid(exc) from None
+        if v is None:
+            return RunningConfigResult(
+                edge_id=edge_id, registered=False, version=store.current(edge_id).version
+            )
+        # Sent back on the edge's retained config topic: the edge applies it as version 1
+        # (unchanged zones keep their timers), so the fleet view shows which version it runs.
+        result = publish(publisher, store, v)
+        return RunningConfigResult(
+            edge_id=edge_id, registered=True, version=v.version, published=result.published
+        )
 
-    return router
+    return await run_in_threadpool(register)
+
+
+@router.post("/rollback", response_model=ConfigChangeResult, summary="Make an earlier version current again")
+def rollback(
+    edge_id: str, body: ConfigRollbackBody, services: Services, publisher: Publisher, who: Writer
+) -> ConfigChangeResult:
+    store = store_of(services)
+    try:
+        v = store.rollback(edge_id, body.version, author=who.username, comment=body.comment)
+    except UnknownConfigVersion as exc:
+        raise not_found(exc) from None
+    except ConfigError as exc:
+        raise invalid(exc) from None
+    return publish(publisher, store, v)
+
+
+@router.post("/publish", response_model=ConfigChangeResult, summary="Send the current version again")
+def republish(edge_id: str, services: Services, publisher: Publisher, _: Writer) -> ConfigChangeResult:
+    store = store_of(services)
+    try:
+        return publish(publisher, store, store.current(edge_id))
+    except UnknownConfigVersion as exc:
+        raise not_found(exc) from None

@@ -22,9 +22,8 @@ pub/sub inside the process: the incidents may be ingested by another hub process
 an MQTT group), and every process sees the database. The query is an indexed range scan on
 ``updated_at`` that returns nothing almost every time.
 
-Wiring (the app factory calls it once)::
-
-    install_console(app, evidence=EvidenceStore(root))
+Wiring: :func:`gridwarden.hub.app.create_app` includes :data:`router` (and
+:data:`gridwarden.hub.api.console_review.router`) and calls :func:`mount_console_pages` once.
 """
 
 from __future__ import annotations
@@ -47,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from gridwarden.hub.api.deps import HubServices, Services, current_principal, error, require
+from gridwarden.hub.api.deps import Evidence, HubServices, Services, current_principal, error, require
 from gridwarden.hub.api.evidence import evidence_file_response
 from gridwarden.hub.auth import (
     LANGUAGES,
@@ -58,7 +57,6 @@ from gridwarden.hub.auth import (
     UserError,
 )
 from gridwarden.hub.db.models import Case
-from gridwarden.hub.evidence_store import EvidenceStore
 from gridwarden.hub.login_throttle import LOGIN_FAILED, LOGIN_OK, LOGOUT, LoginThrottle
 from gridwarden.hub.schemas import CameraView, CaseView, EdgeView
 
@@ -154,12 +152,12 @@ def fleet_view(services: HubServices) -> Fleet:
         ).all()
     last = {(edge, camera): at for edge, camera, at in rows}
     cameras: dict[str, list[FleetCamera]] = {}
-    for cam in services.cases.list_cameras():
+    for cam in services.fleet.list_cameras():
         cameras.setdefault(cam.edge_id, []).append(
             FleetCamera(**cam.model_dump(), last_incident_at=last.get((cam.edge_id, cam.camera_id)))
         )
     edges = []
-    for edge in services.cases.list_edges():
+    for edge in services.fleet.list_edges():
         cams = sorted(cameras.get(edge.edge_id, []), key=lambda c: (c.state == "online", c.camera_id))
         times = [c.last_incident_at for c in cams if c.last_incident_at is not None]
         times += [at for (e, _), at in last.items() if e == edge.edge_id]
@@ -249,189 +247,190 @@ async def case_events(
     yield "event: expired\ndata: {}\n\n"
 
 
-def build_console_router(
-    *, evidence: EvidenceStore | None = None, stream: StreamSettings | None = None
-) -> APIRouter:
-    """The console's API routes. ``evidence``: where the signed evidence URLs read files from
-    (``None``: from ``app.state.evidence_store`` at request time, 404 if there is none)."""
-    router = APIRouter(tags=["console"])
-    stream_settings = stream or StreamSettings()
-    may_read = Depends(require(Permission.READ_CASES))
-    may_read_fleet = Depends(require(Permission.READ_FLEET))
+def get_stream_settings() -> StreamSettings:
+    """The live stream's timing; tests override this dependency with faster values."""
+    return StreamSettings()
 
-    def _store(request: Request) -> EvidenceStore:
-        store = evidence or getattr(request.app.state, "evidence_store", None)
-        if store is None:
-            raise error(status.HTTP_404_NOT_FOUND, "no_evidence_store", "this hub stores no evidence")
-        return store
 
-    @router.post(
-        "/api/v1/console/login",
-        response_model=LoginResponse,
-        summary="Log in to the review console with user name and password",
-        responses={
-            401: {"description": "Wrong user name or password"},
-            403: {"description": "Role may not review"},
-        },
-    )
-    def login(body: LoginRequest, request: Request, services: Services) -> LoginResponse:
-        throttle = LoginThrottle(services.db)
+Stream = Annotated[StreamSettings, Depends(get_stream_settings)]
+CaseReader = Annotated[Principal, Depends(require(Permission.READ_CASES))]
+FleetReader = Annotated[Principal, Depends(require(Permission.READ_FLEET))]
+
+router = APIRouter(tags=["console"])
+
+
+@router.post(
+    "/api/v1/console/login",
+    response_model=LoginResponse,
+    summary="Log in to the review console with user name and password",
+    responses={
+        401: {"description": "Wrong user name or password"},
+        403: {"description": "Role may not review"},
+    },
+)
+def login(body: LoginRequest, request: Request, services: Services) -> LoginResponse:
+    throttle = LoginThrottle(services.db)
+    client = request.client.host if request.client else None
+    verdict = throttle.check(body.username, client)
+    if not verdict.allowed:
+        retry_after = max(1, math.ceil(verdict.retry_after_s))
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail={
+                "error": "too_many_attempts",
+                "message": f"too many failed log-ins; try again in {retry_after} s",
+                "retry_after": retry_after,
+            },
+            headers={"Retry-After": str(retry_after)},
+        )
+    try:
+        principal, token = services.users.authenticate_password(body.username, body.password)
+    except InvalidCredentials as exc:
+        throttle.record(LOGIN_FAILED, body.username, client)
+        raise error(status.HTTP_401_UNAUTHORIZED, "invalid_credentials", str(exc)) from exc
+    throttle.record(LOGIN_OK, body.username, client)
+    if not principal.can(Permission.READ_CASES):
+        raise error(
+            status.HTTP_403_FORBIDDEN,
+            "forbidden",
+            f"role {principal.role.value!r} may not use the review console",
+        )
+    me = _me(services, principal)
+    return LoginResponse(**me.model_dump(), token=token, expires_in=SESSION_TTL_S)
+
+
+@router.post(
+    "/api/v1/console/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Sign out: the session token stops working on the server",
+)
+def logout(request: Request, services: Services, credentials: BearerCredentials) -> Response:
+    token = credentials.credentials if credentials is not None else ""
+    principal = services.users.authenticate(token) if token else None
+    if principal is None:
+        raise error(status.HTTP_401_UNAUTHORIZED, "invalid_token", "no valid session to end")
+    if services.users.end_session(token):
         client = request.client.host if request.client else None
-        verdict = throttle.check(body.username, client)
-        if not verdict.allowed:
-            retry_after = max(1, math.ceil(verdict.retry_after_s))
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS,
-                detail={
-                    "error": "too_many_attempts",
-                    "message": f"too many failed log-ins; try again in {retry_after} s",
-                    "retry_after": retry_after,
-                },
-                headers={"Retry-After": str(retry_after)},
-            )
-        try:
-            principal, token = services.users.authenticate_password(body.username, body.password)
-        except InvalidCredentials as exc:
-            throttle.record(LOGIN_FAILED, body.username, client)
-            raise error(status.HTTP_401_UNAUTHORIZED, "invalid_credentials", str(exc)) from exc
-        throttle.record(LOGIN_OK, body.username, client)
-        if not principal.can(Permission.READ_CASES):
-            raise error(
-                status.HTTP_403_FORBIDDEN,
-                "forbidden",
-                f"role {principal.role.value!r} may not use the review console",
-            )
-        me = _me(services, principal)
-        return LoginResponse(**me.model_dump(), token=token, expires_in=SESSION_TTL_S)
+        LoginThrottle(services.db).record(LOGOUT, principal.username, client)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    @router.post(
-        "/api/v1/console/logout",
-        status_code=status.HTTP_204_NO_CONTENT,
-        summary="Sign out: the session token stops working on the server",
+
+@router.get("/api/v1/console/me", response_model=Me, summary="The logged-in user and preferences")
+def get_me(services: Services, principal: CurrentUser) -> Me:
+    return _me(services, principal)
+
+
+@router.put("/api/v1/console/me", response_model=Me, summary="Change the user's interface language")
+def put_me(body: LanguageRequest, services: Services, principal: CurrentUser) -> Me:
+    try:
+        services.users.set_language(principal.user_id, body.language)
+    except UserError as exc:
+        raise error(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown_language", str(exc), languages=list(LANGUAGES)
+        ) from exc
+    return _me(services, principal)
+
+
+@router.get("/api/v1/console/facets", response_model=Facets, summary="Values for the queue's filters")
+def facets(services: Services, _: CaseReader) -> Facets:
+    with services.db.session() as session:
+
+        def values(column: Any) -> list[str]:
+            return list(session.scalars(select(column).distinct().order_by(column)))
+
+        return Facets(cameras=values(Case.camera), zones=values(Case.zone), rules=values(Case.rule))
+
+
+@router.get("/api/v1/console/fleet", response_model=Fleet, summary="Edges and cameras for the fleet page")
+def fleet(services: Services, _: FleetReader) -> Fleet:
+    return fleet_view(services)
+
+
+@router.post(
+    "/api/v1/console/evidence-urls",
+    response_model=SignedUrls,
+    summary="Short-lived URLs for evidence files (for <video>/<img>, which cannot send headers)",
+)
+def evidence_urls(body: EvidenceUrlsRequest, services: Services, principal: CaseReader) -> SignedUrls:
+    urls: dict[str, str] = {}
+    expires = 0
+    for sha in dict.fromkeys(body.sha256):
+        ticket, expires = services.users.issue_ticket(
+            principal, f"evidence:{sha}", ttl_s=EVIDENCE_TICKET_TTL_S
+        )
+        urls[sha] = f"/api/v1/console/evidence/{sha}?ticket={ticket}"
+    return SignedUrls(urls=urls, expires_at=expires)
+
+
+@router.post(
+    "/api/v1/console/stream-url",
+    response_model=SignedUrl,
+    summary="A short-lived URL for the live case stream (for EventSource, which cannot send headers)",
+)
+def stream_url(services: Services, principal: CaseReader) -> SignedUrl:
+    ticket, expires = services.users.issue_ticket(principal, "stream", ttl_s=STREAM_TICKET_TTL_S)
+    return SignedUrl(url=f"/api/v1/stream?ticket={ticket}", expires_at=expires)
+
+
+async def signed_evidence(
+    sha256: str, services: Services, store: Evidence, ticket: str | None = None
+) -> FileResponse:
+    if len(sha256) != 64 or any(ch not in "0123456789abcdef" for ch in sha256):
+        raise error(status.HTTP_404_NOT_FOUND, "not_found", "no such evidence")
+    principal = await run_in_threadpool(_ticket_principal, services, ticket, f"evidence:{sha256}")
+    if not principal.can(Permission.READ_CASES):
+        raise error(status.HTTP_403_FORBIDDEN, "forbidden", "this role may not read evidence")
+    # The URL holds a ticket: keep it out of shared caches, but let the browser reuse it.
+    return await evidence_file_response(
+        store,
+        sha256,
+        cache_control="private, max-age=900",
+        extra_headers={"Referrer-Policy": "no-referrer"},
     )
-    def logout(request: Request, services: Services, credentials: BearerCredentials) -> Response:
-        token = credentials.credentials if credentials is not None else ""
-        principal = services.users.authenticate(token) if token else None
+
+
+router.add_api_route(
+    "/api/v1/console/evidence/{sha256}",
+    signed_evidence,
+    methods=["GET"],
+    response_class=FileResponse,
+    summary="An evidence file by signed URL (supports Range requests)",
+)
+# HEAD answers like GET without the body; one operation in OpenAPI (as in api/evidence.py).
+router.add_api_route(
+    "/api/v1/console/evidence/{sha256}", signed_evidence, methods=["HEAD"], include_in_schema=False
+)
+
+
+@router.get(
+    "/api/v1/stream",
+    summary="Server-Sent Events: a 'case' event for every new or changed case",
+    response_class=StreamingResponse,
+)
+async def case_stream(
+    request: Request,
+    services: Services,
+    stream: Stream,
+    credentials: BearerCredentials,
+    ticket: Annotated[str | None, Query(description="From POST /api/v1/console/stream-url")] = None,
+) -> StreamingResponse:
+    if credentials is not None and credentials.credentials and not ticket:
+        principal = await run_in_threadpool(services.users.authenticate, credentials.credentials)
         if principal is None:
-            raise error(status.HTTP_401_UNAUTHORIZED, "invalid_token", "no valid session to end")
-        if services.users.end_session(token):
-            client = request.client.host if request.client else None
-            LoginThrottle(services.db).record(LOGOUT, principal.username, client)
-        return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-    @router.get("/api/v1/console/me", response_model=Me, summary="The logged-in user and preferences")
-    def get_me(services: Services, principal: CurrentUser) -> Me:
-        return _me(services, principal)
-
-    @router.put("/api/v1/console/me", response_model=Me, summary="Change the user's interface language")
-    def put_me(body: LanguageRequest, services: Services, principal: CurrentUser) -> Me:
-        try:
-            services.users.set_language(principal.user_id, body.language)
-        except UserError as exc:
-            raise error(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown_language", str(exc), languages=list(LANGUAGES)
-            ) from exc
-        return _me(services, principal)
-
-    @router.get("/api/v1/console/facets", response_model=Facets, summary="Values for the queue's filters")
-    def facets(services: Services, _: Principal = may_read) -> Facets:
-        with services.db.session() as session:
-
-            def values(column: Any) -> list[str]:
-                return list(session.scalars(select(column).distinct().order_by(column)))
-
-            return Facets(cameras=values(Case.camera), zones=values(Case.zone), rules=values(Case.rule))
-
-    @router.get("/api/v1/console/fleet", response_model=Fleet, summary="Edges and cameras for the fleet page")
-    def fleet(services: Services, _: Principal = may_read_fleet) -> Fleet:
-        return fleet_view(services)
-
-    @router.post(
-        "/api/v1/console/evidence-urls",
-        response_model=SignedUrls,
-        summary="Short-lived URLs for evidence files (for <video>/<img>, which cannot send headers)",
-    )
-    def evidence_urls(
-        body: EvidenceUrlsRequest, services: Services, principal: Principal = may_read
-    ) -> SignedUrls:
-        urls: dict[str, str] = {}
-        expires = 0
-        for sha in dict.fromkeys(body.sha256):
-            ticket, expires = services.users.issue_ticket(
-                principal, f"evidence:{sha}", ttl_s=EVIDENCE_TICKET_TTL_S
-            )
-            urls[sha] = f"/api/v1/console/evidence/{sha}?ticket={ticket}"
-        return SignedUrls(urls=urls, expires_at=expires)
-
-    @router.post(
-        "/api/v1/console/stream-url",
-        response_model=SignedUrl,
-        summary="A short-lived URL for the live case stream (for EventSource, which cannot send headers)",
-    )
-    def stream_url(services: Services, principal: Principal = may_read) -> SignedUrl:
-        ticket, expires = services.users.issue_ticket(principal, "stream", ttl_s=STREAM_TICKET_TTL_S)
-        return SignedUrl(url=f"/api/v1/stream?ticket={ticket}", expires_at=expires)
-
-    async def signed_evidence(
-        sha256: str, request: Request, services: Services, ticket: str | None = None
-    ) -> FileResponse:
-        if len(sha256) != 64 or any(ch not in "0123456789abcdef" for ch in sha256):
-            raise error(status.HTTP_404_NOT_FOUND, "not_found", "no such evidence")
-        principal = await run_in_threadpool(_ticket_principal, services, ticket, f"evidence:{sha256}")
-        if not principal.can(Permission.READ_CASES):
-            raise error(status.HTTP_403_FORBIDDEN, "forbidden", "this role may not read evidence")
-        # The URL holds a ticket: keep it out of shared caches, but let the browser reuse it.
-        return await evidence_file_response(
-            _store(request),
-            sha256,
-            cache_control="private, max-age=900",
-            extra_headers={"Referrer-Policy": "no-referrer"},
-        )
-
-    router.add_api_route(
-        "/api/v1/console/evidence/{sha256}",
-        signed_evidence,
-        methods=["GET", "HEAD"],
-        response_class=FileResponse,
-        summary="An evidence file by signed URL (supports Range requests)",
+            raise error(status.HTTP_401_UNAUTHORIZED, "invalid_token", "unknown or revoked token")
+    else:
+        principal = await run_in_threadpool(_ticket_principal, services, ticket, "stream")
+    if not principal.can(Permission.READ_CASES):
+        raise error(status.HTTP_403_FORBIDDEN, "forbidden", "this role may not read cases")
+    return StreamingResponse(
+        case_events(request, services, stream),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
-    @router.get(
-        "/api/v1/stream",
-        summary="Server-Sent Events: a 'case' event for every new or changed case",
-        response_class=StreamingResponse,
-    )
-    async def case_stream(
-        request: Request,
-        services: Services,
-        credentials: BearerCredentials,
-        ticket: Annotated[str | None, Query(description="From POST /api/v1/console/stream-url")] = None,
-    ) -> StreamingResponse:
-        if credentials is not None and credentials.credentials and not ticket:
-            principal = await run_in_threadpool(services.users.authenticate, credentials.credentials)
-            if principal is None:
-                raise error(status.HTTP_401_UNAUTHORIZED, "invalid_token", "unknown or revoked token")
-        else:
-            principal = await run_in_threadpool(_ticket_principal, services, ticket, "stream")
-        if not principal.can(Permission.READ_CASES):
-            raise error(status.HTTP_403_FORBIDDEN, "forbidden", "this role may not read cases")
-        return StreamingResponse(
-            case_events(request, services, stream_settings),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
 
-    return router
-
-
-def install_console(
-    app: FastAPI, *, evidence: EvidenceStore | None = None, stream: StreamSettings | None = None
-) -> None:
-    """Serve the review console on ``app``: its API routes and its static files at ``/console/``."""
-    app.include_router(build_console_router(evidence=evidence, stream=stream))
-    from gridwarden.hub.api.console_review import build_console_review_router
-
-    app.include_router(build_console_review_router(evidence=evidence))
+def mount_console_pages(app: FastAPI) -> None:
+    """Serve the console's static files at ``/console/`` (its API routes are :data:`router`)."""
 
     @app.get("/console", include_in_schema=False)
     def console_root() -> RedirectResponse:

@@ -29,19 +29,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import String, and_, cast, exists, func, or_, select, update
 from starlette.concurrency import run_in_threadpool
 
-from gridwarden.hub.api.deps import HubServices, Services, error, require
+from gridwarden.hub.api.deps import Evidence, HubServices, Services, error, require
 from gridwarden.hub.api.evidence import evidence_file_response
+from gridwarden.hub.api.snapshots import SNAPSHOT_DIR, Snapshots
 from gridwarden.hub.auth import Permission, Principal
 from gridwarden.hub.cases import STATES, CaseNotFound, IllegalTransition
 from gridwarden.hub.config_store import ConfigStore, UnknownConfigVersion
 from gridwarden.hub.db.models import Case, CaseHistory, CaseIncident, Incident
-from gridwarden.hub.evidence_store import EvidenceStore
 from gridwarden.hub.schemas import CaseView
 
 MEDIA_SCOPE = "media"
@@ -49,7 +49,7 @@ MEDIA_TICKET_TTL_S = 15 * 60
 MAX_RESULTS = 500
 MAX_BULK = 500
 DECISION_STATES = ("new", "in_review")
-SNAPSHOTS_FOLDER = "camera-snapshots"  # under the evidence store's root, as serve_cli mounts it
+SNAPSHOTS_FOLDER = SNAPSHOT_DIR  # under the evidence store's root
 
 Reader = Annotated[Principal, Depends(require(Permission.READ_CASES))]
 Decider = Annotated[Principal, Depends(require(Permission.TRANSITION_CASES))]
@@ -234,7 +234,7 @@ def live_view(services: HubServices, snapshots: Path | None) -> LiveView:
             open_cases[key] = open_cases.get(key, 0) + n
         if state in DECISION_STATES:
             deciding[key] = deciding.get(key, 0) + n
-    states = {(c.edge_id, c.camera_id): c.state for c in services.cases.list_cameras()}
+    states = {(c.edge_id, c.camera_id): c.state for c in services.fleet.list_cameras()}
     keys = sorted(set(states) | set(open_cases) | set(deciding))
     zones = {edge: _zones_by_camera(services, edge) for edge in {k[0] for k in keys}}
     for edge, cams in zones.items():
@@ -258,194 +258,185 @@ def live_view(services: HubServices, snapshots: Path | None) -> LiveView:
     return LiveView(cameras=cameras, edges=sorted({c.edge_id for c in cameras}), as_of=services.cases.clock())
 
 
-def build_console_review_router(*, evidence: EvidenceStore | None = None) -> APIRouter:
-    """``evidence``: where thumbnails and clips are read (``None``: ``app.state.evidence_store``)."""
-    router = APIRouter(prefix="/api/v1/console", tags=["console"])
+router = APIRouter(prefix="/api/v1/console", tags=["console"])
 
-    def _store(request: Request) -> EvidenceStore:
-        store = evidence or getattr(request.app.state, "evidence_store", None)
-        if store is None:
-            raise error(status.HTTP_404_NOT_FOUND, "no_evidence_store", "this hub stores no evidence")
-        return store
 
-    def _snapshots(request: Request) -> Path | None:
-        store = evidence or getattr(request.app.state, "evidence_store", None)
-        return store.root / SNAPSHOTS_FOLDER if store is not None else None
-
-    def _ticket_holder(services: HubServices, ticket: str | None) -> Principal:
-        principal = services.users.verify_ticket(ticket, MEDIA_SCOPE) if ticket else None
-        if principal is None or not principal.can(Permission.READ_CASES):
-            raise error(
-                status.HTTP_401_UNAUTHORIZED, "invalid_ticket", "missing, expired or revoked media ticket"
-            )
-        return principal
-
-    @router.get("/search", response_model=SearchResult, summary="Search cases (indexed filters + free text)")
-    def search(
-        services: Services,
-        _: Reader,
-        q: Annotated[
-            str | None,
-            Query(
-                max_length=200,
-                description="Case id, or text in camera, zone, rule, classes, reasons and notes",
-            ),
-        ] = None,
-        state: Annotated[list[str] | None, Query(description=f"One or more of {', '.join(STATES)}")] = None,
-        camera: Annotated[str | None, Query(max_length=64)] = None,
-        zone: Annotated[str | None, Query(max_length=64)] = None,
-        rule: Annotated[str | None, Query(max_length=32)] = None,
-        object_class: Annotated[str | None, Query(alias="class", max_length=64)] = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        reviewed: bool | None = None,
-        sort: Annotated[Literal["detected_at", "-detected_at"], Query()] = "detected_at",
-        limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 200,
-    ) -> SearchResult:
-        states = list(state or [])
-        unknown = set(states) - set(STATES)
-        if unknown:
-            raise error(422, "unknown_state", f"unknown state(s) {sorted(unknown)}", states=list(STATES))
-        base = search_statement(
-            q=q,
-            camera=camera,
-            zone=zone,
-            rule=rule,
-            object_class=object_class,
-            since=_aware(since),
-            until=_aware(until),
-            reviewed=reviewed,
+def _ticket_holder(services: HubServices, ticket: str | None) -> Principal:
+    principal = services.users.verify_ticket(ticket, MEDIA_SCOPE) if ticket else None
+    if principal is None or not principal.can(Permission.READ_CASES):
+        raise error(
+            status.HTTP_401_UNAUTHORIZED, "invalid_ticket", "missing, expired or revoked media ticket"
         )
-        stmt = base.where(Case.state.in_(states)) if states else base
-        order = Case.detected_at.desc() if sort.startswith("-") else Case.detected_at.asc()
-        tiebreak = Case.id.desc() if sort.startswith("-") else Case.id.asc()
-        now = services.cases.clock()
+    return principal
+
+
+@router.get("/search", response_model=SearchResult, summary="Search cases (indexed filters + free text)")
+def search(
+    services: Services,
+    _: Reader,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Case id, or text in camera, zone, rule, classes, reasons and notes",
+        ),
+    ] = None,
+    state: Annotated[list[str] | None, Query(description=f"One or more of {', '.join(STATES)}")] = None,
+    camera: Annotated[str | None, Query(max_length=64)] = None,
+    zone: Annotated[str | None, Query(max_length=64)] = None,
+    rule: Annotated[str | None, Query(max_length=32)] = None,
+    object_class: Annotated[str | None, Query(alias="class", max_length=64)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    reviewed: bool | None = None,
+    sort: Annotated[Literal["detected_at", "-detected_at"], Query()] = "detected_at",
+    limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 200,
+) -> SearchResult:
+    states = list(state or [])
+    unknown = set(states) - set(STATES)
+    if unknown:
+        raise error(422, "unknown_state", f"unknown state(s) {sorted(unknown)}", states=list(STATES))
+    base = search_statement(
+        q=q,
+        camera=camera,
+        zone=zone,
+        rule=rule,
+        object_class=object_class,
+        since=_aware(since),
+        until=_aware(until),
+        reviewed=reviewed,
+    )
+    stmt = base.where(Case.state.in_(states)) if states else base
+    order = Case.detected_at.desc() if sort.startswith("-") else Case.detected_at.asc()
+    tiebreak = Case.id.desc() if sort.startswith("-") else Case.id.asc()
+    now = services.cases.clock()
+    with services.db.session() as session:
+        matches = base.subquery()
+        by_state: dict[str, int] = {
+            s: n for s, n in session.execute(select(matches.c.state, func.count()).group_by(matches.c.state))
+        }
+        total = sum(n for s, n in by_state.items() if not states or s in states)
+        rows = session.scalars(stmt.order_by(order, tiebreak).limit(limit)).all()
+        items = [services.cases._view(row, now) for row in rows]  # noqa: SLF001 - the API's own view
+    deciding = sum(n for s, n in by_state.items() if s in DECISION_STATES)
+    return SearchResult(
+        items=items,
+        total=total,
+        needs_decision=deciding,
+        detections=sum(by_state.values()) - deciding,
+    )
+
+
+@router.post("/bulk", response_model=BulkResult, summary="Confirm or reject many cases with one reason")
+def bulk(body: BulkRequest, services: Services, who: Decider) -> BulkResult:
+    target = "confirmed" if body.action == "confirm" else "rejected"
+    reason = body.reason if body.action == "reject" else None
+    if body.action == "reject" and not (reason and reason.strip()):
+        raise error(422, "reason_required", "a bulk rejection needs the reason")
+    outcomes = []
+    for case_id in dict.fromkeys(body.case_ids):
+        try:
+            detail = services.cases.get_case(case_id)
+            if detail.state == "new":
+                services.cases.transition(case_id, "in_review", actor=who.username)
+            detail = services.cases.transition(case_id, target, actor=who.username, reason=reason)
+            outcomes.append(BulkOutcome(case_id=case_id, ok=True, state=detail.state))
+        except (CaseNotFound, IllegalTransition) as exc:
+            outcomes.append(BulkOutcome(case_id=case_id, ok=False, message=str(exc)))
+    if services.webhook_waker is not None and target in services.cases.webhook_on:
+        services.webhook_waker.wake()
+    done = sum(o.ok for o in outcomes)
+    return BulkResult(done=done, failed=len(outcomes) - done, outcomes=outcomes)
+
+
+@router.post(
+    "/mark-reviewed",
+    response_model=MarkReviewedResult,
+    summary="Mark every unreviewed case of a camera reviewed",
+)
+def mark_reviewed(body: MarkReviewedRequest, services: Services, who: Decider) -> MarkReviewedResult:
+    now = services.cases.clock()
+    conditions = [Case.camera == body.camera, Case.reviewed_at.is_(None)]
+    if body.edge_id:
+        conditions.append(Case.edge_id == body.edge_id)
+    with services.db.write_session() as session, session.begin():
+        # updated_at moves too: the live stream tells every open console.
+        result = session.execute(
+            update(Case).where(*conditions).values(reviewed_at=now, reviewed_by=who.username, updated_at=now)
+        )
+        marked = int(getattr(result, "rowcount", 0) or 0)
+    return MarkReviewedResult(camera=body.camera, marked=marked)
+
+
+@router.post(
+    "/media-ticket",
+    response_model=MediaTicket,
+    summary="One short-lived ticket for thumbnails and previews",
+)
+def media_ticket(services: Services, principal: Reader) -> MediaTicket:
+    ticket, expires = services.users.issue_ticket(principal, MEDIA_SCOPE, ttl_s=MEDIA_TICKET_TTL_S)
+    return MediaTicket(ticket=ticket, expires_at=expires)
+
+
+async def case_media(
+    case_id: int, kind: str, services: Services, store: Evidence, ticket: str | None = None
+) -> FileResponse:
+    if kind not in ("thumbnail", "preview"):
+        raise error(status.HTTP_404_NOT_FOUND, "not_found", "kind is thumbnail or preview")
+    await run_in_threadpool(_ticket_holder, services, ticket)
+    kinds = ("snapshot_annotated", "snapshot") if kind == "thumbnail" else ("clip",)
+
+    def find() -> str | None:
         with services.db.session() as session:
-            matches = base.subquery()
-            by_state: dict[str, int] = {
-                s: n
-                for s, n in session.execute(select(matches.c.state, func.count()).group_by(matches.c.state))
-            }
-            total = sum(n for s, n in by_state.items() if not states or s in states)
-            rows = session.scalars(stmt.order_by(order, tiebreak).limit(limit)).all()
-            items = [services.cases._view(row, now) for row in rows]  # noqa: SLF001 - the API's own view
-        deciding = sum(n for s, n in by_state.items() if s in DECISION_STATES)
-        return SearchResult(
-            items=items,
-            total=total,
-            needs_decision=deciding,
-            detections=sum(by_state.values()) - deciding,
-        )
+            return _latest_evidence(session, case_id, kinds)
 
-    @router.post("/bulk", response_model=BulkResult, summary="Confirm or reject many cases with one reason")
-    def bulk(body: BulkRequest, services: Services, who: Decider) -> BulkResult:
-        target = "confirmed" if body.action == "confirm" else "rejected"
-        reason = body.reason if body.action == "reject" else None
-        if body.action == "reject" and not (reason and reason.strip()):
-            raise error(422, "reason_required", "a bulk rejection needs the reason")
-        outcomes = []
-        for case_id in dict.fromkeys(body.case_ids):
-            try:
-                detail = services.cases.get_case(case_id)
-                if detail.state == "new":
-                    services.cases.transition(case_id, "in_review", actor=who.username)
-                detail = services.cases.transition(case_id, target, actor=who.username, reason=reason)
-                outcomes.append(BulkOutcome(case_id=case_id, ok=True, state=detail.state))
-            except (CaseNotFound, IllegalTransition) as exc:
-                outcomes.append(BulkOutcome(case_id=case_id, ok=False, message=str(exc)))
-        if services.webhook_waker is not None and target in services.cases.webhook_on:
-            services.webhook_waker.wake()
-        done = sum(o.ok for o in outcomes)
-        return BulkResult(done=done, failed=len(outcomes) - done, outcomes=outcomes)
-
-    @router.post(
-        "/mark-reviewed",
-        response_model=MarkReviewedResult,
-        summary="Mark every unreviewed case of a camera reviewed",
-    )
-    def mark_reviewed(body: MarkReviewedRequest, services: Services, who: Decider) -> MarkReviewedResult:
-        now = services.cases.clock()
-        conditions = [Case.camera == body.camera, Case.reviewed_at.is_(None)]
-        if body.edge_id:
-            conditions.append(Case.edge_id == body.edge_id)
-        with services.db.write_session() as session, session.begin():
-            # updated_at moves too: the live stream tells every open console.
-            result = session.execute(
-                update(Case)
-                .where(*conditions)
-                .values(reviewed_at=now, reviewed_by=who.username, updated_at=now)
-            )
-            marked = int(getattr(result, "rowcount", 0) or 0)
-        return MarkReviewedResult(camera=body.camera, marked=marked)
-
-    @router.post(
-        "/media-ticket",
-        response_model=MediaTicket,
-        summary="One short-lived ticket for thumbnails and previews",
-    )
-    def media_ticket(services: Services, principal: Reader) -> MediaTicket:
-        ticket, expires = services.users.issue_ticket(principal, MEDIA_SCOPE, ttl_s=MEDIA_TICKET_TTL_S)
-        return MediaTicket(ticket=ticket, expires_at=expires)
-
-    async def case_media(
-        case_id: int, kind: str, request: Request, services: Services, ticket: str | None = None
-    ) -> FileResponse:
-        if kind not in ("thumbnail", "preview"):
-            raise error(status.HTTP_404_NOT_FOUND, "not_found", "kind is thumbnail or preview")
-        await run_in_threadpool(_ticket_holder, services, ticket)
-        kinds = ("snapshot_annotated", "snapshot") if kind == "thumbnail" else ("clip",)
-
-        def find() -> str | None:
-            with services.db.session() as session:
-                return _latest_evidence(session, case_id, kinds)
-
-        sha = await run_in_threadpool(find)
-        if sha is None:
-            raise error(status.HTTP_404_NOT_FOUND, "no_media", f"case {case_id} has no {kind}")
-        return await evidence_file_response(
-            _store(request),
-            sha,
-            cache_control="private, max-age=900",
-            extra_headers={"Referrer-Policy": "no-referrer"},
-        )
-
-    router.add_api_route(
-        "/media/case/{case_id}/{kind}",
-        case_media,
-        methods=["GET", "HEAD"],
-        response_class=FileResponse,
-        summary="A case's thumbnail (annotated snapshot) or preview (clip), by media ticket",
+    sha = await run_in_threadpool(find)
+    if sha is None:
+        raise error(status.HTTP_404_NOT_FOUND, "no_media", f"case {case_id} has no {kind}")
+    return await evidence_file_response(
+        store,
+        sha,
+        cache_control="private, max-age=900",
+        extra_headers={"Referrer-Policy": "no-referrer"},
     )
 
-    async def camera_picture(
-        edge_id: str, camera_id: str, request: Request, services: Services, ticket: str | None = None
-    ) -> FileResponse:
-        await run_in_threadpool(_ticket_holder, services, ticket)
-        from gridwarden.hub.api.snapshots import SnapshotStore
 
-        root = _snapshots(request)
-        if root is None:
-            raise error(status.HTTP_404_NOT_FOUND, "no_snapshot", "this hub stores no pictures")
-        store = SnapshotStore(root)
-        path = store.path(edge_id, camera_id)  # 404 for an invalid identifier
-        if not path.is_file():
-            raise error(status.HTTP_404_NOT_FOUND, "no_snapshot", f"no picture of {edge_id}/{camera_id} yet")
-        return FileResponse(
-            path,
-            media_type="image/jpeg",
-            headers={"Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"},
-        )
+router.add_api_route("/media/case/{case_id}/{kind}", case_media, methods=["HEAD"], include_in_schema=False)
+router.add_api_route(
+    "/media/case/{case_id}/{kind}",
+    case_media,
+    methods=["GET"],
+    response_class=FileResponse,
+    summary="A case's thumbnail (annotated snapshot) or preview (clip), by media ticket",
+)
 
-    router.add_api_route(
-        "/media/camera/{edge_id}/{camera_id}",
-        camera_picture,
-        methods=["GET", "HEAD"],
-        response_class=FileResponse,
-        summary="A camera's latest picture, by media ticket (the live view)",
+
+async def camera_picture(
+    edge_id: str, camera_id: str, services: Services, snapshots: Snapshots, ticket: str | None = None
+) -> FileResponse:
+    await run_in_threadpool(_ticket_holder, services, ticket)
+    path = snapshots.path(edge_id, camera_id)  # 404 for an invalid identifier
+    if not path.is_file():
+        raise error(status.HTTP_404_NOT_FOUND, "no_snapshot", f"no picture of {edge_id}/{camera_id} yet")
+    return FileResponse(
+        path,
+        media_type="image/jpeg",
+        headers={"Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"},
     )
 
-    @router.get("/live", response_model=LiveView, summary="Cameras with zones, open cases and pictures")
-    def live(request: Request, services: Services, _: Reader) -> LiveView:
-        return live_view(services, _snapshots(request))
 
-    return router
+router.add_api_route(
+    "/media/camera/{edge_id}/{camera_id}", camera_picture, methods=["HEAD"], include_in_schema=False
+)
+router.add_api_route(
+    "/media/camera/{edge_id}/{camera_id}",
+    camera_picture,
+    methods=["GET"],
+    response_class=FileResponse,
+    summary="A camera's latest picture, by media ticket (the live view)",
+)
+
+
+@router.get("/live", response_model=LiveView, summary="Cameras with zones, open cases and pictures")
+def live(services: Services, _: Reader, snapshots: Snapshots) -> LiveView:
+    return live_view(services, snapshots.root)

@@ -17,7 +17,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gridwarden.hub.auth import Permission, Principal, UserStore
 from gridwarden.hub.cases import CaseService
+from gridwarden.hub.config_push import ConfigPublisher
 from gridwarden.hub.db.engine import Database
+from gridwarden.hub.dry_run import DryRunService
+from gridwarden.hub.evidence_store import EvidenceStore
+from gridwarden.hub.fleet import FleetService
 
 
 class Waker(Protocol):
@@ -28,12 +32,22 @@ class Waker(Protocol):
 
 @dataclass
 class HubServices:
-    """What the routers work with; one instance per app, on ``app.state.services``."""
+    """What the routers work with; one instance per app, on ``app.state.services``, built by
+    :func:`gridwarden.hub.app.build_hub`. Routes never read ``app.state`` themselves: they ask for
+    a service by type (``services: Services``, ``store: Evidence``, ``publisher: Publisher``...).
+
+    ``evidence``/``dry_runs`` are ``None`` only in apps built for one router's tests; the
+    dependencies below answer 404/503 then instead of failing with an AttributeError.
+    ``config_publisher`` ``None``: configurations are stored and validated but not pushed."""
 
     db: Database
     cases: CaseService
     users: UserStore
+    fleet: FleetService
     webhook_waker: Waker | None = None
+    evidence: EvidenceStore | None = None
+    dry_runs: DryRunService | None = None
+    config_publisher: ConfigPublisher | None = None
 
 
 def get_services(request: Request) -> HubServices:
@@ -42,6 +56,27 @@ def get_services(request: Request) -> HubServices:
 
 
 Services = Annotated[HubServices, Depends(get_services)]
+
+
+def get_evidence_store(services: Services) -> EvidenceStore:
+    if services.evidence is None:
+        raise error(status.HTTP_404_NOT_FOUND, "no_evidence_store", "this hub stores no evidence")
+    return services.evidence
+
+
+def get_config_publisher(services: Services) -> ConfigPublisher | None:
+    return services.config_publisher
+
+
+def get_dry_runs(services: Services) -> DryRunService:
+    if services.dry_runs is None:
+        raise error(status.HTTP_503_SERVICE_UNAVAILABLE, "no_dry_runs", "this hub runs no dry runs")
+    return services.dry_runs
+
+
+Evidence = Annotated[EvidenceStore, Depends(get_evidence_store)]
+Publisher = Annotated[ConfigPublisher | None, Depends(get_config_publisher)]
+DryRuns = Annotated[DryRunService, Depends(get_dry_runs)]
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `gridwarden users create NAME --role ROLE`.")
 

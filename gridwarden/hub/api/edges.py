@@ -19,5 +19,5 @@ def list_edges(
     _: Annotated[Principal, Depends(require(Permission.READ_FLEET))],
     online: bool | None = None,
 ) -> list[EdgeView]:
-    edges = services.cases.list_edges()
+    edges = services.fleet.list_edges()
     return edges if online is None else [e for e in edges if e.online is online]

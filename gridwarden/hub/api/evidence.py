@@ -12,14 +12,11 @@ as on the broker): what it uploads counts against its own quota only (see
 ``Accept-Ranges``, ``Content-Range``, 416 for an unsatisfiable range) so a browser's ``<video>``
 can seek in a clip; Starlette's ``FileResponse`` implements ranges (Starlette >= 0.39).
 
-The router is built around an :class:`EvidenceStore` so the app decides where files live::
+The files live in the hub's :class:`EvidenceStore` (``HubServices.evidence``, built by
+:func:`gridwarden.hub.app.build_hub` under ``evidence_root``).
 
-    app.include_router(build_evidence_router(EvidenceStore(settings.evidence_root)))
-
-Who may call it: reading needs ``cases:read`` (staff and above). Uploading needs
-``upload_permission``; the auth module has no edge role yet, so it defaults to
-``config:write`` (integrator, admin) and an edge uses an integrator token until an ``edge`` role
-with an ``evidence:upload`` permission exists (then pass that permission here).
+Who may call it: reading needs ``cases:read`` (staff and above); uploading needs
+``evidence:upload``, which only the ``edge`` role (and admin) holds.
 """
 
 from __future__ import annotations
@@ -32,7 +29,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from gridwarden.hub import security_counters
-from gridwarden.hub.api.deps import error, require
+from gridwarden.hub.api.deps import Evidence, error, require
 from gridwarden.hub.auth import Permission, Principal, Role
 from gridwarden.hub.evidence_store import EvidenceError, EvidenceStore, EvidenceTooLarge, media_type
 
@@ -82,81 +79,72 @@ def _declared_length(request: Request) -> int | None:
     return length
 
 
-def build_evidence_router(
-    store: EvidenceStore,
-    *,
-    upload_permission: Permission = Permission.CONFIGURE,
-    read_permission: Permission = Permission.READ_CASES,
-) -> APIRouter:
-    """The evidence routes, serving ``store``; see the module docstring for the permissions."""
-    router = APIRouter(prefix="/api/v1/evidence", tags=["evidence"])
-    # Dependencies are passed as default values, not in annotations: with postponed annotations
-    # FastAPI resolves annotation strings in module globals, where these closures do not exist.
-    may_upload = Depends(require(upload_permission))
-    may_read = Depends(require(read_permission))
+Uploader = Annotated[Principal, Depends(require(Permission.UPLOAD_EVIDENCE))]
+Reader = Annotated[Principal, Depends(require(Permission.READ_CASES))]
 
-    @router.put(
-        "/{sha256}",
-        response_model=EvidenceStored,
-        status_code=status.HTTP_201_CREATED,
-        summary="Upload an evidence file (idempotent by SHA-256)",
-        responses={
-            200: {"description": "Already stored", "model": EvidenceStored},
-            400: {"description": "The body's SHA-256 is not the id"},
-            413: {"description": "Larger than the hub accepts (8 MiB for a JPEG)"},
-            415: {"description": "Not video/mp4 or image/jpeg (by header or by first bytes)"},
-            422: {"description": "Not a well-formed JPEG / MP4 (invalid_media)"},
-            507: {"description": "The uploading edge's evidence quota is used up (quota_exceeded)"},
-        },
-    )
-    async def put_evidence(
-        sha256: EvidenceId,
-        request: Request,
-        response: Response,
-        who: Principal = may_upload,
-    ) -> EvidenceStored:
-        declared = _declared_length(request)
-        owner = who.username if who.role is Role.EDGE else None
-        try:
-            stored = await run_in_threadpool(store.stat, sha256)
-            if stored is not None:  # answered without reading the body: see the module docstring
-                response.status_code = status.HTTP_200_OK
-                return EvidenceStored(
-                    sha256=sha256, size=stored.size, content_type=stored.content_type, created=False
-                )
-            upload = store.begin_upload(sha256, request.headers.get("content-type"), declared, owner=owner)
-            with upload:
-                async for chunk in request.stream():
-                    upload.write(chunk)
-                created = await run_in_threadpool(upload.finish)
-        except EvidenceTooLarge as exc:
-            security_counters.count("gridwarden_hub_uploads_refused_total", reason=exc.code)
-            limit = store.limit_for(media_type(request.headers.get("content-type")))
-            raise error(exc.status, exc.code, str(exc), limit=limit) from exc
-        except EvidenceError as exc:
-            security_counters.count("gridwarden_hub_uploads_refused_total", reason=exc.code)
-            raise error(exc.status, exc.code, str(exc)) from exc
-        if not created:
+router = APIRouter(prefix="/api/v1/evidence", tags=["evidence"])
+
+
+@router.put(
+    "/{sha256}",
+    response_model=EvidenceStored,
+    status_code=status.HTTP_201_CREATED,
+    summary="Upload an evidence file (idempotent by SHA-256)",
+    responses={
+        200: {"description": "Already stored", "model": EvidenceStored},
+        400: {"description": "The body's SHA-256 is not the id"},
+        413: {"description": "Larger than the hub accepts (8 MiB for a JPEG)"},
+        415: {"description": "Not video/mp4 or image/jpeg (by header or by first bytes)"},
+        422: {"description": "Not a well-formed JPEG / MP4 (invalid_media)"},
+        507: {"description": "The uploading edge's evidence quota is used up (quota_exceeded)"},
+    },
+)
+async def put_evidence(
+    sha256: EvidenceId,
+    request: Request,
+    response: Response,
+    who: Uploader,
+    store: Evidence,
+) -> EvidenceStored:
+    declared = _declared_length(request)
+    owner = who.username if who.role is Role.EDGE else None
+    try:
+        stored = await run_in_threadpool(store.stat, sha256)
+        if stored is not None:  # answered without reading the body: see the module docstring
             response.status_code = status.HTTP_200_OK
-        return EvidenceStored(
-            sha256=sha256, size=upload.size, content_type=upload.content_type, created=created
-        )
+            return EvidenceStored(
+                sha256=sha256, size=stored.size, content_type=stored.content_type, created=False
+            )
+        upload = store.begin_upload(sha256, request.headers.get("content-type"), declared, owner=owner)
+        with upload:
+            async for chunk in request.stream():
+                upload.write(chunk)
+            created = await run_in_threadpool(upload.finish)
+    except EvidenceTooLarge as exc:
+        security_counters.count("gridwarden_hub_uploads_refused_total", reason=exc.code)
+        limit = store.limit_for(media_type(request.headers.get("content-type")))
+        raise error(exc.status, exc.code, str(exc), limit=limit) from exc
+    except EvidenceError as exc:
+        security_counters.count("gridwarden_hub_uploads_refused_total", reason=exc.code)
+        raise error(exc.status, exc.code, str(exc)) from exc
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return EvidenceStored(sha256=sha256, size=upload.size, content_type=upload.content_type, created=created)
 
-    @router.get(
-        "/{sha256}",
-        summary="Download an evidence file (supports Range requests)",
-        response_class=FileResponse,
-        responses={
-            206: {"description": "Partial content"},
-            404: {},
-            416: {"description": "Range not satisfiable"},
-        },
-    )
-    async def get_evidence(sha256: EvidenceId, _: Principal = may_read) -> FileResponse:
-        return await evidence_file_response(
-            store, sha256, cache_control="private, max-age=31536000, immutable"
-        )
 
-    # HEAD (a player probing the size) answers like GET without the body; one operation in OpenAPI.
-    router.add_api_route("/{sha256}", get_evidence, methods=["HEAD"], include_in_schema=False)
-    return router
+@router.get(
+    "/{sha256}",
+    summary="Download an evidence file (supports Range requests)",
+    response_class=FileResponse,
+    responses={
+        206: {"description": "Partial content"},
+        404: {},
+        416: {"description": "Range not satisfiable"},
+    },
+)
+async def get_evidence(sha256: EvidenceId, _: Reader, store: Evidence) -> FileResponse:
+    return await evidence_file_response(store, sha256, cache_control="private, max-age=31536000, immutable")
+
+
+# HEAD (a player probing the size) answers like GET without the body; one operation in OpenAPI.
+router.add_api_route("/{sha256}", get_evidence, methods=["HEAD"], include_in_schema=False)

@@ -8,9 +8,7 @@ otherwise). The body must be a JPEG that decodes to a sane size
 temporary name and renamed so a reader never sees half a file. Integrators and admins read it
 with their bearer token, or through a short-lived signed URL (``<img src>`` sends no header).
 
-Wiring (the app factory)::
-
-    app.include_router(build_snapshots_router(evidence_root / "camera-snapshots"))
+The files live in ``camera-snapshots/`` under the hub's evidence folder (:data:`SNAPSHOT_DIR`).
 """
 
 from __future__ import annotations
@@ -29,12 +27,13 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from gridwarden.hub import security_counters
-from gridwarden.hub.api.deps import Services, error, require
+from gridwarden.hub.api.deps import Evidence, Publisher, Services, error, require
 from gridwarden.hub.auth import Permission, Principal, Role
 from gridwarden.hub.config_push import ConfigPublishError
 from gridwarden.hub.db.models import Edge
 from gridwarden.hub.media_check import InvalidMedia, check_jpeg
 
+SNAPSHOT_DIR = "camera-snapshots"
 MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024
 SNAPSHOT_TICKET_TTL_S = 15 * 60
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -120,86 +119,102 @@ def _jpeg_response(store: SnapshotStore, edge_id: str, camera_id: str) -> FileRe
     )
 
 
-def build_snapshots_router(root: str | Path) -> APIRouter:
-    store = SnapshotStore(root)
-    router = APIRouter(prefix="/api/v1/cameras/{edge_id}/{camera_id}/snapshot", tags=["fleet"])
+def get_snapshot_store(evidence: Evidence) -> SnapshotStore:
+    return SnapshotStore(evidence.root / SNAPSHOT_DIR)
 
-    def refuse(status_code: int, code: str, message: str) -> HTTPException:
-        security_counters.count("gridwarden_hub_uploads_refused_total", reason=code)
-        return error(status_code, code, message)
 
-    @router.put("", response_model=SnapshotInfo, summary="Replace the camera's latest snapshot (JPEG)")
-    async def put_snapshot(edge_id: str, camera_id: str, request: Request, who: Uploader) -> SnapshotInfo:
-        store.path(edge_id, camera_id)  # 404 for an identifier that cannot be an edge or camera
-        if who.role is Role.EDGE and who.username != edge_id:
-            raise refuse(
-                status.HTTP_403_FORBIDDEN,
-                "wrong_edge",
-                f"this token belongs to edge {who.username!r}, not {edge_id!r}",
-            )
-        if request.headers.get("content-type", "").split(";")[0].strip() != "image/jpeg":
-            raise refuse(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "not_jpeg", "send Content-Type: image/jpeg")
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_SNAPSHOT_BYTES:
-            raise refuse(413, "too_large", f"a snapshot may be at most {MAX_SNAPSHOT_BYTES} bytes")
-        data = bytearray()
-        async for chunk in request.stream():
-            data += chunk
-            if len(data) > MAX_SNAPSHOT_BYTES:
-                raise refuse(413, "too_large", f"a snapshot may be at most {MAX_SNAPSHOT_BYTES} bytes")
-        try:
-            await run_in_threadpool(check_jpeg, bytes(data))
-        except InvalidMedia as exc:
-            raise refuse(422, "not_jpeg", f"the body is not a usable JPEG image: {exc}") from exc
-        return await run_in_threadpool(store.write, edge_id, camera_id, bytes(data))
+Snapshots = Annotated[SnapshotStore, Depends(get_snapshot_store)]
 
-    @router.get("", response_class=FileResponse, summary="The camera's latest snapshot (JPEG)")
-    def get_snapshot(edge_id: str, camera_id: str, _: Reader) -> FileResponse:
-        return _jpeg_response(store, edge_id, camera_id)
+router = APIRouter(prefix="/api/v1/cameras/{edge_id}/{camera_id}/snapshot", tags=["fleet"])
 
-    @router.post("/url", response_model=SnapshotUrl, summary="A short-lived URL of the snapshot for <img>")
-    def snapshot_url(edge_id: str, camera_id: str, services: Services, who: Reader) -> SnapshotUrl:
-        info = store.info(edge_id, camera_id)
-        ticket, expires = services.users.issue_ticket(
-            who, ticket_scope(edge_id, camera_id), ttl_s=SNAPSHOT_TICKET_TTL_S
+
+def _refuse(status_code: int, code: str, message: str) -> HTTPException:
+    security_counters.count("gridwarden_hub_uploads_refused_total", reason=code)
+    return error(status_code, code, message)
+
+
+@router.put("", response_model=SnapshotInfo, summary="Replace the camera's latest snapshot (JPEG)")
+async def put_snapshot(
+    edge_id: str, camera_id: str, request: Request, who: Uploader, store: Snapshots
+) -> SnapshotInfo:
+    store.path(edge_id, camera_id)  # 404 for an identifier that cannot be an edge or camera
+    if who.role is Role.EDGE and who.username != edge_id:
+        raise _refuse(
+            status.HTTP_403_FORBIDDEN,
+            "wrong_edge",
+            f"this token belongs to edge {who.username!r}, not {edge_id!r}",
         )
-        version = int(info.taken_at.timestamp())
-        url = f"/api/v1/cameras/{edge_id}/{camera_id}/snapshot/signed?ticket={ticket}&v={version}"
-        return SnapshotUrl(url=url, expires_at=expires, taken_at=info.taken_at)
+    if request.headers.get("content-type", "").split(";")[0].strip() != "image/jpeg":
+        raise _refuse(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "not_jpeg", "send Content-Type: image/jpeg")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_SNAPSHOT_BYTES:
+        raise _refuse(413, "too_large", f"a snapshot may be at most {MAX_SNAPSHOT_BYTES} bytes")
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_SNAPSHOT_BYTES:
+            raise _refuse(413, "too_large", f"a snapshot may be at most {MAX_SNAPSHOT_BYTES} bytes")
+    try:
+        await run_in_threadpool(check_jpeg, bytes(data))
+    except InvalidMedia as exc:
+        raise _refuse(422, "not_jpeg", f"the body is not a usable JPEG image: {exc}") from exc
+    return await run_in_threadpool(store.write, edge_id, camera_id, bytes(data))
 
-    @router.get("/signed", response_class=FileResponse, summary="The snapshot by signed URL")
-    def signed_snapshot(edge_id: str, camera_id: str, services: Services, ticket: str = "") -> FileResponse:
-        principal = services.users.verify_ticket(ticket, ticket_scope(edge_id, camera_id)) if ticket else None
-        if principal is None or not principal.can(Permission.READ_FLEET):
-            raise error(
-                status.HTTP_401_UNAUTHORIZED, "invalid_ticket", "the signed URL is invalid or expired"
-            )
-        return _jpeg_response(store, edge_id, camera_id)
 
-    @router.post(
-        "/request",
-        status_code=status.HTTP_202_ACCEPTED,
-        response_model=SnapshotRequested,
-        summary="Ask the edge to upload this camera's latest picture now",
+@router.get("", response_class=FileResponse, summary="The camera's latest snapshot (JPEG)")
+def get_snapshot(edge_id: str, camera_id: str, _: Reader, store: Snapshots) -> FileResponse:
+    return _jpeg_response(store, edge_id, camera_id)
+
+
+@router.post("/url", response_model=SnapshotUrl, summary="A short-lived URL of the snapshot for <img>")
+def snapshot_url(
+    edge_id: str, camera_id: str, services: Services, who: Reader, store: Snapshots
+) -> SnapshotUrl:
+    info = store.info(edge_id, camera_id)
+    ticket, expires = services.users.issue_ticket(
+        who, ticket_scope(edge_id, camera_id), ttl_s=SNAPSHOT_TICKET_TTL_S
     )
-    def request_snapshot(
-        edge_id: str, camera_id: str, request: Request, services: Services, who: Configurer
-    ) -> SnapshotRequested:
-        store.path(edge_id, camera_id)  # 404 for an identifier no camera can have (e.g. "bad cam")
-        with services.db.session() as session:
-            edge = session.get(Edge, edge_id)
-            site = edge.site if edge is not None else None
-        if site is None:
-            raise error(
-                status.HTTP_404_NOT_FOUND, "unknown_edge", f"edge {edge_id!r} has never reported to this hub"
-            )
-        publisher = getattr(request.app.state, "config_publisher", None)
-        if publisher is None:
-            raise error(status.HTTP_503_SERVICE_UNAVAILABLE, "no_broker", "this hub has no MQTT connection")
-        try:
-            publisher.request_snapshot(site, edge_id, camera_id, who.username)
-        except ConfigPublishError as exc:
-            raise error(status.HTTP_503_SERVICE_UNAVAILABLE, "broker_unavailable", str(exc)) from exc
-        return SnapshotRequested(edge_id=edge_id, camera_id=camera_id)
+    version = int(info.taken_at.timestamp())
+    url = f"/api/v1/cameras/{edge_id}/{camera_id}/snapshot/signed?ticket={ticket}&v={version}"
+    return SnapshotUrl(url=url, expires_at=expires, taken_at=info.taken_at)
 
-    return router
+
+@router.get("/signed", response_class=FileResponse, summary="The snapshot by signed URL")
+def signed_snapshot(
+    edge_id: str, camera_id: str, services: Services, store: Snapshots, ticket: str = ""
+) -> FileResponse:
+    principal = services.users.verify_ticket(ticket, ticket_scope(edge_id, camera_id)) if ticket else None
+    if principal is None or not principal.can(Permission.READ_FLEET):
+        raise error(status.HTTP_401_UNAUTHORIZED, "invalid_ticket", "the signed URL is invalid or expired")
+    return _jpeg_response(store, edge_id, camera_id)
+
+
+@router.post(
+    "/request",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SnapshotRequested,
+    summary="Ask the edge to upload this camera's latest picture now",
+)
+def request_snapshot(
+    edge_id: str,
+    camera_id: str,
+    services: Services,
+    publisher: Publisher,
+    who: Configurer,
+    store: Snapshots,
+) -> SnapshotRequested:
+    store.path(edge_id, camera_id)  # 404 for an identifier no camera can have (e.g. "bad cam")
+    with services.db.session() as session:
+        edge = session.get(Edge, edge_id)
+        site = edge.site if edge is not None else None
+    if site is None:
+        raise error(
+            status.HTTP_404_NOT_FOUND, "unknown_edge", f"edge {edge_id!r} has never reported to this hub"
+        )
+    if publisher is None:
+        raise error(status.HTTP_503_SERVICE_UNAVAILABLE, "no_broker", "this hub has no MQTT connection")
+    try:
+        publisher.request_snapshot(site, edge_id, camera_id, who.username)
+    except ConfigPublishError as exc:
+        raise error(status.HTTP_503_SERVICE_UNAVAILABLE, "broker_unavailable", str(exc)) from exc
+    return SnapshotRequested(edge_id=edge_id, camera_id=camera_id)
