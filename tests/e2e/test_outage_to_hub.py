@@ -1,4 +1,4 @@
-"""Nothing lost between edge and hub: 1,000 incident events from an edge publisher process
+"""Nothing lost between edge and hub: 2,000 incident events from an edge publisher process
 through a real Mosquitto into the hub's database, while the broker is stopped for 10 s, the
 edge is SIGKILLed once and the hub is SIGKILLed once. Every event is stored exactly once and
 every incident's folded state is right. Run against SQLite and PostgreSQL.
@@ -52,11 +52,11 @@ from tests.support.paths import REPO_ROOT
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
-COUNT = 1000
+COUNT = 2000  # long enough that the edge still publishes through the broker outage
 OUTAGE_S = 10.0
-# Slow enough that the edge still publishes when the broker goes away, after the in-flight kill
-# (which holds the database for the hub's busy timeout).
-RATE = 50.0
+# Slow enough that the edge still publishes when the broker goes away (the broker is stopped at
+# 60 % of the edge's stream, whatever the hub's speed), after the in-flight kill.
+RATE = 20.0
 
 
 PASSWORDS = {EDGE_ID: "edge-secret-1", "hub": "hub-secret-1"}
@@ -111,6 +111,13 @@ def _database_write_lock(db_url: str) -> Iterator[Callable[[], bool]]:
 
 def _log_text(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _edge_enqueued(outbox: Path) -> int:
+    """How many events the edge has put in its outbox (read-only: the edge process owns the file)."""
+    with sqlite3.connect(f"file:{outbox}?mode=ro", uri=True, timeout=10) as conn:
+        row = conn.execute("SELECT value FROM outbox_meta WHERE key = 'next_seq'").fetchone()
+    return int(row[0]) - 1 if row else 0
 
 
 def _stored(db: Database) -> int:
@@ -184,7 +191,13 @@ def _run(
             hub.wait(10)
         time.sleep(1.0)
         hub = _start_hub(db_url, broker.port, hub_log, tmp_path)
-        wait_until(lambda: _stored(db) >= 550, 40, "550 stored")
+        wait_until(lambda: _stored(db) >= 550, 120, "550 stored")  # includes a hub start under load
+        # The broker goes away while the edge is still publishing, so that events published after
+        # it is back and before the hub re-subscribes are lost and need a replay.
+        wait_until(
+            lambda: _edge_enqueued(tmp_path / "outbox.sqlite3") >= COUNT * 6 // 10, 120, "60 % enqueued"
+        )
+        assert _edge_enqueued(tmp_path / "outbox.sqlite3") < COUNT - 100, "the edge finished too early"
         connects_before = _log_text(edge_log).count("connected to")
         broker.stop()  # ... then the broker, for ten seconds
         # The hub stays away a little longer than the edge after the restart (as it does anyway,
