@@ -24,8 +24,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gridwarden.edge.detector import Detector  # noqa: E402
-from gridwarden.edge.detector.backends import OpenVinoBackend, openvino_installed  # noqa: E402
+from gridwarden.edge.analytics.detector import Detector  # noqa: E402
+from gridwarden.edge.analytics.detector.backends import OpenVinoBackend, openvino_installed  # noqa: E402
 from gridwarden.models.quantize import sample_frames  # noqa: E402
 from tests.support.paths import CAR_CLIP, YOLO11N_UNTRAINED, YOLOX_NANO  # noqa: E402
 

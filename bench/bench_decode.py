@@ -28,7 +28,7 @@ import av
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from gridwarden.edge.sources import AnalysisSampler, SourceOptions, open_frames, probe  # noqa: E402
+from gridwarden.edge.capture.sources import AnalysisSampler, SourceOptions, open_frames, probe  # noqa: E402
 
 DEFAULT_CLIP = REPO_ROOT.parent / "shared" / "media" / "car-detection.mp4"
 

@@ -23,7 +23,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gridwarden.edge.detector import Detector  # noqa: E402
+from gridwarden.edge.analytics.detector import Detector  # noqa: E402
 from tests.support.paths import CAR_CLIP, YOLOX_NANO  # noqa: E402
 
 

@@ -1,6 +1,6 @@
 """What evidence costs at the edge: cutting a clip by remux vs re-encoding it, and the ring's memory.
 
-* ``remux``: :func:`gridwarden.edge.evidence.write_clip` on the packets of a 20 s window (what
+* ``remux``: :func:`gridwarden.edge.capture.evidence.write_clip` on the packets of a 20 s window (what
   :class:`ClipRecorder` does when an incident's post-roll completes).
 * ``re-encode``: decode the same 20 s and encode it again with libx264 (``--preset``, default
   ``veryfast``, a typical choice for an edge), what cutting evidence from decoded frames would cost.
@@ -28,7 +28,7 @@ import av
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from gridwarden.edge.evidence import (  # noqa: E402
+from gridwarden.edge.capture.evidence import (  # noqa: E402
     BufferedPacket,
     PacketClock,
     PacketRingBuffer,

@@ -29,9 +29,9 @@ import onnxruntime as ort
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gridwarden.edge.camera_motion import CameraMotionEstimator  # noqa: E402
-from gridwarden.edge.gate import MotionGate  # noqa: E402
-from gridwarden.edge.rules.static_objects import StaticForegroundDetector  # noqa: E402
+from gridwarden.edge.analytics.camera_motion import CameraMotionEstimator  # noqa: E402
+from gridwarden.edge.analytics.gate import MotionGate  # noqa: E402
+from gridwarden.edge.analytics.rules.static_objects import StaticForegroundDetector  # noqa: E402
 
 SHARED = Path(os.environ.get("GRIDWARDEN_SHARED", REPO.parent / "shared")).resolve()
 MODEL = SHARED / "models" / "yolox_nano_coco.onnx"

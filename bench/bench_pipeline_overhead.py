@@ -24,10 +24,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SHARED = Path(os.environ.get("GRIDWARDEN_SHARED", REPO.parent / "shared"))
 
-from gridwarden.edge.camera_analytics import CameraAnalytics  # noqa: E402
+from gridwarden.edge.analytics.camera_analytics import CameraAnalytics  # noqa: E402
+from gridwarden.edge.analytics.model_loader import build_detector  # noqa: E402
+from gridwarden.edge.capture.sources import SourceOptions, open_frames  # noqa: E402
 from gridwarden.edge.config import load_edge_config_text  # noqa: E402
-from gridwarden.edge.model_loader import build_detector  # noqa: E402
-from gridwarden.edge.sources import SourceOptions, open_frames  # noqa: E402
 
 
 def thread_cpu() -> float:

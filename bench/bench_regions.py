@@ -31,11 +31,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gridwarden.edge.detector import Detector, resolve_classes  # noqa: E402
-from gridwarden.edge.detector.mosaic import detect_frames  # noqa: E402
-from gridwarden.edge.detector.regions import CameraRegions, WatchedZone  # noqa: E402
+from gridwarden.edge.analytics.detector import Detector, resolve_classes  # noqa: E402
+from gridwarden.edge.analytics.detector.mosaic import detect_frames  # noqa: E402
+from gridwarden.edge.analytics.detector.regions import CameraRegions, WatchedZone  # noqa: E402
+from gridwarden.edge.analytics.zones import Zone  # noqa: E402
 from gridwarden.edge.types import Detections  # noqa: E402
-from gridwarden.edge.zones import Zone  # noqa: E402
 from tests.support.paths import YOLOX_NANO  # noqa: E402
 from tests.support.small_objects import (  # noqa: E402
     CANVAS_SIZE,

@@ -28,8 +28,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from gridwarden.edge.analytics.model_loader import build_detector  # noqa: E402
 from gridwarden.edge.config import load_edge_config_text  # noqa: E402
-from gridwarden.edge.model_loader import build_detector  # noqa: E402
 from gridwarden.edge.runner import EdgeRunner  # noqa: E402
 from tests.support.paths import CAR_CLIP, YOLOX_NANO  # noqa: E402
 from tests.support.rtsp_server import RtspServer  # noqa: E402

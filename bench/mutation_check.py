@@ -118,7 +118,7 @@ MUTATIONS = [
     ),
     Mutation(
         "outbox: eviction by seq",
-        "gridwarden/edge/outbox.py",
+        "gridwarden/edge/transport/outbox.py",
         "WHERE acked_at IS NOT NULL ORDER BY acked_at, seq LIMIT 1",
         "WHERE acked_at IS NOT NULL ORDER BY seq LIMIT 1",
         ("tests/outbox/test_outbox_eviction_order.py",),

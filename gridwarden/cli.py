@@ -53,9 +53,9 @@ def _cmd_edge_replay(args: argparse.Namespace) -> int:
     writer = None
     on_frame = None
     if args.annotate:
+        from gridwarden.edge.analytics.camera_analytics import CameraAnalytics, FrameResult
         from gridwarden.edge.annotate import draw_result
         from gridwarden.edge.annotate_source_rate import SourceRateAnnotator
-        from gridwarden.edge.camera_analytics import CameraAnalytics, FrameResult
 
         # Every source frame is written (the clip's own rate), with the latest analysis drawn on it.
         writer = SourceRateAnnotator(args.clip, args.annotate)
@@ -176,6 +176,7 @@ def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
     from gridwarden.evaluation.cli import register_cli as register_eval_cli
     from gridwarden.hub.broker_security import register_cli as register_broker_cli
     from gridwarden.hub.dataset_export import register_cli as register_export_dataset_cli
+    from gridwarden.hub.reports.qr_cli import register_cli as register_qr_cli
     from gridwarden.hub.serve_cli import register_hub_cli
     from gridwarden.hub.users_cli import register_cli as register_users_cli
     from gridwarden.models.cli import register_cli as register_models_cli
@@ -188,6 +189,7 @@ def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
         register_demo_cli,
         register_broker_cli,
         register_eval_cli,
+        register_qr_cli,
     ]
 
 

@@ -55,7 +55,7 @@ def _model_classes(
     data: dict[str, Any], lines: dict[PathKey, int], source: str, base: Path, config: Any
 ) -> tuple[list[str], list[ConfigProblem]]:
     """The class names rules are checked against, and the problems of the model section."""
-    from gridwarden.edge.detector.classes import COCO80
+    from gridwarden.edge.analytics.detector.classes import COCO80
 
     model = data.get("model")
     if not isinstance(model, dict) or not isinstance(model.get("path"), str):
@@ -70,7 +70,7 @@ def _model_classes(
         ]
     if config is None:
         return list(COCO80), []  # the schema failed: the model is loaded once the file is valid
-    from gridwarden.edge.model_loader import build_detector
+    from gridwarden.edge.analytics.model_loader import build_detector
 
     try:
         detector = build_detector(config)
@@ -84,7 +84,7 @@ def _model_classes(
 def _class_problems(
     data: dict[str, Any], lines: dict[PathKey, int], source: str, class_names: list[str]
 ) -> list[ConfigProblem]:
-    from gridwarden.edge.detector.classes import DEFAULT_CLASS_GROUPS, resolve_classes
+    from gridwarden.edge.analytics.detector.classes import DEFAULT_CLASS_GROUPS, resolve_classes
 
     own = data.get("class_groups")
     groups = {**DEFAULT_CLASS_GROUPS, **(own if isinstance(own, dict) else {})}

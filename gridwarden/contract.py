@@ -160,8 +160,29 @@ class IncidentEvent(_Message):
     evidence: list[EvidenceRef] = Field(default_factory=list, max_length=MAX_EVIDENCE)
 
 
+class StreamStatus(BaseModel):
+    """One of a camera's input streams (a camera with a detect sub-stream and a record main
+    stream has two; a one-URL camera has one stream with both roles)."""
+
+    model_config = _STRICT
+
+    roles: list[Literal["detect", "record"]] = Field(min_length=1, max_length=2)
+    state: CameraState
+    input_fps: float = Field(default=0.0, ge=0)
+    bitrate_kbps: float = Field(default=0.0, ge=0)
+    reconnects: int = Field(default=0, ge=0, le=MAX_INT)
+    last_error: str | None = Field(default=None, max_length=1000)
+
+
+DecodeMode = Literal["all_frames", "keyframes_only"]
+
+
 class CameraStatus(_Message):
-    """Retained per camera on ``.../cameras/<camera_id>/status``."""
+    """Retained per camera on ``.../cameras/<camera_id>/status``.
+
+    ``streams``: each input stream's own health; ``decode``: whether the detect stream is
+    decoded in full or keyframes only, and ``decode_reason`` why (the config, or the decode
+    budget's automatic choice)."""
 
     type: Literal["camera_status"] = "camera_status"
     edge_id: Identifier
@@ -174,6 +195,9 @@ class CameraStatus(_Message):
     last_frame_wall_time: WallTime | None = None
     reconnects: BigInt = 0
     last_error: str | None = Field(default=None, max_length=2000)
+    streams: list[StreamStatus] = Field(default_factory=list, max_length=2)
+    decode: DecodeMode | None = None
+    decode_reason: str | None = Field(default=None, max_length=300)
     wall_time: WallTime
 
 

@@ -9,7 +9,7 @@ It starts, as child processes so each stops cleanly on its own:
 * the hub (``gridwarden hub serve``) on SQLite under the data folder, with a staff user whose
   token is printed;
 * one edge (``gridwarden edge run``). With no ``--config``, it watches a street scene this
-  project renders itself (:mod:`gridwarden.edge.synthetic_scene`: a market stall is set up on
+  project renders itself (:mod:`gridwarden.edge.capture.synthetic_scene`: a market stall is set up on
   the pavement and stays) through the class-agnostic static-object rule, so an incident and a
   case appear with no camera, no model and no download. With ``--config FILE`` it runs that
   edge configuration (its ``mqtt`` section is pointed at the demo's broker).
@@ -59,7 +59,7 @@ def render_demo_scene(
     if path.exists():
         return path
     from gridwarden.edge.annotate import AnnotatedVideoWriter
-    from gridwarden.edge.synthetic_scene import make_street_scene
+    from gridwarden.edge.capture.synthetic_scene import make_street_scene
 
     fps = 5.0
     tmp = path.with_suffix(".part.mp4")
@@ -77,7 +77,7 @@ def render_demo_scene(
 
 def demo_edge_config(scene: Path, data_dir: Path, mqtt_host: str, mqtt_port: int) -> dict[str, Any]:
     """Edge configuration for the synthetic scene: one camera, a static-object rule on the pavement."""
-    from gridwarden.edge.synthetic_scene import STALL_BOX_NORMALISED
+    from gridwarden.edge.capture.synthetic_scene import STALL_BOX_NORMALISED
 
     x1, y1, x2, y2 = STALL_BOX_NORMALISED
     pad = 0.08
@@ -179,8 +179,10 @@ def _stop(proc: subprocess.Popen[bytes] | None, name: str, timeout: float = 20.0
 def run_demo(args: argparse.Namespace) -> int:
     from gridwarden.hub.auth import UserStore
     from gridwarden.hub.db import Database, upgrade_database
+    from gridwarden.hub.reports.points import DEMO_OUTLINE, seed_demo_points
 
     data_dir = Path(args.data_dir).resolve()
+
     data_dir.mkdir(parents=True, exist_ok=True)
     logs = data_dir / "logs"
     logs.mkdir(exist_ok=True)
@@ -215,6 +217,7 @@ def run_demo(args: argparse.Namespace) -> int:
             )
             password = secrets.token_urlsafe(9)  # a fresh console password each run
             users.set_password("demo", password)
+            seed_demo_points(db)  # QR points residents report from (/r/DEMO-001), drawn on the map
         finally:
             db.dispose()
         edge_token_file = data_dir / "edge-token"
@@ -224,7 +227,8 @@ def run_demo(args: argparse.Namespace) -> int:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         cli = [sys.executable, "-m", "gridwarden.cli"]
         hub_cmd = [*cli, "hub", "serve", "--db", db_url, "--mqtt-host", mqtt_host, "--mqtt-port", str(mqtt_port),
-                   "--host", args.host, "--port", str(api_port), "--client-id", "hub-demo"]  # fmt: skip
+                   "--host", args.host, "--port", str(api_port), "--client-id", "hub-demo",
+                   "--map-outline", str(DEMO_OUTLINE)]  # fmt: skip
         with open(logs / "hub.log", "ab") as hub_log:  # the child keeps its own copy of the fd
             hub = subprocess.Popen(hub_cmd, stdout=hub_log, stderr=subprocess.STDOUT, env=env)
         _wait_port(api_port, hub, "the hub")
@@ -268,6 +272,8 @@ def run_demo(args: argparse.Namespace) -> int:
             f"  API token:      {token}\n"
             f"  Try:            curl -H 'Authorization: Bearer {token}' http://{shown_host}:{api_port}/api/v1/cases\n"
             f"  Evidence:       http://{shown_host}:{api_port}/api/v1/evidence/<sha256> (hashes in each case)\n"
+            f"  One map:        http://{shown_host}:{api_port}/city/map.html  (statistics: /city/stats.html)\n"
+            f"  Resident page:  http://{shown_host}:{api_port}/r/DEMO-001  (what a posted QR code opens)\n"
             f"  Logs:           {logs}/\n"
             "  A case appears within about a minute. Ctrl-C stops everything.\n",
             flush=True,

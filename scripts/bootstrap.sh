@@ -17,3 +17,5 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -c "import gridwarden, cv2, onnxruntime, av, paho.mqtt" || { echo "[bootstrap] install failed" >&2; exit 1; }
   touch "$stamp"
 fi
+# The city pages' map library (Leaflet) from the npm registry, served by the hub itself.
+bash scripts/web-vendor.sh || echo "[bootstrap] warning: no Leaflet; the map page will say so" >&2

@@ -8,6 +8,7 @@ for pkg in mosquitto python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-
            gstreamer1.0-plugins-bad gstreamer1.0-rtsp postgresql systemd openssl chromium fonts-noto-cjk; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+command -v npm >/dev/null || need+=(npm)  # the map library comes from the npm registry (scripts/web-vendor.sh)
 if [ ${#need[@]} -gt 0 ]; then
   echo "[system-deps] installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -13,8 +13,8 @@ import av
 import cv2
 import numpy as np
 
-from gridwarden.edge.camera_analytics import CameraAnalytics, FrameResult
-from gridwarden.edge.detector.regions import RegionPlan
+from gridwarden.edge.analytics.camera_analytics import CameraAnalytics, FrameResult
+from gridwarden.edge.analytics.detector.regions import RegionPlan
 
 ZONE_COLOUR = (0, 200, 255)
 TRACK_COLOUR = (80, 220, 80)

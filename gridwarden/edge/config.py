@@ -40,6 +40,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gridwarden.contract import CameraKind, Identifier
+from gridwarden.edge.analytics.rules import defaults as rule_defaults
 from gridwarden.yamlconfig import load_yaml_model
 
 Point = tuple[float, float]
@@ -65,7 +66,7 @@ class _Strict(BaseModel):
 
 def _check_polygon(points: Polygon) -> Polygon:
     # Imported lazily: zones.py pulls numpy/cv2 and config must stay cheap to import.
-    from gridwarden.edge.zones import validate_polygon
+    from gridwarden.edge.analytics.zones import validate_polygon
 
     problems = validate_polygon(points)
     if problems:
@@ -97,16 +98,18 @@ class _RuleBase(_Strict):
     min_size: float = Field(default=0.0, ge=0.0, le=1.0, description="Minimum box height / frame height.")
     cooldown_s: float = Field(default=0.0, ge=0.0)
     end_grace_s: float = Field(
-        default=5.0, ge=0.0, description="Seconds the place must be seen empty before an incident ends."
+        default=rule_defaults.END_GRACE_S,
+        ge=0.0,
+        description="Seconds the place must be seen empty before an incident ends.",
     )
     occlusion_memory_s: float = Field(
-        default=60.0,
+        default=rule_defaults.OCCLUSION_MEMORY_S,
         ge=0.0,
         le=3600.0,
         description="Seconds a resting object that something covers (a bus in front) keeps its place and clock.",
     )
-    update_interval_s: float = Field(default=60.0, gt=0)
-    stationary_tolerance: float = Field(default=0.15, gt=0, le=2.0)
+    update_interval_s: float = Field(default=rule_defaults.UPDATE_INTERVAL_S, gt=0)
+    stationary_tolerance: float = Field(default=rule_defaults.STATIONARY_TOLERANCE, gt=0, le=2.0)
 
     @field_validator("schedule", mode="before")
     @classmethod
@@ -167,14 +170,47 @@ class MotionGateConfig(_Strict):
     min_changed_fraction: float = Field(default=0.002, gt=0, lt=1)
 
 
+StreamRole = Literal["detect", "record"]
+
+
+class StreamInput(_Strict):
+    """One of a camera's streams and what it is used for (as Frigate configures them).
+
+    Street cameras offer a 1920x1080 main stream and a 640x360 sub-stream: analysis needs only
+    the small one (decoding 1080p for 2 analysed frames a second is most of a box's CPU), while
+    evidence should be cut from the sharp one, which is never decoded (its packets are kept).
+    """
+
+    url: str = Field(min_length=1)
+    roles: list[StreamRole] = Field(min_length=1)
+
+    @field_validator("roles")
+    @classmethod
+    def _roles_once(cls, value: list[StreamRole]) -> list[StreamRole]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"a role is named twice: {value}")
+        return value
+
+
 class CameraConfig(_Strict):
     id: Identifier
     kind: CameraKind = "skynet"
-    url: str = Field(min_length=1)
+    url: str = Field(
+        min_length=1, description="The camera's stream; with ``inputs``, the detect stream (filled in)."
+    )
+    inputs: list[StreamInput] = Field(
+        default_factory=list,
+        description="Streams by role: one 'detect' (analysed), at most one 'record' (evidence clips; "
+        "default: the detect stream). Instead of ``url``.",
+    )
     enabled: bool = True
     transport: Literal["tcp", "udp"] = "tcp"
     analysis_fps: float = Field(default=2.0, gt=0, le=30)
-    keyframes_only: bool = False
+    keyframes_only: bool | Literal["auto"] = Field(
+        default="auto",
+        description="Decode keyframes only. auto: when every rule's dwell is >= 30 s and the "
+        "measured GOP still gives >= 0.5 fps (see gridwarden/edge/capture/decode_budget.py).",
+    )
     stall_timeout_s: float = Field(default=10.0, gt=0)
     detect_camera_motion: bool = False
     motion_gate: MotionGateConfig = Field(default_factory=MotionGateConfig)
@@ -182,7 +218,7 @@ class CameraConfig(_Strict):
     evidence: bool = Field(
         default=True, description="Record clips and snapshots for this camera (when evidence is enabled)."
     )
-    # Region inference (gridwarden/edge/detector/regions.py): "zones" shows the model crops of
+    # Region inference (gridwarden/edge/analytics/detector/regions.py): "zones" shows the model crops of
     # the zones instead of the letterboxed whole frame, so small objects stay big enough to find;
     # "auto" does so when a zone's smallest expected object would be under 32 px whole-frame.
     inference: Literal["whole", "zones", "auto"] = Field(
@@ -201,7 +237,39 @@ class CameraConfig(_Strict):
         if isinstance(data, dict):
             defaults = CAMERA_KIND_DEFAULTS.get(str(data.get("kind", "skynet")), {})
             data = {**defaults, **data}
+            data = _url_from_inputs(data)
         return data
+
+    @model_validator(mode="after")
+    def _one_detect_at_most_one_record(self) -> CameraConfig:
+        if not self.inputs:
+            return self
+        for role, most in (("detect", 1), ("record", 1)):
+            count = sum(role in i.roles for i in self.inputs)
+            if count > most:
+                raise ValueError(f"inputs: {count} streams have the role {role!r}; at most {most} may")
+        detect = [i for i in self.inputs if "detect" in i.roles]
+        if not detect:
+            raise ValueError("inputs: no stream has the role 'detect' (the one that is analysed)")
+        if self.url != detect[0].url:
+            raise ValueError("url and the 'detect' input differ; give only inputs")
+        return self
+
+    @property
+    def detect_url(self) -> str:
+        return self.url
+
+    @property
+    def record_url(self) -> str:
+        """The stream evidence clips are cut from: the 'record' input, else the detect stream."""
+        for stream in self.inputs:
+            if "record" in stream.roles:
+                return stream.url
+        return self.url
+
+    @property
+    def separate_record_stream(self) -> bool:
+        return self.record_url != self.detect_url
 
     @model_validator(mode="after")
     def _zone_ids_unique(self) -> CameraConfig:
@@ -211,6 +279,21 @@ class CameraConfig(_Strict):
                 raise ValueError(f"zone id {zone.id!r} appears twice in camera {self.id!r}")
             seen.add(zone.id)
         return self
+
+
+def _url_from_inputs(data: dict[str, Any]) -> dict[str, Any]:
+    """``inputs`` given and no ``url``: the detect input's url becomes ``url``, so code that
+    only knows one stream per camera keeps working (a malformed list is left to validation)."""
+    inputs = data.get("inputs")
+    if data.get("url") is not None or not isinstance(inputs, list):
+        return data
+    for item in inputs:
+        if isinstance(item, dict) and isinstance(item.get("roles"), list) and "detect" in item["roles"]:
+            return {**data, "url": item.get("url")}
+    known = {"detect", "record"}
+    if inputs and all(isinstance(i, dict) and set(i.get("roles") or ["?"]) <= known for i in inputs):
+        raise ValueError("inputs: no stream has the role 'detect' (the one that is analysed)")
+    return data
 
 
 class ModelConfig(_Strict):
@@ -225,7 +308,7 @@ class ModelConfig(_Strict):
     backend: Literal["auto", "onnxruntime", "openvino"] = Field(
         default="auto",
         description="Inference runtime. auto: OpenVINO when installed and measured faster at start, "
-        "else onnxruntime (see gridwarden/edge/detector/backends.py).",
+        "else onnxruntime (see gridwarden/edge/analytics/detector/backends.py).",
     )
 
 
@@ -241,7 +324,7 @@ class MqttConfig(_Strict):
 
 
 class EvidenceConfig(_Strict):
-    """Clips and snapshots cut at the edge for each incident (see :mod:`gridwarden.edge.evidence`).
+    """Clips and snapshots cut at the edge for each incident (see :mod:`gridwarden.edge.capture.evidence`).
 
     Why the clip has a pre-roll: the rule fires only after the dwell time, so the moment the
     vehicle arrived is in the past; the camera's last ``pre_roll_s`` of ENCODED video (a few
@@ -364,6 +447,9 @@ def load_edge_config(path: str | Path) -> EdgeConfig:
     for cam in cfg.cameras:
         if "://" not in cam.url:
             cam.url = str(_resolve(base, cam.url))
+        for stream in cam.inputs:
+            if "://" not in stream.url:
+                stream.url = str(_resolve(base, stream.url))
     if cfg.hub is not None:
         cfg.hub.token_file = str(_resolve(base, cfg.hub.token_file))
         if cfg.hub.tls_ca:

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gridwarden.contract import IncidentEvent
-from gridwarden.edge.camera_analytics import CameraAnalytics, FrameResult
+from gridwarden.edge.analytics.camera_analytics import CameraAnalytics, FrameResult
+from gridwarden.edge.analytics.detector import Detector
+from gridwarden.edge.analytics.detector.mosaic import detect_frames
+from gridwarden.edge.analytics.model_loader import build_detector
+from gridwarden.edge.capture.decode_budget import DecodeBudget, rules_are_slow
+from gridwarden.edge.capture.sources import SourceOptions, StreamReader, probe
 from gridwarden.edge.config import CameraConfig, EdgeConfig
-from gridwarden.edge.detector import Detector
-from gridwarden.edge.detector.mosaic import detect_frames
-from gridwarden.edge.model_loader import build_detector
-from gridwarden.edge.sources import SourceOptions, open_frames, probe
-from gridwarden.edge.wire import to_wire
+from gridwarden.edge.transport.wire import to_wire
 
 
 @dataclass
@@ -61,8 +62,20 @@ def replay(
     options = SourceOptions(
         url=str(clip),
         analysis_fps=camera.analysis_fps,
-        keyframes_only=camera.keyframes_only,
         realtime=realtime,
+    )
+    # The same decode budget as live (decode_budget.py), so a replay sees the frames the edge would.
+    budget = DecodeBudget(
+        camera.keyframes_only,
+        rules_slow=lambda: rules_are_slow(camera),
+        analysis_fps=camera.analysis_fps,
+        moving_camera=camera.detect_camera_motion,
+    )
+    reader = StreamReader(
+        camera.id,
+        options,
+        on_packet=lambda packet, media_time: budget.on_packet(bool(packet.is_keyframe), media_time),
+        keyframes_policy=budget.keyframes_only,
     )
     bar = None
     if progress:
@@ -87,7 +100,7 @@ def replay(
     t0 = time.perf_counter()
     last_media = 0.0
     try:
-        for frame in open_frames(camera.id, options):
+        for frame in reader.frames():
             # Wall time of a replayed frame: the replay's start plus media time, so schedule
             # windows and SLA clocks see the clip's own timeline.
             frame.wall_time = start_wall + frame.media_time

@@ -24,20 +24,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Literal
 
 import numpy as np
 
-from gridwarden.contract import CameraStatus, EvidenceRef, IncidentEvent, utcnow
-from gridwarden.edge.camera_analytics import CameraAnalytics, FrameResult
-from gridwarden.edge.camera_worker import CameraWorker, RateMeter
+from gridwarden.contract import CameraStatus, EvidenceRef, IncidentEvent, StreamStatus, utcnow
+from gridwarden.edge.analytics.camera_analytics import CameraAnalytics, FrameResult
+from gridwarden.edge.analytics.detector import Detector
+from gridwarden.edge.analytics.detector.mosaic import detect_frames
+from gridwarden.edge.analytics.rules.base import IncidentUpdate
+from gridwarden.edge.capture.camera_worker import CameraStatusSnapshot, CameraWorker, RateMeter
+from gridwarden.edge.capture.decode_budget import DecodeBudget, rules_are_slow
+from gridwarden.edge.capture.evidence import CameraEvidence, EvidenceFile, EvidenceUploader
+from gridwarden.edge.capture.record_stream import RecordStream, StreamClockAligner
+from gridwarden.edge.capture.sources import SourceOptions
 from gridwarden.edge.config import CameraConfig, EdgeConfig
-from gridwarden.edge.detector import Detector
-from gridwarden.edge.detector.mosaic import detect_frames
-from gridwarden.edge.evidence import CameraEvidence, EvidenceFile, EvidenceUploader
-from gridwarden.edge.rules.base import IncidentUpdate
-from gridwarden.edge.sources import SourceOptions
+from gridwarden.edge.transport.wire import to_wire
 from gridwarden.edge.types import Detections, Frame
-from gridwarden.edge.wire import to_wire
 
 log = logging.getLogger(__name__)
 
@@ -135,28 +138,58 @@ class EdgeRunner:
         # Finished clips, queued by the evidence writer threads for the analysis thread to announce.
         self._finished_clips: queue.SimpleQueue[tuple[str, EvidenceFile]] = queue.SimpleQueue()
         self._awaiting_clips: dict[str, _AwaitingClip] = {}
-        self.workers = {
-            c.id: CameraWorker(
+        # A camera with a separate record stream: its evidence is fed from that stream's packets
+        # (never decoded), put on the detect stream's clock (see record_stream.py).
+        self.record_streams: dict[str, RecordStream] = {
+            c.id: RecordStream(
                 c.id,
-                SourceOptions(
-                    url=c.url,
-                    transport=c.transport,
-                    analysis_fps=c.analysis_fps,
-                    keyframes_only=c.keyframes_only,
-                    realtime="://" not in c.url,  # a file stands in for a camera: play it at camera pace
-                    loop="://" not in c.url,
-                ),
+                _source_options(c, c.record_url, decode=False),
+                StreamClockAligner(),
+                self.evidence[c.id],
                 stall_timeout_s=c.stall_timeout_s,
-                on_frame=self.frames.put,
-                on_stream=self.evidence[c.id].on_stream if c.id in self.evidence else None,
-                on_packet=self.evidence[c.id].on_packet if c.id in self.evidence else None,
             )
             for c in cameras
+            if c.separate_record_stream and c.id in self.evidence
         }
+        self.decode_budgets: dict[str, DecodeBudget] = {}
+        self.workers = {c.id: self._detect_worker(c) for c in cameras}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_status = 0.0
         self.max_batch = detector.max_batch if detector is not None and hasattr(detector, "max_batch") else 8
+
+    def _detect_worker(self, camera: CameraConfig) -> CameraWorker:
+        on_stream: Callable[[Any], None] | None = None
+        evidence_packet: Callable[[Any, float], None] | None = None
+        if camera.id in self.record_streams:
+            clock = self.record_streams[camera.id].clock
+            on_stream = clock.detect_reconnected
+            evidence_packet = lambda _packet, media_time: clock.note_detect(media_time)  # noqa: E731
+        elif camera.id in self.evidence:
+            on_stream = self.evidence[camera.id].on_stream
+            evidence_packet = self.evidence[camera.id].on_packet
+        budget = self.decode_budgets[camera.id] = DecodeBudget(
+            camera.keyframes_only,
+            # Read live: a configuration pushed from the hub may change the rules.
+            rules_slow=lambda: rules_are_slow(self.analytics[camera.id].camera),
+            analysis_fps=camera.analysis_fps,
+            moving_camera=camera.detect_camera_motion,
+        )
+
+        def on_packet(packet: Any, media_time: float) -> None:
+            budget.on_packet(bool(packet.is_keyframe), media_time)
+            if evidence_packet is not None:
+                evidence_packet(packet, media_time)
+
+        return CameraWorker(
+            camera.id,
+            _source_options(camera, camera.detect_url),
+            stall_timeout_s=camera.stall_timeout_s,
+            on_frame=self.frames.put,
+            on_stream=on_stream,
+            on_packet=on_packet,
+            keyframes_policy=budget.keyframes_only,
+        )
 
     def _records_evidence(self, camera: CameraConfig) -> bool:
         return self.config.evidence_enabled and camera.evidence
@@ -175,15 +208,21 @@ class EdgeRunner:
         )
 
     def start(self) -> None:
-        provider = self.detector.provider if self.detector else "none (class-agnostic rules only)"
+        provider = (
+            f"{self.detector.backend_reason} on {self.detector.provider}"
+            if self.detector is not None and hasattr(self.detector, "backend_reason")
+            else getattr(self.detector, "provider", "none (class-agnostic rules only)")
+        )
         log.info(
-            "edge %s starting %d cameras; detector provider: %s",
+            "edge %s starting %d cameras; detector backend: %s",
             self.config.edge_id,
             len(self.workers),
             provider,
         )
         for worker in self.workers.values():
             worker.start()
+        for record in self.record_streams.values():
+            record.start()
         self._thread = threading.Thread(target=self._loop, name="edge-analysis", daemon=True)
         self._thread.start()
 
@@ -193,6 +232,8 @@ class EdgeRunner:
         self._stop.set()
         for worker in self.workers.values():
             worker.stop()
+        for record in self.record_streams.values():
+            record.stop()
         if self._thread is not None:
             self._thread.join(timeout)
         for evidence in self.evidence.values():
@@ -350,10 +391,47 @@ class EdgeRunner:
                     else _to_dt(snap.last_frame_wall_time),
                     reconnects=snap.reconnects,
                     last_error=snap.last_error,
+                    streams=self._stream_statuses(cam_id, snap),
+                    decode=self.decode_budgets[cam_id].mode,
+                    decode_reason=self.decode_budgets[cam_id].reason[:300],
                     wall_time=utcnow(),
                 )
             )
         return out
+
+    def _stream_statuses(self, camera_id: str, detect: CameraStatusSnapshot) -> list[StreamStatus]:
+        """Each input stream's own health: detect (and record, when it is a separate stream)."""
+        record = self.record_streams.get(camera_id)
+        # A separate record stream that is not read (evidence off for this camera) is not shown.
+        separate = self.analytics[camera_id].camera.separate_record_stream
+        detect_roles: list[Literal["detect", "record"]] = ["detect"] if separate else ["detect", "record"]
+        streams = [_stream_status(detect_roles, detect)]
+        if record is not None:
+            streams.append(_stream_status(["record"], record.status()))
+        return streams
+
+
+def _source_options(camera: CameraConfig, url: str, *, decode: bool = True) -> SourceOptions:
+    return SourceOptions(
+        url=url,
+        transport=camera.transport,
+        analysis_fps=camera.analysis_fps,
+        keyframes_only=False,  # decided per keyframe by the camera's DecodeBudget
+        realtime="://" not in url,  # a file stands in for a camera: play it at camera pace
+        loop="://" not in url,
+        decode=decode,
+    )
+
+
+def _stream_status(roles: list[Literal["detect", "record"]], snap: CameraStatusSnapshot) -> StreamStatus:
+    return StreamStatus(
+        roles=roles,
+        state=snap.state,
+        input_fps=round(snap.input_fps, 2),
+        bitrate_kbps=round(snap.bitrate_bps / 1000.0, 1),
+        reconnects=snap.reconnects,
+        last_error=None if snap.last_error is None else snap.last_error[:1000],
+    )
 
 
 def _to_dt(ts: float) -> datetime:

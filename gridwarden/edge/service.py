@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gridwarden.contract import IncidentEvent
+from gridwarden.edge.analytics.model_loader import build_detector
+from gridwarden.edge.capture.evidence import EvidenceUploader
 from gridwarden.edge.config import EdgeConfig
-from gridwarden.edge.evidence import EvidenceUploader
-from gridwarden.edge.model_loader import build_detector
 from gridwarden.edge.runner import EdgeRunner
 
 if TYPE_CHECKING:
-    from gridwarden.edge.config_sync import ConfigSync
-    from gridwarden.edge.publisher import IncidentPublisher, MqttSettings
+    from gridwarden.edge.transport.config_sync import ConfigSync
+    from gridwarden.edge.transport.publisher import IncidentPublisher, MqttSettings
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +84,8 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
     publisher = None
     outbox = None
     if config.mqtt is not None:
-        from gridwarden.edge.outbox import Outbox
-        from gridwarden.edge.publisher import IncidentPublisher, MqttSettings
+        from gridwarden.edge.transport.outbox import Outbox
+        from gridwarden.edge.transport.publisher import IncidentPublisher, MqttSettings
 
         data_dir = Path(config.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -129,14 +129,14 @@ def run_edge(config: EdgeConfig, *, stop: threading.Event | None = None) -> int:
     snapshots = None
     if config.hub is not None and hub_token is not None:
         # The zone editor draws on each camera's latest picture: one at start, then every 5 min.
-        from gridwarden.edge.camera_snapshots import CameraSnapshotUploader
+        from gridwarden.edge.capture.camera_snapshots import CameraSnapshotUploader
 
         snapshots = CameraSnapshotUploader(config.hub.url, hub_token, 300.0, edge_id=config.edge_id)
         snapshots.start()
     registrar = None
     if config.hub is not None and hub_token is not None:
         # A new edge's configuration becomes version 1 at the hub (editable in the console).
-        from gridwarden.edge.config_register import RunningConfigRegistrar
+        from gridwarden.edge.transport.config_register import RunningConfigRegistrar
 
         registrar = RunningConfigRegistrar(config, hub_token)
         registrar.start()
@@ -202,7 +202,7 @@ def _start_config_sync(
 ) -> ConfigSync:
     """Follow the hub's retained configuration topic and apply new versions to the running edge
     (zones and rules live; a changed camera list or model is logged as needing a restart)."""
-    from gridwarden.edge.config_sync import ConfigSync, apply_to_runner
+    from gridwarden.edge.transport.config_sync import ConfigSync, apply_to_runner
 
     def on_config(new_config: EdgeConfig, version: int) -> None:
         result = apply_to_runner(runner, new_config)

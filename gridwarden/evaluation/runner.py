@@ -10,15 +10,16 @@ process, which is what the model costs on the box).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from gridwarden.edge.analytics.detector import Detector
+from gridwarden.edge.analytics.model_loader import build_detector
 from gridwarden.edge.config import EdgeConfig, load_edge_config
-from gridwarden.edge.detector import Detector
-from gridwarden.edge.model_loader import build_detector
 from gridwarden.edge.replay import ReplayStats, pick_camera, replay
 from gridwarden.edge.types import Detections
 from gridwarden.evaluation.scoring import ZoneScore, observed_incidents, score_zone
@@ -44,19 +45,25 @@ class ScenarioResult:
 
 
 class _TimedDetector:
-    """Wraps a detector to add up the CPU seconds its calls take."""
+    """Stands in for a detector (every attribute passes through) and adds up the CPU seconds
+    its detection calls take."""
 
     def __init__(self, detector: Detector) -> None:
         self._detector = detector
-        self.class_names = detector.class_names
         self.cpu_s = 0.0
 
-    def detect_one(self, image: np.ndarray) -> Detections:
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._detector, name)
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         t0 = time.process_time()
         try:
-            return self._detector.detect_one(image)
+            return self._detector.detect(images)
         finally:
             self.cpu_s += time.process_time() - t0
+
+    def detect_one(self, image: np.ndarray) -> Detections:
+        return self.detect([image])[0]
 
 
 class ScenarioRunner:

@@ -11,7 +11,8 @@ What is built, and who owns what:
 * the FastAPI app (:func:`create_app`): every router in :data:`ROUTERS`, the console's pages and
   ``/metrics``;
 * the workers :meth:`Hub.start` starts and :meth:`Hub.stop` stops in order: MQTT ingest, the
-  webhook forwarder (only with ``webhook_url``), the evidence pruner, the config publisher.
+  webhook forwarder (only with ``webhook_url``), the evidence pruner, the config publisher, the
+  Open311 forwarder (only with ``open311_forward_url``).
 
 >>> hub = build_hub(HubSettings(database_url="sqlite:///var/hub.db"))    # doctest: +SKIP
 >>> hub.start(); uvicorn.run(hub.app, port=8080); hub.stop()              # doctest: +SKIP
@@ -35,6 +36,8 @@ from gridwarden.contract import utcnow
 from gridwarden.hub.api import (
     cameras,
     cases,
+    categories,
+    city,
     config_documents,
     configs,
     console,
@@ -44,7 +47,12 @@ from gridwarden.hub.api import (
     edges,
     evidence,
     health,
+    open311,
+    qr_points,
+    reference,
+    resident_pages,
     snapshots,
+    statistics,
     users,
 )
 from gridwarden.hub.api.deps import HubServices
@@ -60,6 +68,7 @@ from gridwarden.hub.evidence_store import EvidenceStore, RetentionPolicy
 from gridwarden.hub.fleet import FleetService
 from gridwarden.hub.ingest import HubIngestor
 from gridwarden.hub.replay import ReplaySettings
+from gridwarden.hub.reports.wiring import build_city_services
 from gridwarden.hub.settings import HubSettings
 from gridwarden.hub.webhooks import Backoff, WebhookForwarder
 from gridwarden.observability import HubMetrics, add_metrics_route
@@ -82,6 +91,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     edges.router,
     cameras.router,
     users.router,
+    reference.router,
     configs.router,
     config_documents.router,
     evidence.router,
@@ -90,6 +100,12 @@ ROUTERS: tuple[APIRouter, ...] = (
     console.router,
     console_review.router,
     dead_letters.router,
+    categories.router,
+    qr_points.router,
+    statistics.router,
+    open311.router,
+    resident_pages.router,
+    city.router,
 )
 
 
@@ -103,6 +119,7 @@ def create_app(services: HubServices, metrics: HubMetrics | None = None) -> Fast
     if metrics is not None:
         add_metrics_route(app, metrics.registry)
     console.mount_console_pages(app)
+    city.mount_city_pages(app)
     return app
 
 
@@ -126,7 +143,9 @@ def build_config_publisher(settings: HubSettings) -> ConfigPublisher:
         username=settings.mqtt_username,
         password=settings.mqtt_password_value(),
         client_id=f"{settings.mqtt_client_id or f'hub-{settings.mqtt_group}'}-config",
-        tls_ca=str(settings.mqtt_tls_ca) if settings.mqtt_tls_ca else None,
+        tls_ca=settings.mqtt_tls()[0],
+        tls_cert=settings.mqtt_tls()[1],
+        tls_key=settings.mqtt_tls()[2],
     )
 
 
@@ -140,6 +159,9 @@ def build_ingestor(settings: HubSettings, db: Database) -> HubIngestor:
         client_id=settings.mqtt_client_id,
         username=settings.mqtt_username,
         password=settings.mqtt_password_value(),
+        tls_ca=settings.mqtt_tls()[0],
+        tls_cert=settings.mqtt_tls()[1],
+        tls_key=settings.mqtt_tls()[2],
         batch_max=settings.batch_max,
         batch_wait_s=settings.batch_wait_s,
         merge_window_s=settings.merge_window_s,
@@ -187,6 +209,9 @@ class Hub:
             self._started.append("forwarder")
         self.pruner.start()
         self._started.append("pruner")
+        if self.services.city is not None:
+            self.services.city.start()
+            self._started.append("city")
 
     def stop(self) -> None:
         """Stop in order: ingest (what arrived is stored and acknowledged, the rest stays on the
@@ -198,6 +223,8 @@ class Hub:
             self.forwarder.stop()
         if "pruner" in self._started:
             self.pruner.stop()
+        if "city" in self._started and self.services.city is not None:
+            self.services.city.stop()  # the Open311 forwarder
         if self.owns_publisher and self.services.config_publisher is not None:
             self.services.config_publisher.close()
         self._started.clear()
@@ -269,6 +296,7 @@ def build_hub(
                 max_upload_bytes=settings.dry_run_max_upload_bytes,
             ),
             config_publisher=publisher,
+            city=build_city_services(settings, database),
         )
         ingestor = build_ingestor(settings, database)
         metrics.watch_ingest(ingestor.stats)

@@ -40,6 +40,7 @@ from gridwarden.hub.db.models import (
     Incident,
     WebhookOutbox,
 )
+from gridwarden.hub.reports.categories import active_table
 from gridwarden.hub.schemas import (
     CaseDetail,
     CaseHistoryEntry,
@@ -264,6 +265,7 @@ class CaseMatcher:
             self.session.add(CaseIncident(case=case, incident=incident, joined_at=now, how="merged"))
             case.incident_count += 1
             case.classes = sorted(set(case.classes) | set(incident.classes))
+            case.category = active_table().classify(case.rule, case.classes)
             case.detected_at = min(case.detected_at, incident.started_at)
             case.last_activity_at = max(case.last_activity_at, incident.last_event_at)
             case.updated_at = now
@@ -278,6 +280,8 @@ class CaseMatcher:
             zone=incident.zone,
             rule=incident.rule,
             classes=sorted(set(incident.classes)),
+            source="camera",
+            category=active_table().classify(incident.rule, incident.classes),
             incident_count=1,
             detected_at=incident.started_at,
             last_activity_at=incident.last_event_at,
@@ -374,6 +378,8 @@ class CaseService:
         rule: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        category: str | Sequence[str] | None = None,
+        source: str | None = None,
         sort: str = "created_at",
         descending: bool = False,
         offset: int = 0,
@@ -392,7 +398,15 @@ class CaseService:
         stmt = select(Case)
         if states:
             stmt = stmt.where(Case.state.in_(states))
-        for column, value in ((Case.camera, camera), (Case.zone, zone), (Case.rule, rule)):
+        categories = [category] if isinstance(category, str) else list(category or [])
+        if categories:
+            stmt = stmt.where(Case.category.in_(categories))
+        for column, value in (
+            (Case.camera, camera),
+            (Case.zone, zone),
+            (Case.rule, rule),
+            (Case.source, source),
+        ):
             if value is not None:
                 stmt = stmt.where(column == value)
         if since is not None:

@@ -26,11 +26,11 @@ import uuid
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gridwarden.contract import EdgeConfigMessage, SnapshotRequest, Topics, utcnow
 from gridwarden.hub.config_store import ConfigVersion
+from gridwarden.mqtt import MqttSettings, make_client
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ class ConfigPublisher:
         password: str | None = None,
         client_id: str | None = None,
         tls_ca: str | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
         keepalive: int = 30,
         timeout_s: float = 10.0,
     ) -> None:
@@ -75,19 +77,21 @@ class ConfigPublisher:
         self._results: dict[int, ReasonCode] = {}
         self._results_cond = threading.Condition()
         # A client id of its own: the ingest consumer's stable id must not be kicked off the broker.
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"hub-config-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv5,
+        broker = MqttSettings(
+            host=host,
+            port=port,
+            username=username,
+            password=password,
+            tls_ca=tls_ca,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            keepalive=keepalive,
+            reconnect_max_delay=10,
         )
-        if username is not None:
-            self._client.username_pw_set(username, password)
-        if tls_ca:
-            self._client.tls_set(ca_certs=tls_ca)
+        self._client = make_client(broker, client_id=client_id or f"hub-config-{uuid.uuid4().hex[:8]}")
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
-        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._started = False
 
     # -- paho callbacks (network thread) ---------------------------------------------------

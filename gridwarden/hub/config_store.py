@@ -35,8 +35,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from gridwarden.contract import utcnow
+from gridwarden.edge.analytics.detector.classes import (
+    COCO80,
+    DEFAULT_CLASS_GROUPS,
+    load_labels_file,
+    resolve_classes,
+)
 from gridwarden.edge.config import EdgeConfig, load_edge_config_text
-from gridwarden.edge.detector.classes import COCO80, DEFAULT_CLASS_GROUPS, load_labels_file, resolve_classes
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.db.models import EdgeConfigVersion
 from gridwarden.yamlconfig import ConfigError, ConfigProblem, PathKey, format_field, parse_yaml_with_lines

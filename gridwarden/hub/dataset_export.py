@@ -29,7 +29,7 @@ Why these choices:
 Class names: without ``--classes`` the names are the sorted class names of the exported
 positives. ``--classes`` restricts and remaps, comma-separated, in the order of the ids:
 ``car,truck`` keeps two classes; ``vehicle`` (a class group of the edge, see
-:data:`gridwarden.edge.detector.classes.DEFAULT_CLASS_GROUPS`) maps all its members to ONE class
+:data:`gridwarden.edge.analytics.detector.classes.DEFAULT_CLASS_GROUPS`) maps all its members to ONE class
 named ``vehicle``; ``parked=car+truck`` maps explicitly. Objects of other classes are left out.
 
 Importing this module is cheap (no database or image code) so registering the sub-command does
@@ -157,7 +157,7 @@ class ClassMap:
         """Parse ``--classes`` (see the module docstring). ``known`` is every class name that is
         valid as a source (the model's and the data's); anything else is an error naming it."""
         if groups is None:
-            from gridwarden.edge.detector.classes import DEFAULT_CLASS_GROUPS
+            from gridwarden.edge.analytics.detector.classes import DEFAULT_CLASS_GROUPS
 
             groups = DEFAULT_CLASS_GROUPS
         known_set = {_norm(k) for k in known}
@@ -441,7 +441,7 @@ def _class_map(images: Sequence[ReviewedImage], classes: str | None) -> ClassMap
         return ClassMap.from_data(
             o["class_name"] for im in images if im.decision == "confirmed" for o in im.objects
         )
-    from gridwarden.edge.detector.classes import COCO80
+    from gridwarden.edge.analytics.detector.classes import COCO80
 
     seen = {o["class_name"] for im in images for o in im.objects}
     return ClassMap.parse(classes, known=[*COCO80, *seen])

@@ -45,11 +45,11 @@ from typing import Any, Literal
 import ulid
 
 from gridwarden.contract import IncidentEvent
+from gridwarden.edge.analytics.camera_analytics import CameraAnalytics, FrameResult
 from gridwarden.edge.annotate import AnnotatedVideoWriter, draw_result
-from gridwarden.edge.camera_analytics import CameraAnalytics, FrameResult
+from gridwarden.edge.capture.sources import probe
 from gridwarden.edge.config import EdgeConfig
 from gridwarden.edge.replay import ReplayStats, replay
-from gridwarden.edge.sources import probe
 from gridwarden.hub.config_store import validate_edge_config
 from gridwarden.yamlconfig import ConfigError, ConfigProblem
 

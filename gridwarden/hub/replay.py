@@ -5,7 +5,7 @@ Why: a PUBACK from the broker does not mean a hub has the event. Measured with M
 which the hub consumes incidents) are NOT restored from the persistence file, while plain
 subscriptions and queued messages are. Events an edge publishes after the broker is back but
 before the hub re-subscribes are acknowledged to the edge and delivered to nobody. The edge keeps
-acknowledged events for a while (see :mod:`gridwarden.edge.outbox`); this module notices the hole
+acknowledged events for a while (see :mod:`gridwarden.edge.transport.outbox`); this module notices the hole
 and publishes a :class:`~gridwarden.contract.ReplayRequest` on that edge's ``.../replay`` topic.
 
 What counts as missing is read from the DATABASE, never from what this process saw: with two hub

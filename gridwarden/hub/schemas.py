@@ -66,6 +66,9 @@ class CaseView(_View):
     sla: SlaReport
     reviewed_at: datetime | None = None
     reviewed_by: str | None = None
+    source: str = "camera"
+    category: str = "other"
+    report_point_id: str | None = None
 
 
 class CaseDetail(CaseView):

@@ -31,6 +31,14 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
         "MQTT messages the hub could not store, kept in dead_letters and acknowledged, by reason",
         ("reason",),
     ),
+    "gridwarden_hub_reports_refused_total": (
+        "Public resident reports refused, by reason (rate_client, rate_point, bad_photo, too_large, ...)",
+        ("reason",),
+    ),
+    "gridwarden_hub_reports_total": (
+        "Public resident reports accepted, by outcome (opened, joined)",
+        ("outcome",),
+    ),
 }
 
 _lock = threading.Lock()

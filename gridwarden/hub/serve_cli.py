@@ -138,6 +138,9 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: evidence root {settings.resolved_evidence_root()}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ValueError as exc:  # a bad category table or basemap (gridwarden.hub.reports.wiring)
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     server = uvicorn.Server(
         uvicorn.Config(
             hub.app,

@@ -18,6 +18,7 @@ any local user could read them in the process list.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,10 @@ class HubSettings(BaseSettings):
     mqtt_tls_ca: Path | None = Field(
         default=None, description="CA certificate file: connect to the broker over TLS, verifying it"
     )
+    mqtt_tls_cert: Path | None = Field(
+        default=None, description="client certificate, for a broker that requires one (with --mqtt-tls-key)"
+    )
+    mqtt_tls_key: Path | None = Field(default=None, description="private key of the client certificate")
     mqtt_group: str = Field(
         default="hub",
         pattern=r"^[A-Za-z0-9_-]+$",
@@ -114,6 +119,37 @@ class HubSettings(BaseSettings):
     webhook_backoff_s: float = Field(default=2.0, gt=0.0, description="first webhook retry delay (doubles)")
     webhook_backoff_max_s: float = Field(default=600.0, gt=0.0, description="longest webhook retry delay")
 
+    # Residents and the city (gridwarden.hub.reports).
+    category_table: str | None = Field(
+        default=None,
+        description="YAML table of city event codes (数字城管) cases are mapped to (default: built in)",
+    )
+    closure_limit_s: float = Field(default=86400.0, gt=0.0, description="按期结案 (on-time closure) limit")
+    timezone: str = Field(
+        default="Asia/Shanghai", description="time zone statistics' days and weeks start in"
+    )
+    basemap_mbtiles: str | None = Field(
+        default=None,
+        description="MBTiles or PMTiles file of raster tiles the one map shows offline (default: plain background)",
+    )
+    map_outline: str | None = Field(
+        default=None, description="GeoJSON of streets and boundaries the one map draws without a basemap"
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="the hub's address as residents and other systems reach it (Open311 media_url)",
+    )
+    open311_forward_url: str | None = Field(
+        default=None, description="forward confirmed cases to this GeoReport v2 endpoint (.../open311/v2)"
+    )
+    open311_forward_api_key: SecretStr | None = Field(
+        default=None, description="that endpoint's api_key (env only)"
+    )
+    open311_forward_api_key_file: Path | None = Field(default=None, description="file holding that api_key")
+    open311_forward_since: datetime | None = Field(
+        default=None, description="forward cases confirmed at or after this time (default: all)"
+    )
+
     @field_validator(
         "evidence_retention_days",
         "evidence_max_total_bytes",
@@ -121,7 +157,15 @@ class HubSettings(BaseSettings):
         "evidence_root",
         "model_dir",
         "mqtt_tls_ca",
+        "mqtt_tls_cert",
+        "mqtt_tls_key",
         "webhook_url",
+        "category_table",
+        "basemap_mbtiles",
+        "map_outline",
+        "public_url",
+        "open311_forward_url",
+        "open311_forward_since",
         mode="before",
     )
     @classmethod
@@ -137,6 +181,7 @@ class HubSettings(BaseSettings):
         for file_field, secret_field in (
             ("mqtt_password_file", "mqtt_password"),
             ("webhook_secret_file", "webhook_secret"),
+            ("open311_forward_api_key_file", "open311_forward_api_key"),
         ):
             path: Path | None = getattr(self, file_field)
             if path is None:
@@ -155,6 +200,14 @@ class HubSettings(BaseSettings):
                 raise ValueError(
                     f"webhook_url needs webhook_secret_file or ${ENV_PREFIX}WEBHOOK_SECRET (a shared secret)"
                 )
+        if self.open311_forward_url is not None and (
+            not self.open311_forward_url.startswith(("http://", "https://"))
+            or self.open311_forward_api_key is None
+        ):
+            raise ValueError(
+                "open311_forward_url must be http(s)://.../open311/v2 and needs its api_key "
+                f"(${ENV_PREFIX}OPEN311_FORWARD_API_KEY or open311_forward_api_key_file)"
+            )
         return self
 
     def resolved_evidence_root(self) -> Path:
@@ -167,6 +220,11 @@ class HubSettings(BaseSettings):
                 if db_path and db_path != ":memory:":
                     return Path(db_path).parent / "evidence"
         return Path(DEFAULT_EVIDENCE_ROOT)
+
+    def mqtt_tls(self) -> tuple[str | None, str | None, str | None]:
+        """(CA, client certificate, client key) as :class:`gridwarden.mqtt.MqttSettings` takes them."""
+        ca, cert, key = self.mqtt_tls_ca, self.mqtt_tls_cert, self.mqtt_tls_key
+        return (str(ca) if ca else None, str(cert) if cert else None, str(key) if key else None)
 
     def mqtt_password_value(self) -> str | None:
         return self.mqtt_password.get_secret_value() if self.mqtt_password is not None else None

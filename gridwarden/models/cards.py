@@ -22,7 +22,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gridwarden.edge.detector.classes import COCO80
+from gridwarden.edge.analytics.detector.classes import COCO80
 
 #: The cards shipped with Gridwarden (package data, so they travel with an installed wheel).
 CARDS_DIR = Path(__file__).resolve().parent / "cards"

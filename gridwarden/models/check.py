@@ -96,7 +96,7 @@ def check_model(
 ) -> ModelReport:
     """Load the model as the service would and measure ``detect_one`` (preprocess + inference +
     decode + NMS) on ``frame`` (default: a synthetic 1280x720 picture)."""
-    from gridwarden.edge.detector import Detector
+    from gridwarden.edge.analytics.detector import Detector
 
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs must be >= 1 and warmup >= 0, got runs={runs} warmup={warmup}")

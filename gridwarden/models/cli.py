@@ -22,7 +22,7 @@ EXIT_BAD_INPUT = 2
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from gridwarden.edge.detector import ModelLoadError, UnsupportedModelError
+    from gridwarden.edge.analytics.detector import ModelLoadError, UnsupportedModelError
     from gridwarden.models.check import check_model, format_report
 
     frame = None

@@ -204,7 +204,7 @@ def quantize_model(
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    from gridwarden.edge.detector import Detector
+    from gridwarden.edge.analytics.detector import Detector
 
     started = time.perf_counter()
     src, clip = Path(model), Path(calibration_clip)
@@ -302,7 +302,7 @@ def _copy_metadata(source: Any, target: Any) -> None:
 
 
 def _verify(reference: Any, quantized: Path, input_size: int | None) -> None:
-    from gridwarden.edge.detector import Detector
+    from gridwarden.edge.analytics.detector import Detector
 
     try:
         detector = Detector(quantized, input_size=input_size)
@@ -382,7 +382,7 @@ def compare_models(
 ) -> list[Agreement]:
     """Run both models on ``frames`` frames spread over each clip; compare boxes and time the
     inference alone (pre- and post-processing are the same code for both)."""
-    from gridwarden.edge.detector import Detector
+    from gridwarden.edge.analytics.detector import Detector
 
     ref = Detector(fp32, input_size=input_size, conf_threshold=conf_threshold)
     quant = Detector(int8, input_size=input_size, conf_threshold=conf_threshold)

@@ -8,7 +8,7 @@ is the inference-time histogram: a distribution cannot be rebuilt from state aft
 ``observe()`` per detector batch is a few hundred nanoseconds next to milliseconds of inference.
 
 The collectors read through small protocols (:class:`EdgeStateSource`, :class:`OutboxLike`), which
-:class:`~gridwarden.edge.runner.EdgeRunner` and :class:`~gridwarden.edge.outbox.Outbox` satisfy as
+:class:`~gridwarden.edge.runner.EdgeRunner` and :class:`~gridwarden.edge.transport.outbox.Outbox` satisfy as
 they are, so this module imports neither.
 
 Each :class:`EdgeMetrics` / :class:`HubMetrics` owns its own :class:`CollectorRegistry` (with the
@@ -20,6 +20,10 @@ Edge series (label ``camera`` unless noted)::
     gridwarden_edge_camera_input_fps, _analysed_fps, _lag_seconds      gauges
     gridwarden_edge_camera_state{camera,state}                          1 for the current state
     gridwarden_edge_camera_reconnects_total                             counter
+    gridwarden_edge_stream_connected{camera,role}                       1 online, 0 not (per input stream)
+    gridwarden_edge_stream_input_fps{camera,role}, _bitrate_bps{...}    gauges
+    gridwarden_edge_stream_reconnects_total{camera,role}                counter
+    gridwarden_edge_camera_keyframes_only                               1 when decoding keyframes only
     gridwarden_edge_frames_analysed_total, _frames_gated_total,
     gridwarden_edge_frames_detected_total                               counters
     gridwarden_edge_incident_events_total{camera,rule}                  counter (started/updated/ended)
@@ -93,6 +97,10 @@ class CameraStatusLike(Protocol):
     def lag_s(self) -> float | None: ...
     @property
     def reconnects(self) -> int: ...
+    @property
+    def streams(self) -> Sequence[Any]: ...  # gridwarden.contract.StreamStatus
+    @property
+    def decode(self) -> str | None: ...
 
 
 class CameraCountersLike(Protocol):
@@ -117,7 +125,7 @@ class EdgeStateSource(Protocol):
 
 
 class OutboxLike(Protocol):
-    """``gridwarden.edge.outbox.Outbox``."""
+    """``gridwarden.edge.transport.outbox.Outbox``."""
 
     def depth(self) -> int: ...
     def dropped(self) -> int: ...
@@ -230,7 +238,7 @@ class EdgeMetrics:
         """Time every ``detector.detect`` call; returns the same object (its type unchanged).
 
         Wraps the bound method on the instance rather than returning a proxy, so the runner keeps
-        a real :class:`~gridwarden.edge.detector.Detector` (attributes, type checks) and nothing
+        a real :class:`~gridwarden.edge.analytics.detector.Detector` (attributes, type checks) and nothing
         else changes. Instrumenting twice would double-count, so it refuses.
         """
         original = detector.detect
@@ -267,6 +275,26 @@ def _camera_families(runner: EdgeStateSource) -> list[Metric]:
     reconnects = CounterMetricFamily(
         "gridwarden_edge_camera_reconnects", "Reconnects to the camera since start", labels=labels
     )
+    keyframes_only = GaugeMetricFamily(
+        "gridwarden_edge_camera_keyframes_only",
+        "1 when the detect stream is decoded keyframes only (config or decode budget)",
+        labels=labels,
+    )
+    stream_labels = ["camera", "role"]
+    connected = GaugeMetricFamily(
+        "gridwarden_edge_stream_connected", "1 while the input stream is online", labels=stream_labels
+    )
+    stream_fps = GaugeMetricFamily(
+        "gridwarden_edge_stream_input_fps", "Frames a second read from the input stream", labels=stream_labels
+    )
+    bitrate = GaugeMetricFamily(
+        "gridwarden_edge_stream_bitrate_bps", "Video bits a second read from the stream", labels=stream_labels
+    )
+    stream_reconnects = CounterMetricFamily(
+        "gridwarden_edge_stream_reconnects",
+        "Reconnects to the input stream since start",
+        labels=stream_labels,
+    )
     for status in runner.camera_statuses():
         cam = [status.camera]
         input_fps.add_metric(cam, status.input_fps)
@@ -276,6 +304,15 @@ def _camera_families(runner: EdgeStateSource) -> list[Metric]:
         for name in (*CAMERA_STATES, *([] if status.state in CAMERA_STATES else [status.state])):
             state.add_metric([status.camera, name], 1.0 if name == status.state else 0.0)
         reconnects.add_metric(cam, status.reconnects)
+        if status.decode is not None:
+            keyframes_only.add_metric(cam, 1.0 if status.decode == "keyframes_only" else 0.0)
+        for stream in status.streams:
+            # A one-URL camera has one stream doing both jobs: labelled by its first role.
+            role = [status.camera, stream.roles[0]]
+            connected.add_metric(role, 1.0 if stream.state == "online" else 0.0)
+            stream_fps.add_metric(role, stream.input_fps)
+            bitrate.add_metric(role, stream.bitrate_kbps * 1000.0)
+            stream_reconnects.add_metric(role, stream.reconnects)
 
     analysed = CounterMetricFamily(
         "gridwarden_edge_frames_analysed", "Frames through the analysis loop", labels=labels
@@ -300,7 +337,11 @@ def _camera_families(runner: EdgeStateSource) -> list[Metric]:
         # dict() copies under the GIL: the loop thread may be adding a rule key meanwhile.
         for rule, count in dict(counters.incidents).items():
             incidents.add_metric([camera, rule], count)
-    return [input_fps, analysed_fps, lag, state, reconnects, analysed, gated, detected, incidents]
+    return [
+        *(input_fps, analysed_fps, lag, state, reconnects, keyframes_only),
+        *(connected, stream_fps, bitrate, stream_reconnects),
+        *(analysed, gated, detected, incidents),
+    ]
 
 
 def _outbox_families(outbox: OutboxLike) -> list[Metric]:

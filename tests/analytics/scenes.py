@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from gridwarden.edge.rules import IncidentUpdate, RuleContext
-from gridwarden.edge.tracking import Tracker
+from gridwarden.edge.analytics.rules import IncidentUpdate, RuleContext
+from gridwarden.edge.analytics.tracking import Tracker
 from gridwarden.edge.types import Detections
 
 FPS = 10.0

@@ -8,12 +8,12 @@ import importlib
 import pytest
 
 MODULES = [
-    "gridwarden.edge.tracking",
-    "gridwarden.edge.zones",
-    "gridwarden.edge.rules.schedule",
-    "gridwarden.edge.rules.parking",
-    "gridwarden.edge.rules.occupancy",
-    "gridwarden.edge.rules.scene",
+    "gridwarden.edge.analytics.tracking",
+    "gridwarden.edge.analytics.zones",
+    "gridwarden.edge.analytics.rules.schedule",
+    "gridwarden.edge.analytics.rules.parking",
+    "gridwarden.edge.analytics.rules.occupancy",
+    "gridwarden.edge.analytics.rules.scene",
 ]
 
 

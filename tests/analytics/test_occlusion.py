@@ -13,11 +13,11 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from gridwarden.edge.rules import IllegalParkingRule, OccupiedSpaceRule
-from gridwarden.edge.rules.base import PlaceMemory
-from gridwarden.edge.rules.scene import SceneModel
+from gridwarden.edge.analytics.rules import IllegalParkingRule, OccupiedSpaceRule
+from gridwarden.edge.analytics.rules.base import PlaceMemory
+from gridwarden.edge.analytics.rules.scene import SceneModel
+from gridwarden.edge.analytics.zones import Zone
 from gridwarden.edge.types import Detections
-from gridwarden.edge.zones import Zone
 
 from .scenes import BUS, CAR, CAR_BOX, FRAME, VEHICLES, context, dets, jitter, kinds, times
 
@@ -64,7 +64,8 @@ def street(
     timeline: list[tuple[float, float, str]], stop: float, seed: int = 1
 ) -> Iterator[tuple[float, Detections, np.ndarray]]:
     """Frames of a timeline of (from, to, what): what is "white"/"red"/"silver" (a car at its
-    place, detected), "hidden" (the panel over the place, nothing detected) or "empty"."""
+    place, detected), "unseen" (the white car there but not detected, as at dusk), "hidden" (the
+    panel over the place, nothing detected) or "empty"."""
     rng = np.random.default_rng(seed)
     base = road()
     colours = {"white": WHITE, "red": RED, "silver": SILVER}
@@ -74,6 +75,8 @@ def street(
             yield t, dets([jitter(CAR_BOX, rng)], cls=CAR), draw(base, CAR_BOX, colours[what])
         elif what == "hidden":
             yield t, Detections.empty(), panel(base)
+        elif what == "unseen":
+            yield t, Detections.empty(), draw(base, CAR_BOX, WHITE)
         else:
             yield t, Detections.empty(), base
 
@@ -122,6 +125,17 @@ def test_open_incident_survives_an_occlusion_shorter_than_the_memory() -> None:
     assert events[0].incident_id == events[1].incident_id
 
 
+def test_car_the_detector_misses_but_the_picture_shows_keeps_counting() -> None:
+    """At dusk the detector may miss a parked car for many frames. Detected 2.0-5.0, then not
+    detected although plainly there until 50.0, then the place is empty: its place still shows
+    it (signature), so dwell 30 s fires on time at 32.0 and the incident ends 1 s after 50.0."""
+    timeline = [(2.0, 5.0, "white"), (5.0, 50.0, "unseen")]
+    events = run_scene(rule(), street(timeline, 60.0))
+    assert kinds(events) == ["started", "ended"]
+    assert events[0].media_time == pytest.approx(32.0, abs=STREET_DT + 1e-6)
+    assert events[1].media_time == pytest.approx(51.0, abs=2 * STREET_DT)
+
+
 def test_occlusion_longer_than_the_memory_ends_the_incident() -> None:
     """Hidden from 40.0 for 50 s with a 20 s memory: ended at 60.0 (the memory ran out); the car
     seen again at 90.0 is a new object whose clock starts at 0."""
@@ -157,7 +171,7 @@ def test_a_different_car_at_the_same_place_is_a_new_incident() -> None:
 def test_limitation_a_different_car_of_the_same_colour_continues_the_incident() -> None:
     """The colour signature is the only cue: a silver car replacing a white one at the same place
     (both grey-bright to the signature) continues the first one's incident. Documented in
-    gridwarden/edge/rules/scene.py."""
+    gridwarden/edge/analytics/rules/scene.py."""
     timeline = [(2.0, 40.0, "white"), (40.0, 70.0, "hidden"), (70.0, 110.0, "silver")]
     events = run_scene(rule(), street(timeline, 110.0))
     assert [k for k in kinds(events) if k != "updated"] == ["started"]

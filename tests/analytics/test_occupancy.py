@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gridwarden.edge.rules import OccupiedSpaceRule, Schedule
+from gridwarden.edge.analytics.rules import OccupiedSpaceRule, Schedule
+from gridwarden.edge.analytics.zones import Zone
 from gridwarden.edge.types import Detections
-from gridwarden.edge.zones import Zone
 
 from .scenes import MONDAY_NOON_UTC, PERSON, context, dets, jitter, kinds, run, times
 
@@ -25,7 +25,13 @@ STALL_3 = (384.0, 360.0, 480.0, 720.0)  # 15 %
 
 def rule(**overrides) -> OccupiedSpaceRule:
     params = dict(
-        zone=PAVEMENT, camera_id="cam1", class_ids=None, coverage=0.5, dwell_s=10.0, stationary_s=2.0
+        zone=PAVEMENT,
+        camera_id="cam1",
+        class_ids=None,
+        coverage=0.5,
+        dwell_s=10.0,
+        stationary_s=2.0,
+        end_grace_s=3.0,  # the scenarios' timings are written for a 3 s grace (the default is 5 s)
     )
     params.update(overrides)
     return OccupiedSpaceRule(**params)

@@ -10,11 +10,11 @@ import pytest
 from ulid import ULID
 
 from gridwarden.contract import IncidentEvent
-from gridwarden.edge.rules import IllegalParkingRule, Schedule
-from gridwarden.edge.tracking import Tracker
+from gridwarden.edge.analytics.rules import IllegalParkingRule, Schedule
+from gridwarden.edge.analytics.tracking import Tracker
+from gridwarden.edge.analytics.zones import Zone
+from gridwarden.edge.transport.wire import to_wire
 from gridwarden.edge.types import Detections
-from gridwarden.edge.wire import to_wire
-from gridwarden.edge.zones import Zone
 
 from .scenes import (
     BUS,
@@ -37,7 +37,8 @@ KERB = Zone("kerb", [(0.0, 0.5), (1.0, 0.5), (1.0, 1.0), (0.0, 1.0)])  # lower h
 
 
 def rule(**overrides) -> IllegalParkingRule:
-    params = dict(zone=KERB, camera_id="cam1", class_ids=VEHICLES, dwell_s=30.0)
+    # The scenarios' timings are written for a 3 s grace (the default is 5 s, as in the config).
+    params = dict(zone=KERB, camera_id="cam1", class_ids=VEHICLES, dwell_s=30.0, end_grace_s=3.0)
     params.update(overrides)
     return IllegalParkingRule(**params)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gridwarden.edge.analytics.detector import resolve_classes
+from gridwarden.edge.analytics.model_loader import build_detector
 from gridwarden.edge.config import load_edge_config_text
-from gridwarden.edge.detector import resolve_classes
-from gridwarden.edge.model_loader import build_detector
 from gridwarden.edge.runner import EdgeRunner
 from gridwarden.edge.types import Frame
 from tests.detector.onnx_builders import make_batch_dynamic

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gridwarden.edge.rules import Schedule
+from gridwarden.edge.analytics.rules import Schedule
 
 
 def at(day: int, hour: int, minute: int = 0, tz: str = "UTC") -> float:

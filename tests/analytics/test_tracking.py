@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gridwarden.edge.tracking import Tracker, box_iou, greedy_match
+from gridwarden.edge.analytics.tracking import Tracker, box_iou, greedy_match
 from gridwarden.edge.types import Detections
 
 from .scenes import BUS, CAR, dets, jitter, times

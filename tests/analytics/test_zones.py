@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gridwarden.edge.zones import Zone, points_in_polygon, validate_polygon
+from gridwarden.edge.analytics.zones import Zone, points_in_polygon, validate_polygon
 
 from .scenes import dets
 

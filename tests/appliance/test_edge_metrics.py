@@ -11,11 +11,12 @@ import httpx
 import numpy as np
 import pytest
 
+from gridwarden.contract import StreamStatus
+from gridwarden.edge.analytics.detector import Detector
+from gridwarden.edge.analytics.model_loader import build_detector
 from gridwarden.edge.config import load_edge_config_text
-from gridwarden.edge.detector import Detector
-from gridwarden.edge.model_loader import build_detector
-from gridwarden.edge.outbox import Outbox
 from gridwarden.edge.runner import EdgeRunner
+from gridwarden.edge.transport.outbox import Outbox
 from gridwarden.observability import (
     EdgeMetrics,
     Liveness,
@@ -38,6 +39,8 @@ class Status:
     analysed_fps: float
     lag_s: float | None
     reconnects: int
+    streams: list[StreamStatus] = field(default_factory=list)
+    decode: str | None = None
 
 
 @dataclass
@@ -85,8 +88,20 @@ def server_for():
 def test_camera_series_carry_labels_and_values(tmp_path: Path, server_for) -> None:
     state = EdgeState(
         statuses=[
-            Status("cam-1", "online", 12.5, 4.9, 0.25, 2),
-            Status("cam-2", "offline", 0.0, 0.0, None, 7),
+            Status(
+                "cam-1",
+                "online",
+                12.5,
+                4.9,
+                0.25,
+                2,
+                streams=[
+                    StreamStatus(roles=["detect"], state="online", input_fps=12.5, bitrate_kbps=350.0),
+                    StreamStatus(roles=["record"], state="offline", reconnects=3),
+                ],
+                decode="keyframes_only",
+            ),
+            Status("cam-2", "offline", 0.0, 0.0, None, 7, decode="all_frames"),
         ],
         counters={
             "cam-1": Counters(analysed=100, detector_frames=60, gated=40, incidents={"illegal_parking": 3}),
@@ -118,6 +133,14 @@ def test_camera_series_carry_labels_and_values(tmp_path: Path, server_for) -> No
     assert value(s, "gridwarden_edge_outbox_depth") == 2  # three stored, one acknowledged
     assert value(s, "gridwarden_edge_outbox_dropped_total") == 0
     assert value(s, "gridwarden_metrics_source_up", source="cameras") == 1
+    # Both input streams of cam-1, each with its own health.
+    assert value(s, "gridwarden_edge_stream_connected", camera="cam-1", role="detect") == 1
+    assert value(s, "gridwarden_edge_stream_connected", camera="cam-1", role="record") == 0
+    assert value(s, "gridwarden_edge_stream_input_fps", camera="cam-1", role="detect") == 12.5
+    assert value(s, "gridwarden_edge_stream_bitrate_bps", camera="cam-1", role="detect") == 350_000
+    assert value(s, "gridwarden_edge_stream_reconnects_total", camera="cam-1", role="record") == 3
+    assert value(s, "gridwarden_edge_camera_keyframes_only", camera="cam-1") == 1
+    assert value(s, "gridwarden_edge_camera_keyframes_only", camera="cam-2") == 0
     assert value(s, "gridwarden_metrics_source_up", source="outbox") == 1
     assert value(s, "process_resident_memory_bytes") > 0  # the standard process series are there
 

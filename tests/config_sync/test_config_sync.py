@@ -17,8 +17,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gridwarden.contract import EdgeConfigMessage, Topics, utcnow
 from gridwarden.edge.config import EdgeConfig
-from gridwarden.edge.config_sync import ConfigSync, load_last_good
-from gridwarden.edge.publisher import MqttSettings
+from gridwarden.edge.transport.config_sync import ConfigSync, load_last_good
+from gridwarden.edge.transport.publisher import MqttSettings
 from tests.config_sync.conftest import EDGE, SITE, auth, edge_yaml, zone_yaml
 from tests.support.mosquitto import MosquittoBroker
 

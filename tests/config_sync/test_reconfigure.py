@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gridwarden.edge.camera_analytics import CameraAnalytics
+from gridwarden.edge.analytics.camera_analytics import CameraAnalytics
+from gridwarden.edge.analytics.detector.classes import COCO80
+from gridwarden.edge.analytics.rules.base import IncidentUpdate
 from gridwarden.edge.config import load_edge_config_text
-from gridwarden.edge.config_sync import apply_to_runner
-from gridwarden.edge.detector.classes import COCO80
-from gridwarden.edge.rules.base import IncidentUpdate
 from gridwarden.edge.runner import EdgeRunner
+from gridwarden.edge.transport.config_sync import apply_to_runner
 from gridwarden.edge.types import Detections, Frame
 from tests.config_sync.conftest import edge_yaml, zone_yaml
 from tests.support.paths import CAR_CLIP

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from gridwarden.edge.config import load_edge_config, load_edge_config_text
-from gridwarden.edge.config_register import RunningConfigRegistrar
+from gridwarden.edge.transport.config_register import RunningConfigRegistrar
 from gridwarden.hub.app import build_hub
 from gridwarden.hub.auth import Role, UserStore
 from gridwarden.hub.config_store import ConfigStore

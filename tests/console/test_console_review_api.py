@@ -174,6 +174,7 @@ def test_thumbnails_previews_and_live_view_by_one_media_ticket(live_hub: Hub) ->
     picture.write_bytes(first_frame_jpeg(CAR_CLIP))
     live = httpx.get(f"{hub.url}/api/v1/console/live", headers=bearer(hub.staff_token)).json()
     (cam,) = [c for c in live["cameras"] if c["camera_id"] == "cam-east"]
+    assert live["sites"] == ["north"] and cam["site"] == "north"
     assert (
         cam["edge_id"] == "edge-01"
         and cam["has_picture"]

@@ -125,3 +125,14 @@ def test_every_wire_message_is_in_the_contract_with_its_schema() -> None:
         if path.name != "contract.py" and "schema_version: Literal" in path.read_text()
     ]
     assert elsewhere == []
+
+
+@pytest.mark.parametrize(
+    "module", ["gridwarden.edge.transport.hub_commands", "gridwarden.mqtt", "gridwarden.hub.settings"]
+)
+def test_docstring_examples_of_the_shared_plumbing(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0

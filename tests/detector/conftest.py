@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from gridwarden.edge.detector import Detector
+from gridwarden.edge.analytics.detector import Detector
 from tests.detector.onnx_builders import make_batch_dynamic
 from tests.support.paths import CAR_CLIP, YOLOX_NANO
 

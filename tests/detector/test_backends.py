@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridwarden.edge.detector import Detector, ModelLoadError
-from gridwarden.edge.detector.backends import openvino_installed
+from gridwarden.edge.analytics.detector import Detector, ModelLoadError
+from gridwarden.edge.analytics.detector.backends import openvino_installed
 from gridwarden.models.quantize import box_iou, sample_frames
 from tests.support.paths import CAR_CLIP, PERSON_CLIP, REPO_ROOT, YOLOX_NANO
 
@@ -91,7 +91,7 @@ def test_auto_keeps_onnxruntime_for_explicit_execution_providers() -> None:
 _WITHOUT_OPENVINO = """
 import sys
 sys.modules["openvino"] = None  # what an install without the extra looks like to an import
-from gridwarden.edge.detector import Detector, ModelLoadError
+from gridwarden.edge.analytics.detector import Detector, ModelLoadError
 d = Detector(sys.argv[1], backend="auto")
 print(d.backend, "|", d.backend_reason, "|", d.provider)
 try:
@@ -125,3 +125,9 @@ def test_openvino_load_failure_is_a_model_load_error(tmp_path: Path) -> None:
     broken.write_bytes(b"not a model")
     with pytest.raises(ModelLoadError, match="broken.onnx"):
         Detector(broken, backend="openvino")
+
+
+def test_startup_log_names_the_backend_and_why(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="gridwarden.edge.analytics.detector.session"):
+        detector = Detector(YOLOX_NANO, backend="openvino")
+    assert f"backend=openvino ({detector.backend_reason})" in caplog.text

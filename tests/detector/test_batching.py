@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridwarden.edge.detector import Detector
-from gridwarden.edge.detector.batching import BatchCoalescer, stack_rows
+from gridwarden.edge.analytics.detector import Detector
+from gridwarden.edge.analytics.detector.batching import BatchCoalescer, stack_rows
 from gridwarden.edge.types import Detections
 
 FRAMES = (75, 200, 225)

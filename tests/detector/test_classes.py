@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gridwarden.edge.detector.classes import (
+from gridwarden.edge.analytics.detector.classes import (
     COCO80,
     DEFAULT_CLASS_GROUPS,
     FINE_TUNED_NAMES,

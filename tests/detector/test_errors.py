@@ -8,7 +8,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from gridwarden.edge.detector import Detector, ModelLoadError, UnsupportedModelError, choose_providers
+from gridwarden.edge.analytics.detector import (
+    Detector,
+    ModelLoadError,
+    UnsupportedModelError,
+    choose_providers,
+)
 from tests.detector.onnx_builders import build_constant_model
 
 
@@ -85,6 +90,6 @@ def test_dynamic_input_size_from_argument_metadata_or_default(tmp_path: Path) ->
 
 
 def test_start_is_logged_with_the_provider(yolox: Detector, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level("INFO", logger="gridwarden.edge.detector.session"):
+    with caplog.at_level("INFO", logger="gridwarden.edge.analytics.detector.session"):
         det = Detector(yolox.model_path)
     assert f"provider={det.provider}" in caplog.text and "layout=yolox" in caplog.text

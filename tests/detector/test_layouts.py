@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gridwarden.edge.detector.layouts import (
+from gridwarden.edge.analytics.detector.layouts import (
     Decoder,
     Layout,
     UnsupportedModelError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gridwarden.edge.detector.nms import per_class_nms, threshold_table
+from gridwarden.edge.analytics.detector.nms import per_class_nms, threshold_table
 
 
 def test_same_class_overlap_is_suppressed_other_class_kept() -> None:

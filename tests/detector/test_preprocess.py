@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gridwarden.edge.detector.preprocess import InputFormat, letterbox
+from gridwarden.edge.analytics.detector.preprocess import InputFormat, letterbox
 
 YOLOX_FMT = InputFormat(416, 416, rgb=False, scale=1.0, centre_pad=False)
 V5_FMT = InputFormat(320, 320, rgb=True, scale=1 / 255, centre_pad=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import doctest
 
-from gridwarden.edge.detector import regions
+from gridwarden.edge.analytics.detector import regions
 
 
 def test_region_planning_examples() -> None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gridwarden.edge.detector import Detector, resolve_classes
-from gridwarden.edge.detector.mosaic import detect_frames
-from gridwarden.edge.detector.regions import CameraRegions, WatchedZone
+from gridwarden.edge.analytics.detector import Detector, resolve_classes
+from gridwarden.edge.analytics.detector.mosaic import detect_frames
+from gridwarden.edge.analytics.detector.regions import CameraRegions, WatchedZone
+from gridwarden.edge.analytics.zones import Zone
 from gridwarden.edge.types import Detections
-from gridwarden.edge.zones import Zone
 from tests.support.small_objects import (
     CANVAS_SIZE,
     CAR_FRAMES,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gridwarden.edge.detector.mosaic import map_to_frame, paste_crops
-from gridwarden.edge.detector.regions import (
+from gridwarden.edge.analytics.detector.mosaic import map_to_frame, paste_crops
+from gridwarden.edge.analytics.detector.regions import (
     GAP_PX,
     CameraRegions,
     MotionRegions,

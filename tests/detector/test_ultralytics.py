@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridwarden.edge.detector import Detector
+from gridwarden.edge.analytics.detector import Detector
 from tests.detector.onnx_builders import build_constant_model
 from tests.support.paths import YOLO11N_UNTRAINED
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridwarden.edge.detector import Detector
+from gridwarden.edge.analytics.detector import Detector
 from tests.detector.onnx_builders import build_constant_model
 
 N_ROWS = 3 * (40 * 40 + 20 * 20 + 10 * 10)  # 3 anchors per cell at 320, as YOLOv5 exports

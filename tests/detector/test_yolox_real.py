@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from gridwarden.edge.detector import Detector, resolve_classes
+from gridwarden.edge.analytics.detector import Detector, resolve_classes
 from gridwarden.edge.types import Detections
 
 

@@ -7,14 +7,22 @@ Screenshots (1366x768) go to ``$GRIDWARDEN_CONSOLE_SCREENSHOTS`` when set, else 
 
 from __future__ import annotations
 
+import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
+from gridwarden.contract import EvidenceRef, utcnow
+from gridwarden.hub.config_store import ConfigStore
+from gridwarden.hub.evidence_store import EvidenceStore
+from gridwarden.hub.ingest import ingest_payload
 from tests.dry_run.conftest import CAMERA, DWELL_S, EDGE
 from tests.dry_run_ui.conftest import INTEGRATOR, INTEGRATOR_PASSWORD, DryRunHub
+from tests.hub.factories import incident_event, topic_of, wire
+from tests.support.paths import CAR_CLIP
 from tests.support.scenarios import ParkedCarScenario
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -113,3 +121,48 @@ def test_dry_run_of_the_zone_editors_candidate_on_an_uploaded_clip(
     assert all(abs(t - start) < 0.6 for t in times), (times, start)
     page.screenshot(path=str(shots / "dry-run-1366x768.png"))
     assert not errors, errors
+
+
+def test_recent_evidence_clips_are_labelled_and_silence_is_explained(
+    browser: Browser, dry_run_hub: DryRunHub, tmp_path: Path
+) -> None:
+    """Two recent clips asked for, one stored: the page says so; the clip is labelled with camera,
+    time and case; both lanes silent on an edge without a detector: the page says why."""
+    no_model = (
+        f"edge_id: {EDGE}\nsite: test\ncameras:\n  - id: {CAMERA}\n    url: rtsp://10.0.0.9/stream\n"
+        "    zones:\n      - id: pavement\n        polygon: [[0.1, 0.5], [0.9, 0.5], [0.9, 0.95], [0.1, 0.95]]\n"
+        "        rules: [{type: static_object, dwell_s: 600}]\n"
+    )
+    ConfigStore(dry_run_hub.db).put(EDGE, no_model, author="test", comment="no detector")
+    data = CAR_CLIP.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    with EvidenceStore(tmp_path / "evidence").begin_upload(sha, "video/mp4", len(data)) as up:
+        up.write(data)
+        up.finish()
+    event = incident_event(
+        seq=1, incident_id="dry-ui-1", edge_id=EDGE, site="test", camera=CAMERA, zone="pavement",
+        started=utcnow() - timedelta(minutes=3),
+    ).model_copy(update={"evidence": [EvidenceRef(kind="clip", sha256=sha, size=len(data), content_type="video/mp4")]})  # fmt: skip
+    with dry_run_hub.db.write_session() as session, session.begin():
+        case_id = ingest_payload(session, topic_of(event), wire(event), now=utcnow()).case_id
+    errors: list[str] = []
+    page = browser.new_page(viewport=LAPTOP)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{dry_run_hub.url}/console/")
+    page.click('[data-set-lang="en"]')
+    page.fill("#login-username", INTEGRATOR)
+    page.fill("#login-password", INTEGRATOR_PASSWORD)
+    page.click("#login-submit")
+    page.click('#views-nav [data-view="dryrun"]')
+    expect(page.locator("#dryrun-camera")).to_have_value(CAMERA)
+    page.check("#dryrun-source-recent")
+    page.fill("#dryrun-recent-n", "2")
+    page.click("#dryrun-start")
+    expect(page.locator("#dryrun-status")).to_have_attribute("data-kind", "ok", timeout=120_000)
+    title = page.locator(".dryrun-clip h3")
+    expect(title).to_contain_text(CAMERA)
+    expect(title).to_contain_text(f"case #{case_id}")
+    expect(page.locator('[data-notice="fewer_clips"]')).to_contain_text("2 clip(s) asked for, but only 1")
+    expect(page.locator('[data-notice="no_detector"]')).to_be_visible()
+    assert not errors, errors
+    page.close()

@@ -64,6 +64,13 @@ def test_demo_raises_a_case_and_stops_on_sigterm(tmp_path: Path) -> None:
         # the camera's latest picture for the zone editor was uploaded at start
         picture = httpx.get(f"{base}/api/v1/cameras/edge-demo/street-01/snapshot", headers=headers, timeout=5)
         assert picture.status_code == 200 and picture.content[:2] == b"\xff\xd8"
+        # the edge registered the configuration it runs: the zone editor has version 1 to edit,
+        # and the dry run's camera menu lists the demo camera
+        document = httpx.get(f"{base}/api/v1/edges/edge-demo/config/document", headers=headers, timeout=5)
+        assert document.status_code == 200, document.text
+        body = document.json()
+        assert body["version"] == 1 and [c["id"] for c in body["document"]["cameras"]] == ["street-01"]
+        assert body["document"]["cameras"][0]["zones"][0]["rules"][0]["type"] == "static_object"
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

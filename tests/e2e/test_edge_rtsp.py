@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from gridwarden.contract import CameraStatus, IncidentEvent
+from gridwarden.edge.analytics.model_loader import build_detector
 from gridwarden.edge.config import load_edge_config_text
-from gridwarden.edge.model_loader import build_detector
 from gridwarden.edge.runner import EdgeRunner
 from tests.support.paths import CAR_CLIP, YOLOX_NANO
 from tests.support.rtsp_server import RtspServer

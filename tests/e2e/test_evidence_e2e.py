@@ -24,8 +24,8 @@ import httpx
 import pytest
 
 from gridwarden.contract import IncidentEvent, Topics
+from gridwarden.edge.analytics.model_loader import build_detector
 from gridwarden.edge.config import load_edge_config_text
-from gridwarden.edge.model_loader import build_detector
 from gridwarden.edge.runner import EdgeRunner
 from gridwarden.edge.service import build_evidence_uploader
 from gridwarden.hub.auth import UserStore

@@ -42,7 +42,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from gridwarden.edge.outbox import Outbox
+from gridwarden.edge.transport.outbox import Outbox
 from gridwarden.hub.db import Database
 from gridwarden.hub.db.models import Incident, ReceivedEvent
 from tests.hub_api.test_broker_acl import start_secured_broker

@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from gridwarden.edge.evidence import BufferedPacket, PacketClock, StreamInfo
+from gridwarden.edge.capture.evidence import BufferedPacket, PacketClock, StreamInfo
 from gridwarden.hub.app import build_hub
 from gridwarden.hub.auth import Role, UserStore
 from gridwarden.hub.db.engine import Database

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import av
 
-from gridwarden.edge.evidence import CameraEvidence, EvidenceFile, EvidenceUploader, PacketClock
+from gridwarden.edge.capture.evidence import CameraEvidence, EvidenceFile, EvidenceUploader, PacketClock
 from tests.support.paths import CAR_CLIP
 from tests.support.scenarios import HOLD_FRAME, PARKING_ZONE
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import av
 
-from gridwarden.edge.evidence import CameraEvidence, EvidenceFile, PacketClock
+from gridwarden.edge.capture.evidence import CameraEvidence, EvidenceFile, PacketClock
 from tests.support.paths import CAR_CLIP
 from tests.support.scenarios import PARKING_ZONE
 

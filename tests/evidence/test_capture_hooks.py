@@ -19,8 +19,8 @@ import av
 import numpy as np
 import pytest
 
-from gridwarden.edge.camera_worker import CameraWorker
-from gridwarden.edge.sources import SourceOptions, StreamReader
+from gridwarden.edge.capture.camera_worker import CameraWorker
+from gridwarden.edge.capture.sources import SourceOptions, StreamReader
 from tests.support.paths import CAR_CLIP
 from tests.support.rtsp_server import RtspServer
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 import pytest
 
-from gridwarden.edge.evidence import ClipRecorder, FinishedClip, PacketRingBuffer, write_clip
+from gridwarden.edge.capture.evidence import ClipRecorder, FinishedClip, PacketRingBuffer, write_clip
 from tests.evidence.conftest import DemuxedClip, demux
 from tests.support.paths import PERSON_CLIP
 

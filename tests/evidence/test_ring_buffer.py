@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from gridwarden.edge.evidence import PacketRingBuffer
+from gridwarden.edge.capture.evidence import PacketRingBuffer
 from tests.evidence.conftest import DemuxedClip
 
 

@@ -14,7 +14,13 @@ from pathlib import Path
 import av
 import pytest
 
-from gridwarden.edge.evidence import BufferedPacket, ClipRecorder, PacketClock, PacketRingBuffer, StreamInfo
+from gridwarden.edge.capture.evidence import (
+    BufferedPacket,
+    ClipRecorder,
+    PacketClock,
+    PacketRingBuffer,
+    StreamInfo,
+)
 from tests.support.paths import CAR_CLIP
 from tests.support.rtsp_server import RtspServer
 

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from gridwarden.edge.evidence import write_snapshots
+from gridwarden.edge.capture.evidence import write_snapshots
 from tests.support.paths import CAR_CLIP
 from tests.support.scenarios import HOLD_FRAME, PARKING_ZONE
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gridwarden.edge.evidence import ClipRecorder, EvidenceFile, EvidenceUploader, PacketRingBuffer
+from gridwarden.edge.capture.evidence import ClipRecorder, EvidenceFile, EvidenceUploader, PacketRingBuffer
 from tests.evidence.conftest import DemuxedClip, Hub, LiveHub
 from tests.evidence.test_evidence_api import jpeg_bytes
 

@@ -73,4 +73,4 @@ def test_every_setting_but_the_secrets_is_a_flag(capsys: pytest.CaptureFixture[s
     for name in HubSettings.model_fields:
         flag = "--" + name.replace("_", "-")
         offered = re.search(re.escape(flag) + r"[ ,\]]", text) is not None
-        assert offered == (name not in ("mqtt_password", "webhook_secret")), flag
+        assert offered == (name not in ("mqtt_password", "webhook_secret", "open311_forward_api_key")), flag

@@ -33,6 +33,8 @@ ROUTES = [
     ("POST", "/api/v1/users/nobody/token", None, {"admin"}),
     ("DELETE", "/api/v1/users/nobody/token", None, {"admin"}),
     ("GET", "/api/v1/me", None, {"staff", "integrator", "admin", "edge"}),
+    ("GET", "/api/v1/rule-types", None, {"staff", "integrator", "admin", "edge"}),
+    ("GET", "/api/v1/case-lifecycle", None, {"staff", "integrator", "admin", "edge"}),
     # Central configuration: integrators read and write it; staff and edges may not.
     ("GET", f"/api/v1/edges/{EDGE}/config", None, {"integrator", "admin"}),
     ("PUT", f"/api/v1/edges/{EDGE}/config", {"yaml": "x: 1"}, {"integrator", "admin"}),
@@ -68,6 +70,18 @@ ROUTES = [
     ("POST", "/api/v1/console/mark-reviewed", None, {"staff", "admin"}),
     ("POST", "/api/v1/console/media-ticket", None, {"staff", "integrator", "admin"}),
     ("GET", "/api/v1/console/live", None, {"staff", "integrator", "admin"}),
+    # Residents and the city (issue 14): categories, QR points (integrators edit), reports, statistics, map.
+    ("GET", "/api/v1/categories", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/exports/cases.csv", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/qr-points", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/qr-points/P-1", None, {"staff", "integrator", "admin"}),
+    ("PUT", "/api/v1/qr-points/P-1", {"lat": 31.2, "lon": 121.4}, {"integrator", "admin"}),
+    ("DELETE", "/api/v1/qr-points/P-1", None, {"integrator", "admin"}),
+    ("POST", "/api/v1/qr-points/import", None, {"integrator", "admin"}),
+    ("GET", "/api/v1/cases/1/reports", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/statistics", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/statistics/counts.csv", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/map", None, {"staff", "integrator", "admin"}),
 ]
 
 # Routes that take no bearer token by design: a password log-in, and the signed URLs that
@@ -80,6 +94,18 @@ NO_BEARER = {
     ("GET", f"{DRY_RUNS}/job1/video/candidate/0/signed"),
     ("GET", "/api/v1/console/media/case/1/thumbnail"),
     ("GET", f"/api/v1/console/media/camera/{EDGE}/cam-1"),
+    # Residents' public report pages (rate-limited), and Open311 (reading is public by the spec;
+    # filing takes the spec's api_key form field; camera pictures need it too).
+    ("GET", "/r/P-1"),
+    ("POST", "/r/P-1"),
+    ("GET", "/r/status/{token}"),
+    ("GET", "/open311/v2/services.{fmt}"),
+    ("GET", "/open311/v2/services/{service_code}.{fmt}"),
+    ("GET", "/open311/v2/requests.{fmt}"),
+    ("POST", "/open311/v2/requests.{fmt}"),
+    ("GET", "/open311/v2/requests/{request_id}.{fmt}"),
+    ("GET", "/open311/v2/tokens/{token}.{fmt}"),
+    ("GET", f"/open311/v2/media/{SHA}.jpg"),
 }
 
 
@@ -98,7 +124,9 @@ def test_every_api_route_is_protected(app_client: TestClient) -> None:
             .replace("{job_id}", "job1")
             .replace("{which}", "candidate")
             .replace("{clip_index}", "0")
-            .replace("{kind}", "thumbnail"),
+            .replace("{kind}", "thumbnail")
+            .replace("{point_id}", "P-1")
+            .replace("{table}", "counts"),
         )
         for path, operations in spec["paths"].items()
         for method in operations
@@ -237,3 +265,17 @@ def test_openapi_and_docs_are_served(app_client: TestClient) -> None:
     assert "security" not in document["paths"]["/healthz"]["get"]
     docs = app_client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_reference_data_is_the_hubs_own(app_client: TestClient, tokens: dict) -> None:
+    from gridwarden.edge.analytics.rules.registry import RULE_TYPES
+    from gridwarden.hub.cases import TRANSITIONS
+
+    headers = bearer(tokens["staff"])
+    types = app_client.get("/api/v1/rule-types", headers=headers).json()
+    assert [t["type"] for t in types] == list(RULE_TYPES)
+    parking = next(t for t in types if t["type"] == "illegal_parking")
+    assert parking["needs_detector"] and parking["new_rule"]["classes"] == ["vehicle"]
+    assert parking["defaults"]["end_grace_s"] == 5.0
+    lifecycle = app_client.get("/api/v1/case-lifecycle", headers=headers).json()
+    assert lifecycle["transitions"] == {s: list(t) for s, t in TRANSITIONS.items()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gridwarden.edge.camera_motion import CameraMotionEstimator
+from gridwarden.edge.analytics.camera_motion import CameraMotionEstimator
 
 # The synthetic pan: a 640x360 window slides over the 768x432 frames of car-detection.mp4, so the
 # view moves while the cars keep moving inside it. Pixels per second of the full-size frame.

@@ -8,10 +8,10 @@ import importlib
 import pytest
 
 MODULES = [
-    "gridwarden.edge.gate",
-    "gridwarden.edge.camera_motion",
-    "gridwarden.edge.rules.static_objects",
-    "gridwarden.edge.synthetic_scene",
+    "gridwarden.edge.analytics.gate",
+    "gridwarden.edge.analytics.camera_motion",
+    "gridwarden.edge.analytics.rules.static_objects",
+    "gridwarden.edge.capture.synthetic_scene",
 ]
 
 

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from gridwarden.edge.gate import MotionGate, region_mask
+from gridwarden.edge.analytics.gate import MotionGate, region_mask
 
 
 def _still_stream_through_h264(

@@ -7,12 +7,12 @@ import importlib
 import numpy as np
 import pytest
 
-from gridwarden.edge.synthetic_scene import STALL_BOX_NORMALISED, make_street_scene, stall_box
+from gridwarden.edge.capture.synthetic_scene import STALL_BOX_NORMALISED, make_street_scene, stall_box
 from gridwarden.edge.types import Detections
 
 # rules/ may not have an __init__.py yet (another helper owns it): import by module path works
 # for a namespace package and for a regular one alike.
-static_objects = importlib.import_module("gridwarden.edge.rules.static_objects")
+static_objects = importlib.import_module("gridwarden.edge.analytics.rules.static_objects")
 StaticForegroundDetector = static_objects.StaticForegroundDetector
 
 W, H = 640, 360

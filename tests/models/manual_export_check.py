@@ -14,7 +14,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-from gridwarden.edge.detector import COCO80, Detector
+from gridwarden.edge.analytics.detector import COCO80, Detector
 from gridwarden.models.export import read_metadata_names
 from tests.models.test_export import BENCH_PYTHON, _run_export
 

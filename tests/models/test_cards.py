@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gridwarden.edge.detector import Detector
+from gridwarden.edge.analytics.detector import Detector
 from gridwarden.models.cards import (
     CARDS_DIR,
     CardError,

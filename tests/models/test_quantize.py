@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from gridwarden.edge.detector import Detector
+from gridwarden.edge.analytics.detector import Detector
 from gridwarden.edge.types import Detections
 from gridwarden.models.cli import main
 from gridwarden.models.quantize import (

@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from gridwarden.edge.outbox import Outbox, SyncMode
-from gridwarden.edge.publisher import IncidentPublisher, MqttSettings
+from gridwarden.edge.transport.outbox import Outbox, SyncMode
+from gridwarden.edge.transport.publisher import IncidentPublisher, MqttSettings
 from tests.outbox.events import EDGE_ID, SITE, make_event
 from tests.support.mosquitto import MosquittoBroker
 

@@ -22,8 +22,8 @@ import sys
 import threading
 import time
 
-from gridwarden.edge.outbox import Outbox
-from gridwarden.edge.publisher import IncidentPublisher, MqttSettings
+from gridwarden.edge.transport.outbox import Outbox
+from gridwarden.edge.transport.publisher import IncidentPublisher, MqttSettings
 from tests.outbox.events import EDGE_ID, SITE, make_event
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from gridwarden.edge.outbox import Outbox
+from gridwarden.edge.transport.outbox import Outbox
 from tests.outbox.events import make_event
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gridwarden.edge.outbox import Outbox, OutboxLockedError
+from gridwarden.edge.transport.outbox import Outbox, OutboxLockedError
 from tests.outbox.events import make_event
 from tests.support.paths import REPO_ROOT
 
@@ -96,7 +96,7 @@ def test_full_of_started_and_ended_still_accepts_over_the_bound_and_warns(
     with Outbox(path, max_rows=3) as box:
         for i, kind in enumerate(["started", "ended", "started"]):
             box.enqueue(make_event(i, kind=kind))
-        with caplog.at_level(logging.WARNING, logger="gridwarden.edge.outbox"):
+        with caplog.at_level(logging.WARNING, logger="gridwarden.edge.transport.outbox"):
             box.enqueue(make_event(3, kind="ended"))
             box.enqueue(make_event(4, kind="updated"))  # nothing older to drop: kept as well
         assert box.depth() == 5

@@ -8,7 +8,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from gridwarden.edge.outbox import Outbox
+from gridwarden.edge.transport.outbox import Outbox
 from tests.outbox.events import make_event
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gridwarden.edge.outbox import Outbox, Replayed
+from gridwarden.edge.transport.outbox import Outbox, Replayed
 from tests.outbox.events import make_event
 
 # The outbox schema before acked_at existed (as shipped on boxes in the field).

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from gridwarden.contract import CameraStatus, EdgeStatus, IncidentEvent, Topics, utcnow
-from gridwarden.edge.outbox import Outbox
-from gridwarden.edge.publisher import IncidentPublisher, MqttSettings
+from gridwarden.edge.transport.outbox import Outbox
+from gridwarden.edge.transport.publisher import IncidentPublisher, MqttSettings
 from tests.outbox.conftest import PASSWORD, USERNAME
 from tests.outbox.events import EDGE_ID, SITE, make_event
 from tests.outbox.hub_probe import HubSubscriber, read_retained

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gridwarden.contract import EdgeStatus, IncidentEvent, Topics
-from gridwarden.edge.outbox import Outbox
+from gridwarden.edge.transport.outbox import Outbox
 from tests.outbox.events import EDGE_ID, EVENTS_PER_INCIDENT, SITE
 from tests.outbox.hub_probe import HubSubscriber, read_retained
 from tests.support.mosquitto import MosquittoBroker

@@ -14,8 +14,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gridwarden.contract import EdgeStatus, IncidentEvent, ReplayRequest, Topics, utcnow
-from gridwarden.edge.outbox import Outbox
-from gridwarden.edge.publisher import IncidentPublisher, MqttSettings
+from gridwarden.edge.transport.outbox import Outbox
+from gridwarden.edge.transport.publisher import IncidentPublisher, MqttSettings
 from tests.outbox.events import EDGE_ID, SITE, make_event
 from tests.outbox.hub_probe import HubSubscriber, read_retained
 from tests.support.mosquitto import MosquittoBroker
@@ -121,7 +121,7 @@ def test_a_request_for_rows_still_in_flight_does_not_send_them_twice(
     publisher = IncidentPublisher(site=SITE, edge_id=EDGE_ID, outbox=outbox, mqtt=MqttSettings(port=port))
     publisher.start()
     try:
-        caplog.set_level(logging.INFO, logger="gridwarden.edge.publisher")
+        caplog.set_level(logging.INFO, logger="gridwarden.edge.transport.publisher")
         hub.wait_for(lambda: len(_seqs(hub)) >= 200, 20, "200 events")
         _send(port, TOPICS.replay, [_request(1, 5000)])
         assert publisher.wait_drained(30)

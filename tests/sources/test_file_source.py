@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from gridwarden.edge.sources import SourceError, SourceOptions, open_frames, probe
+from gridwarden.edge.capture.sources import SourceError, SourceOptions, open_frames, probe
 from tests.support.paths import CAR_CLIP
 
 CLIP_FPS = 12.5

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
-from gridwarden.edge.camera_worker import CameraWorker
-from gridwarden.edge.sources import SourceOptions, open_frames
+from gridwarden.edge.capture.camera_worker import CameraWorker
+from gridwarden.edge.capture.sources import SourceOptions, open_frames
 from gridwarden.edge.types import Frame
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from gridwarden.edge.camera_worker import CameraWorker
-from gridwarden.edge.sources import SourceOptions
+from gridwarden.edge.capture.camera_worker import CameraWorker
+from gridwarden.edge.capture.sources import SourceOptions
 from gridwarden.edge.types import Frame
 from tests.support.paths import CAR_CLIP
 from tests.support.ports import free_port

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from gridwarden.edge.camera_worker import Backoff, LatestFrames, RateMeter
-from gridwarden.edge.sources import AnalysisSampler
+from gridwarden.edge.capture.camera_worker import Backoff, LatestFrames, RateMeter
+from gridwarden.edge.capture.sources import AnalysisSampler
 
 
 def test_backoff_doubles_up_to_the_cap() -> None:
@@ -66,7 +66,7 @@ def test_sampler_is_on_a_fixed_grid_despite_jitter() -> None:
 def test_stream_clock_reset_keeps_media_time_counting_up() -> None:
     from fractions import Fraction
 
-    from gridwarden.edge.sources import SourceOptions, StreamReader
+    from gridwarden.edge.capture.sources import SourceOptions, StreamReader
 
     reader = StreamReader("cam-a", SourceOptions(url="unused.mp4"))
     reader._frame_interval = 0.04

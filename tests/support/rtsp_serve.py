@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Serve local H.264 MP4 files over real RTSP on loopback, for tests.
+"""Serve local H.264 or H.265 MP4 files over real RTSP on loopback, for tests.
 
 Run by the SYSTEM interpreter (``/usr/bin/python3``), not the project's virtualenv: it needs
 Debian's GStreamer bindings (python3-gi, gir1.2-gst-rtsp-server-1.0, gstreamer1.0-plugins-good
@@ -34,24 +34,37 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
-PAYLOAD = "rtph264pay name=pay0 pt=96 config-interval=1"
+PAYLOADS = {
+    "h264": "h264parse ! rtph264pay name=pay0 pt=96 config-interval=1",
+    "h265": "h265parse ! rtph265pay name=pay0 pt=96 config-interval=1",
+}
 
 
 def quoted(path: str) -> str:
     return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def video_codec(path: str) -> str:
+    """'h265' when the MP4's video sample entry (in 'stsd') is hvc1/hev1, else 'h264'."""
+    with open(path, "rb") as f:
+        data = f.read()  # test files are a few MB
+    at = data.find(b"stsd")
+    entry = data[at + 16 : at + 20] if at >= 0 else b""
+    return "h265" if entry in (b"hvc1", b"hev1") else "h264"
+
+
 def launch_line(path: str) -> str:
     """The media factory's pipeline for one file: demux, packetise, nothing else."""
-    return f"( filesrc location={quoted(path)} ! qtdemux ! h264parse ! {PAYLOAD} )"
+    return f"( filesrc location={quoted(path)} ! qtdemux ! {PAYLOADS[video_codec(path)]} )"
 
 
 def write_looped(path: str, loop: int, out_path: str) -> None:
     """Remux ``path`` ``loop`` times back to back into ``out_path`` with continuous timestamps."""
-    source = f"filesrc location={quoted(path)} ! qtdemux ! video/x-h264 ! queue"
+    codec = video_codec(path)
+    source = f"filesrc location={quoted(path)} ! qtdemux ! video/x-{codec} ! queue"
     branches = " ".join(f"{source} ! joiner." for _ in range(loop))
     pipeline = Gst.parse_launch(
-        f"concat name=joiner ! h264parse ! mp4mux ! filesink location={quoted(out_path)} {branches}"
+        f"concat name=joiner ! {codec}parse ! mp4mux ! filesink location={quoted(out_path)} {branches}"
     )
     pipeline.set_state(Gst.State.PLAYING)
     bus = pipeline.get_bus()
@@ -84,11 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     server.set_service(str(args.port))
     mounts = server.get_mount_points()
     workdir = tempfile.TemporaryDirectory(prefix="gw-rtsp-serve-", dir=args.workdir)
+    looped_copies: dict[str, str] = {}  # one looped copy per file, however many mounts serve it
     for number, (mount, path) in enumerate(args.mount):
         if args.loop > 1:
-            looped = os.path.join(workdir.name, f"looped-{number}.mp4")
-            write_looped(path, args.loop, looped)
-            path = looped
+            if path not in looped_copies:
+                looped_copies[path] = os.path.join(workdir.name, f"looped-{number}.mp4")
+                write_looped(path, args.loop, looped_copies[path])
+            path = looped_copies[path]
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(launch_line(path))
         factory.set_shared(False)

@@ -35,7 +35,12 @@ class RtspServer:
     """Serves ``mounts`` ({"car": Path}) at rtsp://127.0.0.1:PORT/<name>, each ``loop`` times over."""
 
     def __init__(
-        self, mounts: dict[str, Path], *, loop: int = 1, port: int | None = None, log_dir: Path | None = None
+        self,
+        mounts: dict[str, Path],
+        *,
+        loop: int = 1,
+        port: int | None = None,
+        log_dir: Path | None = None,
     ):
         for name, path in mounts.items():
             if not Path(path).is_file():

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from gridwarden.edge.camera_snapshots import CameraSnapshotUploader
-from gridwarden.edge.config_sync import ConfigSync
-from gridwarden.edge.publisher import MqttSettings
+from gridwarden.edge.capture.camera_snapshots import CameraSnapshotUploader
+from gridwarden.edge.transport.config_sync import ConfigSync
+from gridwarden.edge.transport.publisher import MqttSettings
 from gridwarden.edge.types import Frame
 from tests.zone_editor.conftest import EDGE, SITE, ZoneHub
 

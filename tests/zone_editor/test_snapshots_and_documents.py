@@ -9,7 +9,7 @@ import cv2
 import httpx
 import numpy as np
 
-from gridwarden.edge.camera_snapshots import CameraSnapshotUploader
+from gridwarden.edge.capture.camera_snapshots import CameraSnapshotUploader
 from gridwarden.edge.types import Frame
 from gridwarden.hub.auth import Role, UserStore
 from tests.zone_editor.conftest import EDGE, ZoneHub

@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from gridwarden.edge.config import EdgeConfig
-from gridwarden.edge.config_sync import ConfigSync
-from gridwarden.edge.publisher import MqttSettings
+from gridwarden.edge.transport.config_sync import ConfigSync
+from gridwarden.edge.transport.publisher import MqttSettings
 from gridwarden.hub.auth import Role, UserStore
 from tests.zone_editor.conftest import (
     EDGE,
@@ -162,7 +162,7 @@ def test_self_intersecting_polygon_is_refused_in_the_editor(
     assert not errors, errors
 
 
-def test_staff_see_the_review_queue_only(browser: Browser, zone_hub: ZoneHub) -> None:
+def test_staff_see_the_review_queue_and_live_view_only(browser: Browser, zone_hub: ZoneHub) -> None:
     users = UserStore(zone_hub.db)
     users.create("sam", Role.STAFF)
     users.set_password("sam", "reviewing all day")
@@ -172,7 +172,10 @@ def test_staff_see_the_review_queue_only(browser: Browser, zone_hub: ZoneHub) ->
     page.fill("#login-password", "reviewing all day")
     page.click("#login-submit")
     expect(page.locator("#review")).to_be_visible()
-    expect(page.locator("#views-nav")).to_be_hidden()
+    # Staff get the review queue and the live view; the integrators' views are not offered.
+    expect(page.locator('#views-nav [data-view="wall"]')).to_be_visible()
+    for name in ("fleet", "zones", "dryrun"):
+        expect(page.locator(f'#views-nav [data-view="{name}"]')).to_be_hidden()
     expect(page.locator("#fleet")).to_be_hidden()
     expect(page.locator("#zones")).to_be_hidden()
 
@@ -217,6 +220,7 @@ def test_an_edge_without_configuration_says_so(browser: Browser, zone_hub: ZoneH
     message = page.locator("#zones-message")
     expect(message).to_be_visible()
     expect(message).to_contain_text("edge-08")
-    expect(message).to_contain_text("PUT /api/v1/edges/edge-08/config")
+    expect(message).to_contain_text("/api/v1/edges/edge-08/config")
+    expect(message).to_contain_text("Content-Type: application/yaml")
     expect(page.locator("#zones-body")).to_be_hidden()
     assert not errors, errors

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gridwarden.hub.api.deps import MAX_DB_INT, Services, error, require
 from gridwarden.hub.auth import Permission, Principal
 from gridwarden.hub.cases import MAX_PAGE, SORT_COLUMNS, STATES, CaseNotFound, IllegalTransition
+from gridwarden.hub.reports.categories import active_table
 from gridwarden.hub.schemas import CaseDetail, CaseView
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
@@ -47,6 +48,24 @@ def _aware(name: str, value: datetime | None) -> datetime | None:
     return value
 
 
+CaseSource = Literal["camera", "resident", "open311"]
+
+
+def category_codes(values: list[str] | None) -> list[str]:
+    """``?category=0505&category=0506`` and ``?category=0505,0506``; unknown codes are a 422."""
+    codes = [c for v in values or [] for c in v.split(",") if c]
+    known = active_table().codes
+    unknown = sorted(set(codes) - set(known))
+    if unknown:
+        raise error(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "unknown_category",
+            f"unknown category code(s) {', '.join(unknown)[:200]}; codes are {', '.join(known)}",
+            categories=list(known),
+        )
+    return codes
+
+
 def _states(values: list[str] | None) -> list[str]:
     """``?state=new&state=in_review`` and ``?state=new,in_review`` mean the same."""
     states = [s for v in values or [] for s in v.split(",") if s]
@@ -71,6 +90,11 @@ def list_cases(
     rule: str | None = None,
     since: Annotated[datetime | None, Query(description="Detected at or after (with time zone).")] = None,
     until: Annotated[datetime | None, Query(description="Detected before (with time zone).")] = None,
+    category: Annotated[
+        list[str] | None,
+        Query(description="City event code(s), e.g. 0505 or 0505,0506 (GET /api/v1/categories)."),
+    ] = None,
+    source: Annotated[CaseSource | None, Query(description="camera, resident or open311.")] = None,
     sort: Annotated[
         SortKey, Query(description="Column to sort by; a leading '-' sorts descending.")
     ] = "created_at",
@@ -85,6 +109,8 @@ def list_cases(
         rule=rule,
         since=_aware("since", since),
         until=_aware("until", until),
+        category=category_codes(category),
+        source=source,
         sort=sort.lstrip("-"),
         descending=descending,
         offset=offset,

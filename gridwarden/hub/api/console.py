@@ -58,6 +58,7 @@ from gridwarden.hub.auth import (
 )
 from gridwarden.hub.db.models import Case
 from gridwarden.hub.login_throttle import LOGIN_FAILED, LOGIN_OK, LOGOUT, LoginThrottle
+from gridwarden.hub.playable import playable_clips_for
 from gridwarden.hub.schemas import CameraView, CaseView, EdgeView
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -381,11 +382,25 @@ async def signed_evidence(
     if not principal.can(Permission.READ_CASES):
         raise error(status.HTTP_403_FORBIDDEN, "forbidden", "this role may not read evidence")
     # The URL holds a ticket: keep it out of shared caches, but let the browser reuse it.
+    headers = {"Referrer-Policy": "no-referrer"}
+    stored = await run_in_threadpool(store.stat, sha256)
+    if stored is not None and stored.content_type == "video/mp4":
+        # An H.265 clip is viewed as a cached H.264 copy (see gridwarden/hub/playable.py).
+        path, transcoded = await run_in_threadpool(playable_clips_for(store.root).path_for, stored)
+        if transcoded:
+            return FileResponse(
+                path,
+                media_type="video/mp4",
+                headers={
+                    "ETag": f'"{sha256}-h264"',
+                    "Cache-Control": "private, max-age=900",
+                    "X-Content-Type-Options": "nosniff",
+                    "X-Gridwarden-Transcoded": "h264",
+                    **headers,
+                },
+            )
     return await evidence_file_response(
-        store,
-        sha256,
-        cache_control="private, max-age=900",
-        extra_headers={"Referrer-Policy": "no-referrer"},
+        store, sha256, cache_control="private, max-age=900", extra_headers=headers
     )
 
 

@@ -108,6 +108,7 @@ class LiveZone(BaseModel):
 
 class LiveCamera(BaseModel):
     edge_id: str
+    site: str | None = Field(default=None, description="The edge's site (the area it watches).")
     camera_id: str
     state: str | None
     open_cases: int
@@ -120,6 +121,7 @@ class LiveCamera(BaseModel):
 class LiveView(BaseModel):
     cameras: list[LiveCamera]
     edges: list[str]
+    sites: list[str]
     as_of: datetime
 
 
@@ -156,8 +158,10 @@ def search_statement(
     if q and q.strip():
         text = q.strip()
         terms = []
-        digits = text.lstrip("#")
+        digits = text.removeprefix("#")
         if digits.isdigit() and len(digits) <= 18:
+            if text.startswith("#"):  # "#123" is a case id and nothing else: the primary key
+                return stmt.where(Case.id == int(digits))
             terms.append(Case.id == int(digits))
         pattern = _like(text.lower())
         terms += [
@@ -235,6 +239,10 @@ def live_view(services: HubServices, snapshots: Path | None) -> LiveView:
         if state in DECISION_STATES:
             deciding[key] = deciding.get(key, 0) + n
     states = {(c.edge_id, c.camera_id): c.state for c in services.fleet.list_cameras()}
+    sites = {e.edge_id: e.site for e in services.fleet.list_edges()}
+    with services.db.session() as session:  # edges that never reported: the site of their cases
+        for edge_id, site in session.execute(select(Case.edge_id, Case.site).distinct()):
+            sites.setdefault(edge_id, site)
     keys = sorted(set(states) | set(open_cases) | set(deciding))
     zones = {edge: _zones_by_camera(services, edge) for edge in {k[0] for k in keys}}
     for edge, cams in zones.items():
@@ -246,6 +254,7 @@ def live_view(services: HubServices, snapshots: Path | None) -> LiveView:
         cameras.append(
             LiveCamera(
                 edge_id=edge_id,
+                site=sites.get(edge_id),
                 camera_id=camera_id,
                 state=states.get((edge_id, camera_id)),
                 open_cases=open_cases.get((edge_id, camera_id), 0),
@@ -255,7 +264,12 @@ def live_view(services: HubServices, snapshots: Path | None) -> LiveView:
                 picture_at=datetime.fromtimestamp(st.st_mtime, UTC) if st is not None else None,
             )
         )
-    return LiveView(cameras=cameras, edges=sorted({c.edge_id for c in cameras}), as_of=services.cases.clock())
+    return LiveView(
+        cameras=cameras,
+        edges=sorted({c.edge_id for c in cameras}),
+        sites=sorted({c.site for c in cameras if c.site}),
+        as_of=services.cases.clock(),
+    )
 
 
 router = APIRouter(prefix="/api/v1/console", tags=["console"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,6 +22,9 @@ from gridwarden.hub.db.engine import Database
 from gridwarden.hub.dry_run import DryRunService
 from gridwarden.hub.evidence_store import EvidenceStore
 from gridwarden.hub.fleet import FleetService
+
+if TYPE_CHECKING:
+    from gridwarden.hub.reports.wiring import CityServices
 
 
 class Waker(Protocol):
@@ -48,6 +51,8 @@ class HubServices:
     evidence: EvidenceStore | None = None
     dry_runs: DryRunService | None = None
     config_publisher: ConfigPublisher | None = None
+    # QR reports, Open311, statistics and the map (gridwarden.hub.reports.wiring).
+    city: CityServices | None = None
 
 
 def get_services(request: Request) -> HubServices:

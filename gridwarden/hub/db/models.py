@@ -134,6 +134,9 @@ class Case(Base):
         Index("ix_cases_rule_detected_at", "rule", "detected_at"),
         Index("ix_cases_detected_at", "detected_at"),
         Index("ix_cases_camera_reviewed_at", "camera", "reviewed_at"),
+        Index("ix_cases_category_detected_at", "category", "detected_at"),
+        Index("ix_cases_source_detected_at", "source", "detected_at"),
+        Index("ix_cases_point_category_state", "report_point_id", "category", "state"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -159,6 +162,11 @@ class Case(Base):
     # An operator looked at it ("mark all reviewed"); separate from the decision (the state).
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reviewed_by: Mapped[str | None] = mapped_column(String(128))
+    # Where the case came from (camera | resident | open311) and the city's event code
+    # (gridwarden.hub.reports.categories); a resident case names its QR point (migration 0009).
+    source: Mapped[str] = mapped_column(String(16), default="camera", server_default="camera")
+    category: Mapped[str] = mapped_column(String(8), default="other", server_default="other")
+    report_point_id: Mapped[str | None] = mapped_column(String(64))
 
     links: Mapped[list[CaseIncident]] = relationship(back_populates="case", order_by="CaseIncident.id")
     history: Mapped[list[CaseHistory]] = relationship(back_populates="case", order_by="CaseHistory.id")
@@ -349,3 +357,68 @@ class DeadLetter(Base):
     # The payload as received, cut at DEAD_LETTER_PAYLOAD_BYTES.
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     payload_size: Mapped[int] = mapped_column(Integer)
+
+
+class QrPoint(Base):
+    """A patrol point with a posted QR code: residents scan it to report what they see there.
+
+    ``area_id`` is a plain reference to the district's areas (no foreign key, so points can be
+    imported before the areas are)."""
+
+    __tablename__ = "qr_points"
+    __table_args__ = (Index("ix_qr_points_area_id", "area_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    description: Mapped[str] = mapped_column(Text, default="")
+    area_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CaseReport(Base):
+    """A report by a person (a resident at a QR point, or another system over Open311) that
+    opened or joined a case. ``token`` is the reporter's unguessable handle on the case's status;
+    ``client`` is a keyed hash of the reporter's address (for abuse review, not the address)."""
+
+    __tablename__ = "case_reports"
+    __table_args__ = (Index("ix_case_reports_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # resident | open311
+    point_id: Mapped[str | None] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str | None] = mapped_column(Text)
+    contact: Mapped[str | None] = mapped_column(String(128))
+    photo_sha256: Mapped[str | None] = mapped_column(String(64))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    area_id: Mapped[str | None] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(Text)
+    # A picture the reporting system holds (Open311 media_url); never fetched by the hub.
+    media_url: Mapped[str | None] = mapped_column(Text)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    client: Mapped[str | None] = mapped_column(String(64))
+    submitted_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Open311Forward(Base):
+    """A confirmed case to send to another GeoReport v2 endpoint, written in the same transaction
+    as the confirmation (so a crash between the two cannot lose it) and retried until the
+    endpoint answers with its service request id or token."""
+
+    __tablename__ = "open311_forwards"
+    __table_args__ = (Index("ix_open311_forwards_pending", "delivered_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    remote_request_id: Mapped[str | None] = mapped_column(String(128))
+    remote_token: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

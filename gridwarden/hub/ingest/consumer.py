@@ -48,7 +48,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -69,6 +68,7 @@ from gridwarden.hub.ingest.results import IngestResult, Outcome, RejectReason
 from gridwarden.hub.ingest.storage import count_rejection, ingest_batch
 from gridwarden.hub.ingest.validation import Rejection
 from gridwarden.hub.replay import ReplayRequester, ReplaySettings, StatusNote
+from gridwarden.mqtt import MqttSettings, make_client
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,9 @@ class HubIngestor:
         client_id: str | None = None,
         username: str | None = None,
         password: str | None = None,
+        tls_ca: str | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
         batch_max: int = 200,
         batch_wait_s: float = 0.02,
         merge_window_s: float = DEFAULT_MERGE_WINDOW_S,
@@ -184,19 +187,21 @@ class HubIngestor:
         self._worker: threading.Thread | None = None
         self._fatal: BaseException | None = None
         self.on_fatal = on_fatal
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
+        broker = MqttSettings(
+            host=mqtt_host,
+            port=mqtt_port,
+            username=username,
+            password=password,
+            tls_ca=tls_ca,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            reconnect_max_delay=10,
         )
-        if username is not None:
-            self._client.username_pw_set(username, password)
+        self._client = make_client(broker, client_id=self.client_id, manual_ack=True)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
-        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._replayer = (
             ReplayRequester(
                 db,

@@ -13,18 +13,32 @@
   const LANGUAGES = ["zh-CN", "en"];
   const DEFAULT_LANGUAGE = "zh-CN";
   const REVIEW_STATES = ["new", "in_review"];
+  const DECIDED_STATES = ["confirmed", "rejected", "dispatched", "resolved", "closed"];
+  const MEDIA_REFRESH_MARGIN_S = 120; // a media ticket lives 15 min; renew it 2 min before
   const REJECT_REASONS = ["wrong_class", "not_in_zone", "moving", "permitted", "duplicate", "other"];
   const QUEUE_LIMIT = 500;
-  // What each action moves a case to, and from which states it applies. Confirm and reject on a
-  // "new" case pass through "in_review" first: the life cycle has no shortcut, and the history
-  // then shows who took the case into review.
+  // What each action moves a case to. Where it applies comes from the hub's life cycle
+  // (GET /case-lifecycle, loaded at start): where its target is an allowed transition, or where
+  // review is and the target is allowed from review. Confirm and reject on a "new" case pass
+  // through "in_review" first: the life cycle has no shortcut, and the history then shows who
+  // took the case into review.
   const ACTIONS = {
-    confirm: { to: "confirmed", from: ["new", "in_review"] },
-    reject: { to: "rejected", from: ["new", "in_review"] },
-    dispatch: { to: "dispatched", from: ["confirmed"] },
-    resolve: { to: "resolved", from: ["dispatched"] },
-    close: { to: "closed", from: ["resolved", "rejected"] },
+    confirm: { to: "confirmed" },
+    reject: { to: "rejected" },
+    dispatch: { to: "dispatched" },
+    resolve: { to: "resolved" },
+    close: { to: "closed" },
   };
+  let lifecycle = { transitions: {} };
+  function applies(action, caseState) {
+    const next = lifecycle.transitions[caseState] || [];
+    const to = ACTIONS[action].to;
+    return next.includes(to) || (next.includes("in_review") && (lifecycle.transitions.in_review || []).includes(to));
+  }
+  // The states from which an action applies, for the "not now" hint.
+  function fromStates(action) {
+    return Object.keys(lifecycle.transitions).filter((from) => applies(action, from));
+  }
   const KEYS = { c: "confirm", r: "reject", d: "dispatch", s: "resolve", x: "close" };
 
   const state = {
@@ -41,6 +55,12 @@
     streamRetry: null,
     busy: false,
     loginLanguage: null, // chosen on the log-in page; saved for the account at sign-in
+    checked: new Set(), // case ids ticked for a bulk decision
+    bulkIds: null, // the ids the open reject dialog applies to (null: the open case)
+    media: null, // {ticket, expires_at}: one ticket for thumbnails, previews and camera pictures
+    counts: { needs_decision: 0, detections: 0 },
+    reloadTimer: null,
+    breachSeen: new Set(), // cases whose SLA breach was already there or already announced
   };
 
   const $ = (id) => document.getElementById(id);
@@ -58,6 +78,7 @@
   function applyI18n(root) {
     for (const el of (root || document).querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
     for (const el of (root || document).querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
+    for (const el of (root || document).querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
     document.title = t("app.title");
   }
 
@@ -112,6 +133,17 @@
   }
 
   const stateName = (s) => t(`state.${s}`);
+  // What was seen: the class-agnostic static-object rule has no class (the edge sends its rule
+  // name or "any"), so say "unidentified object" rather than showing a raw identifier.
+  const classesText = (rule, classes) => {
+    const named = (classes || []).filter((c) => c && c !== "any" && c !== "static_object");
+    if (!named.length) return rule === "static_object" ? t("case.unidentified_object") : t("case.any_object");
+    return named.map((c) => (state.messages[`class.${c}`] ? t(`class.${c}`) : c)).join(", ");
+  };
+  const pluralKey = (base, n) => {
+    const form = new Intl.PluralRules(state.lang).select(n);
+    return state.messages[`${base}.${form}`] ? `${base}.${form}` : `${base}.other`;
+  };
   const ruleName = (r) => (state.messages[`rule.${r}`] ? t(`rule.${r}`) : r);
 
   function reasonText(reason) {
@@ -228,11 +260,15 @@
 
   async function start(me) {
     state.me = me;
+    // Only roles that may decide get the checkboxes and bulk buttons (integrators only look).
+    $("app").classList.toggle("can-decide", me.permissions.includes("cases:transition"));
     await setLanguage(me.language);
     $("user-name").textContent = t("top.user", { name: me.username });
     $("login").hidden = true;
     $("app").hidden = false;
     renderRejectReasons();
+    lifecycle = await api("/case-lifecycle");
+    await ensureMedia();
     await loadFacets();
     await loadQueue();
     openStream();
@@ -244,27 +280,54 @@
 
   // ------------------------------------------------------------------ queue
 
+  // "2026-11-30" or "2026-11-30 08:00" (local time) -> ISO; the same in every language.
+  function parseLocal(text) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{1,2}):(\d{2}))?$/.exec(text.trim());
+    if (!m) return null;
+    const date = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] || 0), Number(m[5] || 0));
+    return Number.isNaN(date.getTime()) || date.getMonth() !== Number(m[2]) - 1 ? null : date.toISOString();
+  }
+
   function filters() {
     const stateValue = $("filter-state").value;
-    const toIso = (v) => (v ? new Date(v).toISOString() : undefined);
+    const times = {};
+    let bad = null;
+    for (const key of ["since", "until"]) {
+      const raw = $(`filter-${key}`).value.trim();
+      if (!raw) continue;
+      times[key] = parseLocal(raw);
+      if (!times[key]) bad = key;
+    }
+    const box = $("filter-error");
+    box.hidden = !bad;
+    box.textContent = bad ? t("filters.bad_time", { value: $(`filter-${bad}`).value }) : "";
+    const reviewed = $("filter-reviewed").value;
     return {
-      state: stateValue === "review" ? REVIEW_STATES : stateValue ? [stateValue] : [],
+      state: stateValue === "review" ? REVIEW_STATES : stateValue === "decided" ? DECIDED_STATES : stateValue ? [stateValue] : [],
+      q: $("filter-q").value.trim(),
       camera: $("filter-camera").value,
       zone: $("filter-zone").value,
       rule: $("filter-rule").value,
-      since: toIso($("filter-since").value),
-      until: toIso($("filter-until").value),
+      klass: $("filter-class").value.trim(),
+      reviewed: reviewed === "" ? null : reviewed === "true",
+      since: times.since || undefined,
+      until: times.until || undefined,
       sort: $("filter-sort").value,
     };
   }
 
+  // Whether a case that changed (live stream) belongs in the list; null when only the server
+  // can tell (free text also searches the reasons of the history).
   function matches(view, f) {
     if (f.state.length && !f.state.includes(view.state)) return false;
     if (f.camera && view.camera !== f.camera) return false;
     if (f.zone && view.zone !== f.zone) return false;
     if (f.rule && view.rule !== f.rule) return false;
+    if (f.klass && !(view.classes || []).includes(f.klass)) return false;
+    if (f.reviewed !== null && Boolean(view.reviewed_at) !== f.reviewed) return false;
     if (f.since && Date.parse(view.detected_at) < Date.parse(f.since)) return false;
     if (f.until && Date.parse(view.detected_at) >= Date.parse(f.until)) return false;
+    if (f.q) return null;
     return true;
   }
 
@@ -292,58 +355,194 @@
 
   function ensureStateOptions() {
     const select = $("filter-state");
-    if (select.options.length > 2) return;
+    if (select.options.length > 3) return;
     for (const s of Object.keys(state.messages).filter((k) => k.startsWith("state.")).map((k) => k.slice(6))) {
       select.append(el("option", { value: s, "data-i18n": `state.${s}` }, stateName(s)));
     }
   }
 
+  async function ensureMedia() {
+    const now = Date.now() / 1000;
+    if (state.media && state.media.expires_at - now > MEDIA_REFRESH_MARGIN_S) return state.media;
+    try {
+      state.media = await api("/console/media-ticket", { method: "POST" });
+    } catch (err) {
+      state.media = null;
+    }
+    return state.media;
+  }
+
+  const mediaUrl = (path) => (state.media ? `${API}/console/media/${path}?ticket=${encodeURIComponent(state.media.ticket)}` : "");
+
+  function activeFilterCount(f) {
+    return [f.q, f.camera, f.zone, f.rule, f.klass, f.reviewed !== null ? "r" : "", f.since, f.until].filter(Boolean).length;
+  }
+
   async function loadQueue() {
     ensureStateOptions();
     const f = filters();
-    const page = await api("/cases", {
-      params: { state: f.state, camera: f.camera, zone: f.zone, rule: f.rule, since: f.since, until: f.until, sort: f.sort, limit: QUEUE_LIMIT },
+    const page = await api("/console/search", {
+      params: {
+        q: f.q, state: f.state, camera: f.camera, zone: f.zone, rule: f.rule, class: f.klass,
+        reviewed: f.reviewed === null ? undefined : String(f.reviewed), since: f.since, until: f.until, sort: f.sort, limit: QUEUE_LIMIT,
+      },
     });
+    await ensureMedia();
     if (page.items.length) state.clockOffsetMs = Date.parse(page.items[0].sla.as_of) - Date.now();
     state.cases = page.items;
+    state.counts = { needs_decision: page.needs_decision, detections: page.detections };
+    watchBreaches(false); // breaches that happened before this load are not news
     state.stale.clear();
+    const listed = new Set(state.cases.map((c) => c.id));
+    for (const id of [...state.checked]) if (!listed.has(id)) state.checked.delete(id);
     sortCases();
     renderQueue();
+  }
+
+  function scheduleReload() {
+    clearTimeout(state.reloadTimer);
+    state.reloadTimer = setTimeout(() => loadQueue().catch(() => {}), 800);
+  }
+
+  function renderTabs() {
+    const value = $("filter-state").value;
+    for (const b of document.querySelectorAll(".queue-tabs [data-tab]")) b.setAttribute("aria-selected", String(b.dataset.tab === value));
+    $("tab-decision-count").textContent = String(state.counts.needs_decision);
+    $("tab-detections-count").textContent = String(state.counts.detections);
+    const n = activeFilterCount(filters());
+    $("filters-active").textContent = n ? String(n) : "";
+  }
+
+  function thumbnail(c) {
+    const box = el("span", { class: "qi-thumb", dataset: { caseId: c.id } });
+    const src = mediaUrl(`case/${c.id}/thumbnail`);
+    if (src) {
+      const img = el("img", { src, alt: "", loading: "lazy", decoding: "async" });
+      img.addEventListener("error", () => box.classList.add("no-media"));
+      box.append(img);
+    } else box.classList.add("no-media");
+    // A short clip preview while the pointer rests on the thumbnail (muted, from the start).
+    box.addEventListener("mouseenter", () => {
+      if (box.classList.contains("no-media") || box.querySelector("video")) return;
+      const video = el("video", { src: mediaUrl(`case/${c.id}/preview`), muted: "", autoplay: "", loop: "", playsinline: "", preload: "auto", class: "qi-preview" });
+      video.muted = true;
+      video.addEventListener("error", () => video.remove());
+      box.append(video);
+    });
+    box.addEventListener("mouseleave", () => {
+      const video = box.querySelector("video");
+      if (video) {
+        video.pause();
+        video.removeAttribute("src");
+        video.remove();
+      }
+    });
+    return box;
   }
 
   function renderQueue() {
     const list = $("queue-list");
     list.replaceChildren(
-      ...state.cases.map((c) =>
-        el(
+      ...state.cases.map((c) => {
+        const box = el("input", { type: "checkbox", class: "qi-check", "aria-label": t("bulk.select_case", { id: c.id }), ...(state.checked.has(c.id) ? { checked: "" } : {}) });
+        box.addEventListener("click", (e) => e.stopPropagation());
+        box.addEventListener("change", () => {
+          if (box.checked) state.checked.add(c.id);
+          else state.checked.delete(c.id);
+          renderBulk();
+        });
+        return el(
           "li",
           {
-            class: `queue-item${c.id === state.selectedId ? " selected" : ""}${state.stale.has(c.id) ? " stale" : ""}${c.sla.breached ? " breached" : ""}`,
+            class: `queue-item${c.id === state.selectedId ? " selected" : ""}${state.stale.has(c.id) ? " stale" : ""}${c.sla.breached ? " breached" : ""}${c.reviewed_at ? " reviewed" : ""}`,
             role: "option",
             "aria-selected": String(c.id === state.selectedId),
             dataset: { caseId: c.id, state: c.state },
             onclick: () => selectCase(c.id),
           },
+          box,
+          thumbnail(c),
           el("span", { class: "qi-id" }, `#${c.id}`),
           el("span", { class: `state-badge state-${c.state}` }, stateName(c.state)),
           el("span", { class: "qi-where" }, `${c.camera} · ${c.zone}`),
-          el("span", { class: "qi-rule" }, ruleName(c.rule)),
+          el("span", { class: "qi-rule" }, [ruleName(c.rule), classesText(c.rule, c.classes), c.category].filter(Boolean).join(" · ")),
           el("span", { class: "qi-age", dataset: { since: c.detected_at } }, fmtAge(c.detected_at)),
-        ),
-      ),
+        );
+      }),
     );
-    const live = state.cases.filter((c) => !state.stale.has(c.id)).length;
-    $("queue-count").textContent = t("queue.count", { count: live });
+    // Every listed case counts, also one just decided that stays listed until the reviewer moves on.
+    const n = state.cases.length;
+    $("queue-count").textContent = t(pluralKey("queue.count", n), { count: n });
     $("queue-empty").hidden = state.cases.length > 0;
     const selected = list.querySelector(".selected");
     if (selected) selected.scrollIntoView({ block: "nearest" });
+    renderTabs();
+    renderBulk();
   }
+
+  function renderBulk() {
+    const n = state.checked.size;
+    $("bulk-bar").hidden = n === 0;
+    $("bulk-count").textContent = t(pluralKey("bulk.count", n), { count: n });
+    const all = $("select-all");
+    all.checked = n > 0 && state.cases.every((c) => state.checked.has(c.id));
+    all.indeterminate = n > 0 && !all.checked;
+    const camera = $("filter-camera").value;
+    $("mark-reviewed").hidden = !camera || !state.me || !state.me.permissions.includes("cases:transition");
+    $("mark-reviewed").textContent = t("bulk.mark_reviewed", { camera });
+  }
+
+  async function bulkDecide(action, reason) {
+    const ids = [...state.checked];
+    if (!ids.length || state.busy) return;
+    state.busy = true;
+    try {
+      const result = await api("/console/bulk", { method: "POST", body: { case_ids: ids, action, ...(reason ? { reason } : {}) } });
+      state.checked.clear();
+      const failed = result.outcomes.filter((o) => !o.ok);
+      toast(t(failed.length ? "bulk.done_some_failed" : "bulk.done", { done: result.done, failed: failed.length, state: stateName(action === "confirm" ? "confirmed" : "rejected") }), failed.length ? "error" : "info");
+      await loadQueue();
+      if (state.selectedId && ids.includes(state.selectedId)) await loadCase(state.selectedId).catch(() => {});
+    } catch (err) {
+      toast(t("action.failed", { message: err.message }), "error");
+    } finally {
+      state.busy = false;
+    }
+  }
+
+  async function markCameraReviewed() {
+    const camera = $("filter-camera").value;
+    if (!camera) return;
+    try {
+      const result = await api("/console/mark-reviewed", { method: "POST", body: { camera } });
+      toast(t(pluralKey("bulk.marked", result.marked), { count: result.marked, camera }));
+      await loadQueue();
+    } catch (err) {
+      toast(t("action.failed", { message: err.message }), "error");
+    }
+  }
+
+  const needsDecision = (s) => REVIEW_STATES.includes(s);
 
   function upsertCase(view) {
     const f = filters();
     const index = state.cases.findIndex((c) => c.id === view.id);
+    const previous = index >= 0 ? state.cases[index] : null;
+    document.dispatchEvent(new CustomEvent("gridwarden:case", { detail: { view, previous } }));
     const fits = matches(view, f);
-    if (index >= 0) {
+    // The tabs' counts follow the changes the list sees (a full count comes with the next load).
+    if (previous && needsDecision(previous.state) !== needsDecision(view.state)) {
+      const d = needsDecision(view.state) ? 1 : -1;
+      state.counts.needs_decision += d;
+      state.counts.detections -= d;
+    } else if (!previous && fits !== false && Date.parse(view.created_at) >= Date.parse(view.updated_at) - 1000) {
+      state.counts[needsDecision(view.state) ? "needs_decision" : "detections"] += 1;
+    }
+    if (fits === null) {
+      // Free text: only the server can tell; ask it again shortly (several changes, one query).
+      if (index >= 0) state.cases[index] = view;
+      scheduleReload();
+    } else if (index >= 0) {
       state.cases[index] = view;
       if (!fits) {
         if (view.id === state.selectedId) state.stale.add(view.id);
@@ -388,28 +587,50 @@
   async function loadCase(id) {
     const detail = await api(`/cases/${id}`);
     if (state.selectedId !== id) return;
-    const clip = latestEvidence(detail, ["clip"]);
-    const snapshot = latestEvidence(detail, ["snapshot_annotated", "snapshot"]);
-    const wanted = [clip, snapshot].filter(Boolean).map((e) => e.sha256);
     const previous = state.detail && state.detail.id === id ? state.detail : null;
+    // The incident shown in the player: the one the reviewer picked in the timeline, else the latest.
+    const chosen = previous && previous.chosenIncident && detail.incidents.some((i) => i.incident_id === previous.chosenIncident) ? previous.chosenIncident : null;
+    const clip = latestEvidence(detail, ["clip"], chosen);
+    const snapshot = latestEvidence(detail, ["snapshot_annotated", "snapshot"], chosen);
+    // Every incident keeps its own evidence in the timeline: sign its clip and snapshot too.
+    const perIncident = detail.incidents.flatMap((inc) => [incidentEvidence(inc, ["clip"]), incidentEvidence(inc, ["snapshot_annotated", "snapshot"])]);
+    const wanted = [...new Set([clip, snapshot, ...perIncident].filter(Boolean).map((e) => e.sha256))].slice(0, 64);
     let urls = previous ? previous.urls : {};
     if (wanted.some((sha) => !urls[sha])) {
       urls = (await api("/console/evidence-urls", { method: "POST", body: { sha256: wanted } })).urls;
     }
     if (state.selectedId !== id) return;
     state.clockOffsetMs = Date.parse(detail.sla.as_of) - Date.now();
-    state.detail = { ...detail, urls, clip, snapshot };
+    state.detail = { ...detail, urls, clip, snapshot, chosenIncident: chosen };
     renderCase();
   }
 
-  function latestEvidence(detail, kinds) {
+  function incidentEvidence(incident, kinds) {
     for (const kind of kinds) {
-      for (const incident of [...detail.incidents].reverse()) {
-        const found = incident.evidence.find((e) => e.kind === kind);
+      const found = (incident.evidence || []).find((e) => e.kind === kind);
+      if (found) return found;
+    }
+    return null;
+  }
+
+  function latestEvidence(detail, kinds, incidentId) {
+    const incidents = incidentId ? detail.incidents.filter((i) => i.incident_id === incidentId) : [...detail.incidents].reverse();
+    for (const kind of kinds) {
+      for (const incident of incidents) {
+        const found = incidentEvidence(incident, [kind]);
         if (found) return found;
       }
     }
     return null;
+  }
+
+  function showIncident(incidentId) {
+    const d = state.detail;
+    if (!d) return;
+    const clip = latestEvidence(d, ["clip"], incidentId);
+    const snapshot = latestEvidence(d, ["snapshot_annotated", "snapshot"], incidentId);
+    state.detail = { ...d, clip, snapshot, chosenIncident: incidentId };
+    renderCase();
   }
 
   function setMedia(node, url, missing) {
@@ -435,14 +656,17 @@
     badge.dataset.state = d.state;
     $("case-camera").textContent = `${d.camera} (${d.edge_id})`;
     $("case-zone").textContent = d.zone;
-    $("case-rule").textContent = ruleName(d.rule);
-    $("case-classes").textContent = d.classes.join(", ");
+    $("case-rule").textContent = [ruleName(d.rule), d.category].filter(Boolean).join(" · ");
+    $("case-classes").textContent = classesText(d.rule, d.classes);
+    $("case-reviewed").textContent = d.reviewed_at ? t("case.reviewed_by", { who: d.reviewed_by || "", at: fmtDateTime(d.reviewed_at) }) : t("case.not_reviewed");
     $("case-detected").textContent = fmtDateTime(d.detected_at);
     $("case-incidents").textContent = String(d.incident_count);
     setMedia($("case-video"), d.clip && d.urls[d.clip.sha256], $("case-no-clip"));
+    const index = d.chosenIncident ? d.incidents.findIndex((i) => i.incident_id === d.chosenIncident) : -1;
+    $("case-clip-caption").textContent = index >= 0 && d.incidents.length > 1 ? t("case.clip_of", { n: index + 1 }) : t("case.clip");
     setMedia($("case-snapshot"), d.snapshot && d.urls[d.snapshot.sha256], $("case-no-snapshot"));
     for (const button of document.querySelectorAll("#actions [data-action]")) {
-      button.disabled = !ACTIONS[button.dataset.action].from.includes(d.state);
+      button.disabled = !applies(button.dataset.action, d.state);
     }
     renderTimeline(d);
     renderHistory(d);
@@ -451,23 +675,33 @@
 
   function renderTimeline(d) {
     const items = [];
-    for (const inc of d.incidents) {
-      items.push({
-        at: inc.started_at,
-        kind: "started",
-        text: t("timeline.started", {
-          rule: ruleName(inc.rule),
-          classes: inc.classes.join(", "),
-          confidence: inc.confidence.toFixed(2),
-        }),
-      });
+    d.incidents.forEach((inc, n) => {
+      // A static object has no detector confidence (the rule is class-agnostic): say what it is.
+      const started = inc.rule === "static_object" || !(inc.confidence > 0)
+        ? t("timeline.started_static", { rule: ruleName(inc.rule), what: classesText(inc.rule, inc.classes) })
+        : t("timeline.started", { rule: ruleName(inc.rule), classes: classesText(inc.rule, inc.classes), confidence: inc.confidence.toFixed(2) });
+      items.push({ at: inc.started_at, kind: "started", text: started, incident: inc, n });
       if (inc.ended_at) items.push({ at: inc.ended_at, kind: "ended", text: t("timeline.ended", { dwell: fmtDuration(inc.dwell_s) }) });
       else items.push({ at: inc.last_event_at, kind: "open", text: t("timeline.open", { at: fmtDateTime(inc.last_event_at), events: inc.event_count }) });
-    }
+    });
     items.sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
     $("timeline").replaceChildren(
-      ...items.map((i) => el("li", { class: `tl-${i.kind}` }, el("time", { datetime: i.at }, fmtDateTime(i.at)), el("span", {}, i.text))),
+      ...items.map((i) => el("li", { class: `tl-${i.kind}`, dataset: i.incident ? { incident: i.incident.incident_id } : {} }, el("time", { datetime: i.at }, fmtDateTime(i.at)), el("span", {}, i.text), i.incident ? incidentMedia(d, i.incident, i.n) : null)),
     );
+  }
+
+  // The incident's own evidence: its snapshot as a thumbnail and a button that plays its clip.
+  function incidentMedia(d, inc, n) {
+    const snap = incidentEvidence(inc, ["snapshot_annotated", "snapshot"]);
+    const clip = incidentEvidence(inc, ["clip"]);
+    if (!snap && !clip) return el("span", { class: "muted small" }, t("timeline.no_evidence"));
+    const active = (d.chosenIncident || d.incidents[d.incidents.length - 1].incident_id) === inc.incident_id;
+    const box = el("div", { class: `tl-media${active ? " active" : ""}` });
+    if (snap && d.urls[snap.sha256]) box.append(el("img", { src: d.urls[snap.sha256], alt: t("timeline.snapshot_of", { n: n + 1 }), loading: "lazy" }));
+    if (clip || snap) {
+      box.append(el("button", { type: "button", class: "link", dataset: { showIncident: inc.incident_id }, onclick: () => showIncident(inc.incident_id) }, t(clip ? "timeline.play_clip" : "timeline.show_snapshot", { n: n + 1 })));
+    }
+    return box;
   }
 
   function renderHistory(d) {
@@ -516,7 +750,26 @@
     );
   }
 
+  // A breach happens by time passing, not by a change the stream would send: watch the clocks.
+  function runningBreach(c, now) {
+    const running = Object.values(c.sla.milestones).find((m) => m.running);
+    if (!running) return null;
+    return (now - Date.parse(c.sla.detected_at)) / 1000 > running.target_s ? running : null;
+  }
+
+  function watchBreaches(announce) {
+    const now = Date.now() + state.clockOffsetMs;
+    for (const c of state.cases) {
+      if (state.breachSeen.has(c.id)) continue;
+      const milestone = c.sla.breached ? { name: "" } : runningBreach(c, now);
+      if (!milestone) continue;
+      state.breachSeen.add(c.id);
+      if (announce && !c.sla.breached) document.dispatchEvent(new CustomEvent("gridwarden:breach", { detail: { view: c, milestone } }));
+    }
+  }
+
   function tick() {
+    watchBreaches(true);
     renderSla();
     for (const node of document.querySelectorAll(".qi-age")) node.textContent = fmtAge(node.dataset.since);
   }
@@ -530,7 +783,11 @@
   async function act(action, reason) {
     const d = state.detail;
     const spec = ACTIONS[action];
-    if (!d || state.busy || !spec.from.includes(d.state)) return;
+    if (!d || state.busy) return;
+    if (!applies(action, d.state)) {
+      toast(t("action.not_now", { action: t(`action.${action}`), state: stateName(d.state), from: fromStates(action).map(stateName).join(" / ") }), "error");
+      return;
+    }
     state.busy = true;
     try {
       let detail = d;
@@ -564,10 +821,23 @@
     );
   }
 
-  function openReject() {
+  function openReject(bulk) {
     const d = state.detail;
-    if (!d || !ACTIONS.reject.from.includes(d.state)) return;
-    $("reject-title").textContent = t("reject.title", { id: d.id });
+    state.bulkIds = bulk ? [...state.checked] : null;
+    if (bulk) {
+      if (!state.bulkIds.length) return;
+      $("reject-title").textContent = t(pluralKey("reject.bulk_title", state.bulkIds.length), { count: state.bulkIds.length });
+      $("reject-bulk").textContent = t("reject.bulk_note");
+      $("reject-bulk").hidden = false;
+    } else {
+      if (!d) return;
+      if (!applies("reject", d.state)) {
+        toast(t("action.not_now", { action: t("action.reject"), state: stateName(d.state), from: fromStates("reject").map(stateName).join(" / ") }), "error");
+        return;
+      }
+      $("reject-title").textContent = t("reject.title", { id: d.id });
+      $("reject-bulk").hidden = true;
+    }
     $("reject-note").value = "";
     $("reject-form").querySelector('input[name="reason"]').checked = true;
     $("reject-dialog").showModal();
@@ -579,7 +849,9 @@
     const code = $("reject-form").querySelector('input[name="reason"]:checked').value;
     const note = $("reject-note").value.trim();
     $("reject-dialog").close();
-    act("reject", note ? `${code}: ${note}` : code);
+    const reason = note ? `${code}: ${note}` : code;
+    if (state.bulkIds) bulkDecide("reject", reason);
+    else act("reject", reason);
   }
 
   // ------------------------------------------------------------------ keyboard
@@ -602,11 +874,23 @@
     const tag = event.target.tagName;
     if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") return;
     const key = event.key;
+    if (key === " " && event.shiftKey && state.selectedId != null) {
+      if (state.checked.has(state.selectedId)) state.checked.delete(state.selectedId);
+      else state.checked.add(state.selectedId);
+      renderQueue();
+      event.preventDefault();
+      return;
+    }
+    if (key === "/") {
+      $("filter-q").focus();
+      event.preventDefault();
+      return;
+    }
     if (key === "?") {
       $("help-dialog").showModal();
     } else if (key === "j") move(1);
     else if (key === "k") move(-1);
-    else if (key === "r") openReject();
+    else if (key === "r") openReject(false);
     else if (KEYS[key]) act(KEYS[key]);
     else if (key === " " && tag !== "BUTTON" && tag !== "VIDEO") {
       const video = $("case-video");
@@ -673,9 +957,41 @@
     $("help-button").addEventListener("click", () => $("help-dialog").showModal());
     $("logout").addEventListener("click", () => logout());
     $("filters").addEventListener("change", () => loadQueue().catch((e) => toast(e.message, "error")));
+    $("filters").addEventListener("submit", (e) => {
+      e.preventDefault();
+      loadQueue().catch((err) => toast(err.message, "error"));
+    });
+    let typing = null;
+    $("filter-q").addEventListener("input", () => {
+      clearTimeout(typing);
+      typing = setTimeout(() => loadQueue().catch((e) => toast(e.message, "error")), 300);
+    });
+    for (const b of document.querySelectorAll(".queue-tabs [data-tab]")) {
+      b.addEventListener("click", () => {
+        $("filter-state").value = b.dataset.tab;
+        loadQueue().catch((e) => toast(e.message, "error"));
+      });
+    }
+    $("filters-toggle").addEventListener("click", () => {
+      const open = !$("filters").classList.contains("open");
+      $("filters").classList.toggle("open", open);
+      $("filters-toggle").setAttribute("aria-expanded", String(open));
+    });
+    $("select-all").addEventListener("change", (e) => {
+      if (e.target.checked) for (const c of state.cases) state.checked.add(c.id);
+      else state.checked.clear();
+      renderQueue();
+    });
+    $("bulk-confirm").addEventListener("click", () => bulkDecide("confirm"));
+    $("bulk-reject").addEventListener("click", () => openReject(true));
+    $("bulk-clear").addEventListener("click", () => {
+      state.checked.clear();
+      renderQueue();
+    });
+    $("mark-reviewed").addEventListener("click", () => markCameraReviewed());
     $("filters").addEventListener("reset", () => setTimeout(() => loadQueue().catch(() => {}), 0));
     for (const b of document.querySelectorAll("#actions [data-action]")) {
-      b.addEventListener("click", () => (b.dataset.action === "reject" ? openReject() : act(b.dataset.action)));
+      b.addEventListener("click", () => (b.dataset.action === "reject" ? openReject(false) : act(b.dataset.action)));
     }
     $("reject-form").addEventListener("submit", submitReject);
     $("reject-cancel").addEventListener("click", () => $("reject-dialog").close());
@@ -695,7 +1011,17 @@
   }
 
   // What fleet.js (the fleet view and zone editor) shares with the review console.
-  window.Gridwarden = { api, t, el, toast, applyI18n, fmtDateTime, fmtAge, ApiError };
+  // Opens the review queue on one camera's cases that need a decision (the live view's tiles).
+  async function openCamera(camera) {
+    const select = $("filter-camera");
+    if (![...select.options].some((o) => o.value === camera)) select.append(el("option", { value: camera }, camera));
+    select.value = camera;
+    $("filter-state").value = "review";
+    await loadQueue();
+    if (state.cases.length && !state.cases.some((c) => c.id === state.selectedId)) await selectCase(state.cases[0].id);
+  }
+
+  window.Gridwarden = { api, t, el, toast, applyI18n, fmtDateTime, fmtAge, ApiError, ensureMedia, mediaUrl, openCamera, pluralKey, me: () => state.me };
 
   boot();
 })();

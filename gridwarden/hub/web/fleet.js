@@ -12,13 +12,15 @@
   const $ = (id) => document.getElementById(id);
   const SVG_NS = "http://www.w3.org/2000/svg";
   const FLEET_REFRESH_MS = 5000;
-  const RULE_TYPES = ["illegal_parking", "occupied_space", "static_object"];
-  const RULE_DEFAULTS = {
-    illegal_parking: { classes: ["vehicle"], dwell_s: 60 },
-    occupied_space: { classes: ["any"], dwell_s: 60, coverage: 0.3 },
-    static_object: { classes: ["any"], dwell_s: 60, coverage: 0.05 },
-  };
+  // Rule types, their fields and what a new rule starts with: the hub's rule registry
+  // (GET /rule-types), loaded when the editor opens, never copied here.
+  const ruleTypes = () => view.ruleTypes || [];
+  const ruleType = (type) => ruleTypes().find((r) => r.type === type);
+  const newRule = (type) => ({ type, ...structuredClone((ruleType(type) || {}).new_rule || {}) });
+  const hasField = (rule, name) => ((ruleType(rule.type) || {}).fields || []).some((f) => f.name === name);
   const COMMON_CLASSES = ["vehicle", "person", "any"];
+  // What an empty field means (the edge's defaults), shown as the field's placeholder.
+  const FIELD_DEFAULTS = { min_size: 0, cooldown_s: 0, end_grace_s: 5, min_static_s: 10, coverage: { occupied_space: 0.3, static_object: 0.05 } };
   const PLACEHOLDER = { w: 1600, h: 900 }; // drawing area when a camera has no snapshot yet
   const CLOSE_DISTANCE_PX = 12; // a click this close to the first vertex closes the polygon
 
@@ -46,9 +48,10 @@
   const mayConfigure = () => Boolean(view.me && view.me.permissions.includes("config:write"));
 
   function show(name, detail) {
-    if (!mayConfigure()) name = "review";
+    if (!mayConfigure() && name !== "wall") name = "review"; // the live view is for every reviewer
     view.current = name;
     $("review").hidden = name !== "review";
+    $("wall").hidden = name !== "wall";
     $("fleet").hidden = name !== "fleet";
     $("zones").hidden = name !== "zones";
     $("dryrun").hidden = name !== "dryrun";
@@ -150,6 +153,7 @@
 
   async function openEditor(edgeId, cameraId) {
     try {
+      if (!view.ruleTypes) view.ruleTypes = await api("/rule-types");
       view.edges = await api("/edges");
     } catch (err) {
       setMessage("zones.load_failed", { message: err.message });
@@ -287,7 +291,7 @@
       return;
     }
     if (d.kind === "zone") {
-      zones().push({ id: uniqueZoneId(), polygon: d.points, anchor: "bottom_center", rules: [{ type: "illegal_parking", ...structuredClone(RULE_DEFAULTS.illegal_parking) }] });
+      zones().push({ id: uniqueZoneId(), polygon: d.points, anchor: "bottom_center", rules: [newRule(ruleTypes()[0].type)] });
       view.selectedZone = zones().length - 1;
     } else {
       const z = zone();
@@ -432,11 +436,11 @@
 
   // Rules that look for detected objects need the edge's detector (a ``model`` section); the
   // class-agnostic static-object rule works without one.
-  const needsDetector = (rule) => rule.type !== "static_object";
+  const needsDetector = (rule) => (ruleType(rule.type) || { needs_detector: true }).needs_detector;
 
   function ruleEditor(z, rule, ri) {
     const options = classOptions();
-    if (!Array.isArray(rule.classes)) rule.classes = [...((RULE_DEFAULTS[rule.type] || {}).classes || ["any"])];
+    if (!Array.isArray(rule.classes)) rule.classes = [...(newRule(rule.type).classes || ["any"])];
     const extra = rule.classes.filter((c) => !options.includes(c));
     const noDetector = needsDetector(rule) && view.doc && !view.doc.document.model;
     const update = () => edited();
@@ -447,6 +451,7 @@
         step,
         min: "0",
         value: rule[key] ?? "",
+        placeholder: String((typeof FIELD_DEFAULTS[key] === "object" ? FIELD_DEFAULTS[key][rule.type] : FIELD_DEFAULTS[key]) ?? ""),
         name: key,
         onchange: (e) => {
           if (e.target.value === "") delete rule[key];
@@ -467,15 +472,15 @@
             const type = e.target.value;
             const keep = { classes: rule.classes, dwell_s: rule.dwell_s, schedule: rule.schedule };
             for (const k of Object.keys(rule)) delete rule[k];
-            Object.assign(rule, { type, ...structuredClone(RULE_DEFAULTS[type]), ...Object.fromEntries(Object.entries(keep).filter(([, v]) => v !== undefined)) });
+            Object.assign(rule, { ...newRule(type), ...Object.fromEntries(Object.entries(keep).filter(([, v]) => v !== undefined)) });
             changed(); // the fields differ per rule type
-          } }, ...RULE_TYPES.map((type) => el("option", { value: type }, t(`rule.${type}`))));
+          } }, ...ruleTypes().map((r) => el("option", { value: r.type }, t(`rule.${r.type}`))));
           select.value = rule.type;
           return select;
         })(),
       ),
       noDetector ? el("p", { class: "warning small", role: "note" }, t("zones.no_detector_warning")) : null,
-      rule.type === "static_object" ? el("p", { class: "muted small" }, t("zones.class_agnostic")) : el(
+      !needsDetector(rule) ? el("p", { class: "muted small" }, t("zones.class_agnostic")) : el(
         "div",
         { class: "classes" },
         el("span", {}, t("zones.classes")),
@@ -507,8 +512,8 @@
         }),
       ),
       field("dwell", "zones.dwell_s", numberInput("dwell_s", "1")),
-      rule.type === "illegal_parking" ? null : field("coverage", "zones.coverage", numberInput("coverage", "0.01")),
-      rule.type === "static_object" ? field("min_static", "zones.min_static_s", numberInput("min_static_s", "1")) : null,
+      hasField(rule, "coverage") ? field("coverage", "zones.coverage", numberInput("coverage", "0.01")) : null,
+      hasField(rule, "min_static_s") ? field("min_static", "zones.min_static_s", numberInput("min_static_s", "1")) : null,
       field("min_size", "zones.min_size", numberInput("min_size", "0.01")),
       field("cooldown", "zones.cooldown_s", numberInput("cooldown_s", "1")),
       field("end_grace", "zones.end_grace_s", numberInput("end_grace_s", "1")),
@@ -536,6 +541,11 @@
   }
 
   function renderZoneList() {
+    // Unchanged list: keep its buttons. A field's change event fires on the mousedown that moves
+    // to another zone's button; replacing the buttons then would swallow that click.
+    const signature = JSON.stringify([view.selectedZone, zones().map((z) => [z.id, z.rules.map((r) => r.type)])]);
+    if ($("zones-list").dataset.signature === signature) return;
+    $("zones-list").dataset.signature = signature;
     $("zones-list").replaceChildren(
       ...zones().map((z, zi) =>
         el(
@@ -663,7 +673,7 @@
     $("zone-add-rule").addEventListener("click", () => {
       const z = zone();
       if (!z) return;
-      z.rules.push({ type: "occupied_space", ...structuredClone(RULE_DEFAULTS.occupied_space) });
+      z.rules.push(newRule("occupied_space"));
       changed();
     });
     $("zone-delete").addEventListener("click", () => {
@@ -677,7 +687,8 @@
     document.addEventListener("keydown", onKey);
     document.addEventListener("gridwarden:start", (e) => {
       view.me = e.detail;
-      $("views-nav").hidden = !mayConfigure();
+      $("views-nav").hidden = false;
+      for (const b of document.querySelectorAll('#views-nav [data-needs="config"]')) b.hidden = !mayConfigure();
       show("review");
     });
     document.addEventListener("gridwarden:logout", () => {
@@ -696,4 +707,5 @@
   }
 
   wire();
+  G.showView = show; // wall.js opens the review queue on a camera
 })();
