@@ -176,6 +176,7 @@ def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
     from gridwarden.evaluation.cli import register_cli as register_eval_cli
     from gridwarden.hub.broker_security import register_cli as register_broker_cli
     from gridwarden.hub.dataset_export import register_cli as register_export_dataset_cli
+    from gridwarden.hub.places.cli import register_cli as register_areas_cli
     from gridwarden.hub.reports.qr_cli import register_cli as register_qr_cli
     from gridwarden.hub.serve_cli import register_hub_cli
     from gridwarden.hub.users_cli import register_cli as register_users_cli
@@ -189,6 +190,7 @@ def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
         register_demo_cli,
         register_broker_cli,
         register_eval_cli,
+        register_areas_cli,
         register_qr_cli,
     ]
 

@@ -160,6 +160,18 @@ class IncidentEvent(_Message):
     evidence: list[EvidenceRef] = Field(default_factory=list, max_length=MAX_EVIDENCE)
 
 
+class CameraLocation(BaseModel):
+    """Where a camera stands (WGS-84), so the hub can place its cases on the map and send the
+    nearest officer. ``heading_deg``: the direction it looks, clockwise from north."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lat: float = Field(ge=-90.0, le=90.0)
+    lon: float = Field(ge=-180.0, le=180.0)
+    heading_deg: float | None = Field(default=None, ge=0.0, lt=360.0)
+    description: str | None = Field(default=None, max_length=200)
+
+
 class StreamStatus(BaseModel):
     """One of a camera's input streams (a camera with a detect sub-stream and a record main
     stream has two; a one-URL camera has one stream with both roles)."""
@@ -195,6 +207,7 @@ class CameraStatus(_Message):
     last_frame_wall_time: WallTime | None = None
     reconnects: BigInt = 0
     last_error: str | None = Field(default=None, max_length=2000)
+    location: CameraLocation | None = None
     streams: list[StreamStatus] = Field(default_factory=list, max_length=2)
     decode: DecodeMode | None = None
     decode_reason: str | None = Field(default=None, max_length=300)

@@ -39,7 +39,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gridwarden.contract import CameraKind, Identifier
+from gridwarden.contract import CameraKind, CameraLocation, Identifier
 from gridwarden.edge.analytics.rules import defaults as rule_defaults
 from gridwarden.yamlconfig import load_yaml_model
 
@@ -215,6 +215,8 @@ class CameraConfig(_Strict):
     detect_camera_motion: bool = False
     motion_gate: MotionGateConfig = Field(default_factory=MotionGateConfig)
     zones: list[ZoneConfig] = Field(default_factory=list)
+    # Where the camera stands: the hub places its cases there and sends the nearest officer.
+    location: CameraLocation | None = None
     evidence: bool = Field(
         default=True, description="Record clips and snapshots for this camera (when evidence is enabled)."
     )

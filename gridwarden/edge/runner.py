@@ -391,6 +391,7 @@ class EdgeRunner:
                     else _to_dt(snap.last_frame_wall_time),
                     reconnects=snap.reconnects,
                     last_error=snap.last_error,
+                    location=self.analytics[cam_id].camera.location,
                     streams=self._stream_statuses(cam_id, snap),
                     decode=self.decode_budgets[cam_id].mode,
                     decode_reason=self.decode_budgets[cam_id].reason[:300],

@@ -11,8 +11,9 @@ What is built, and who owns what:
 * the FastAPI app (:func:`create_app`): every router in :data:`ROUTERS`, the console's pages and
   ``/metrics``;
 * the workers :meth:`Hub.start` starts and :meth:`Hub.stop` stops in order: MQTT ingest, the
-  webhook forwarder (only with ``webhook_url``), the evidence pruner, the config publisher, the
-  Open311 forwarder (only with ``open311_forward_url``).
+  webhook forwarder (only with ``webhook_url``), the evidence pruner, the dispatcher and the
+  officers' OwnTracks consumer, the config publisher, the Open311 forwarder (only with
+  ``open311_forward_url``).
 
 >>> hub = build_hub(HubSettings(database_url="sqlite:///var/hub.db"))    # doctest: +SKIP
 >>> hub.start(); uvicorn.run(hub.app, port=8080); hub.stop()              # doctest: +SKIP
@@ -23,6 +24,8 @@ call :meth:`Hub.stop` (or use ``with build_hub(...) as hub``) to release what wa
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,8 +35,10 @@ from types import TracebackType
 from fastapi import APIRouter, FastAPI
 
 from gridwarden import __version__
+from gridwarden.backoff import Backoff
 from gridwarden.contract import utcnow
 from gridwarden.hub.api import (
+    areas,
     cameras,
     cases,
     categories,
@@ -43,11 +48,14 @@ from gridwarden.hub.api import (
     console,
     console_review,
     dead_letters,
+    dispatch,
     dry_run,
     edges,
     evidence,
     health,
+    officers,
     open311,
+    positions,
     qr_points,
     reference,
     resident_pages,
@@ -55,6 +63,7 @@ from gridwarden.hub.api import (
     statistics,
     users,
 )
+from gridwarden.hub.api import field as field_api
 from gridwarden.hub.api.deps import HubServices
 from gridwarden.hub.api.security_headers import SecurityHeaders
 from gridwarden.hub.auth import UserStore
@@ -62,6 +71,9 @@ from gridwarden.hub.case_stats import case_counts_by_state, sla_overdue_counts
 from gridwarden.hub.cases import STATES, CaseService
 from gridwarden.hub.config_push import ConfigPublisher
 from gridwarden.hub.db.engine import Database
+from gridwarden.hub.dispatch.runtime import FieldWorkers
+from gridwarden.hub.dispatch.settings import DispatchSettings
+from gridwarden.hub.dispatch.wiring import build_field_services, mount_officer_app
 from gridwarden.hub.dry_run import DryRunService
 from gridwarden.hub.evidence_retention import EvidencePruner
 from gridwarden.hub.evidence_store import EvidenceStore, RetentionPolicy
@@ -70,7 +82,7 @@ from gridwarden.hub.ingest import HubIngestor
 from gridwarden.hub.replay import ReplaySettings
 from gridwarden.hub.reports.wiring import build_city_services
 from gridwarden.hub.settings import HubSettings
-from gridwarden.hub.webhooks import Backoff, WebhookForwarder
+from gridwarden.hub.webhooks import WebhookForwarder
 from gridwarden.observability import HubMetrics, add_metrics_route
 
 DESCRIPTION = """
@@ -100,6 +112,11 @@ ROUTERS: tuple[APIRouter, ...] = (
     console.router,
     console_review.router,
     dead_letters.router,
+    areas.router,
+    officers.router,
+    positions.router,
+    field_api.router,
+    dispatch.router,
     categories.router,
     qr_points.router,
     statistics.router,
@@ -119,6 +136,7 @@ def create_app(services: HubServices, metrics: HubMetrics | None = None) -> Fast
     if metrics is not None:
         add_metrics_route(app, metrics.registry)
     console.mount_console_pages(app)
+    mount_officer_app(app)
     city.mount_city_pages(app)
     return app
 
@@ -133,6 +151,22 @@ def build_evidence_store(settings: HubSettings) -> EvidenceStore:
             max_age_days=settings.evidence_retention_days, max_total_bytes=settings.evidence_max_total_bytes
         ),
     )
+
+
+def _snapshot_requester(publisher: ConfigPublisher) -> Callable[[str, str, str], None]:
+    """Ask an edge for a fresh camera picture (in the background: the broker's answer must not
+    hold up the officer's request)."""
+
+    def request(site: str, edge_id: str, camera: str) -> None:
+        def send() -> None:
+            try:
+                publisher.request_snapshot(site, edge_id, camera, "dispatch")
+            except Exception as exc:  # offline broker: the verification still works without it
+                logging.getLogger(__name__).warning("snapshot request to %s failed: %s", edge_id, exc)
+
+        threading.Thread(target=send, name="after-snapshot", daemon=True).start()
+
+    return request
 
 
 def build_config_publisher(settings: HubSettings) -> ConfigPublisher:
@@ -182,6 +216,7 @@ class Hub:
     metrics: HubMetrics
     pruner: EvidencePruner
     forwarder: WebhookForwarder | None
+    field_workers: FieldWorkers
     owns_db: bool
     owns_publisher: bool
     _started: list[str] = field(default_factory=list)
@@ -209,6 +244,8 @@ class Hub:
             self._started.append("forwarder")
         self.pruner.start()
         self._started.append("pruner")
+        self.field_workers.start()
+        self._started.append("field")
         if self.services.city is not None:
             self.services.city.start()
             self._started.append("city")
@@ -219,6 +256,8 @@ class Hub:
         close the database if the hub opened it. Safe to call twice, or without :meth:`start`."""
         if "ingestor" in self._started:
             self.ingestor.stop()
+        if "field" in self._started:
+            self.field_workers.stop()
         if "forwarder" in self._started and self.forwarder is not None:
             self.forwarder.stop()
         if "pruner" in self._started:
@@ -272,7 +311,7 @@ def build_hub(
                 settings.webhook_url,
                 secret,
                 case_service=CaseService(database, sla_target_s=settings.sla_target_s, clock=clock),
-                backoff=Backoff(base_s=settings.webhook_backoff_s, max_s=settings.webhook_backoff_max_s),
+                backoff=Backoff(settings.webhook_backoff_s, settings.webhook_backoff_max_s, jitter=0.1),
             )
         owns_publisher = config_publisher is None
         publisher = config_publisher if config_publisher is not None else build_config_publisher(settings)
@@ -296,8 +335,13 @@ def build_hub(
                 max_upload_bytes=settings.dry_run_max_upload_bytes,
             ),
             config_publisher=publisher,
+            field=build_field_services(database, store, settings=DispatchSettings.from_env(), clock=clock),
             city=build_city_services(settings, database),
         )
+        assert services.field is not None
+        services.field.dispatch.on_resolved = _snapshot_requester(publisher)
+        field_workers = FieldWorkers(services.field, settings, settings.mqtt_password_value())
+        metrics.registry.register(field_workers.collector)
         ingestor = build_ingestor(settings, database)
         metrics.watch_ingest(ingestor.stats)
         metrics.watch_cases(case_counts_by_state(database), states=STATES)
@@ -317,6 +361,7 @@ def build_hub(
         metrics=metrics,
         pruner=EvidencePruner(store),
         forwarder=forwarder,
+        field_workers=field_workers,
         owns_db=owns_db,
         owns_publisher=owns_publisher,
     )

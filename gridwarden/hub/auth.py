@@ -6,6 +6,7 @@ Every user has one role and at most one active token. Roles map to permissions i
 * ``staff`` reads cases and moves them through their life cycle;
 * ``integrator`` reads cases and the fleet (edges, cameras) and, later, changes configuration;
 * ``admin`` may do everything, including managing users;
+* ``officer`` is a field officer: the officer app's own tasks, duty and position, nothing else;
 * ``edge`` is an edge box: it may only upload evidence (its incidents come over MQTT). An edge
   user is named exactly like its ``edge_id`` (as on the broker): its token acts for that edge only.
 
@@ -78,6 +79,7 @@ class Role(StrEnum):
     INTEGRATOR = "integrator"
     ADMIN = "admin"
     EDGE = "edge"
+    OFFICER = "officer"
 
     @classmethod
     def parse(cls, value: str) -> Role:
@@ -95,16 +97,22 @@ class Permission(StrEnum):
     CONFIGURE = "config:write"
     MANAGE_USERS = "users:manage"
     UPLOAD_EVIDENCE = "evidence:upload"
+    # Dispatch: see the roster and the queue, reassign by hand (the command centre).
+    DISPATCH = "dispatch:manage"
+    # The officer app: one's own offers and tasks, duty and position.
+    FIELD_WORK = "field:work"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.STAFF: frozenset({Permission.READ_CASES, Permission.TRANSITION_CASES}),
+    Role.STAFF: frozenset({Permission.READ_CASES, Permission.TRANSITION_CASES, Permission.DISPATCH}),
     # An integrator installs and tunes the fleet; it reads cases to check detections but does
     # not decide them.
     Role.INTEGRATOR: frozenset({Permission.READ_CASES, Permission.READ_FLEET, Permission.CONFIGURE}),
     Role.ADMIN: frozenset(Permission),
     # An edge box holds a token only to upload evidence files; it can read nothing.
     Role.EDGE: frozenset({Permission.UPLOAD_EVIDENCE}),
+    # An officer sees only what the officer app shows: its own offers and tasks.
+    Role.OFFICER: frozenset({Permission.FIELD_WORK}),
 }
 
 

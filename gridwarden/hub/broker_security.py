@@ -18,6 +18,8 @@ The rights are:
   its own ``config``, ``snapshot_request`` and ``replay`` topics;
 * the user ``hub`` subscribes to (also through ``$share/<group>/``) and receives everything
   under ``gridwarden/v1/``, and publishes only ``config``, ``snapshot_request`` and ``replay``;
+* an officer (``set-password NAME --officer``; NAME is the officer's hub user name) publishes
+  only its own OwnTracks topics ``owntracks/<NAME>/<device>``, and nothing else;
 * everything else is refused (the document's default access denies publish, receive and
   subscribe).
 """
@@ -42,6 +44,9 @@ PBKDF2_ITERATIONS = 101  # what mosquitto_ctrl writes; the plugin reads the coun
 SALT_BYTES = 12
 # The contract's Identifier: no '+', '#' or '/' can reach a topic filter through a user name.
 _EDGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# The hub's user names (auth.USERNAME_PATTERN): no '+', '#' or '/' either.
+_OFFICER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+OWNTRACKS_ROOT = "owntracks"
 EXIT_USAGE = 2
 
 
@@ -62,6 +67,16 @@ def edge_role(edge_id: str) -> dict[str, Any]:
     return {"rolename": f"edge:{edge_id}", "acls": acls}
 
 
+def officer_role(username: str) -> dict[str, Any]:
+    """An officer's phone: publish its own OwnTracks location topics, nothing else."""
+    if not _OFFICER.match(username) or username == HUB_USER:
+        raise ValueError(f"{username!r} is not a valid officer user name")
+    return {
+        "rolename": f"officer:{username}",
+        "acls": [_acl("publishClientSend", f"{OWNTRACKS_ROOT}/{username}/+")],
+    }
+
+
 def hub_role() -> dict[str, Any]:
     """The hub reads everything (plain or shared subscription) and writes the edges' command topics."""
     everything = f"{TOPIC_ROOT}/#"
@@ -69,6 +84,10 @@ def hub_role() -> dict[str, Any]:
         _acl("subscribePattern", everything),
         _acl("subscribePattern", f"$share/+/{everything}"),
         _acl("publishClientReceive", everything),
+        # Officers' positions (OwnTracks), split between hub processes like the incidents.
+        _acl("subscribePattern", f"{OWNTRACKS_ROOT}/+/+"),
+        _acl("subscribePattern", f"$share/+/{OWNTRACKS_ROOT}/+/+"),
+        _acl("publishClientReceive", f"{OWNTRACKS_ROOT}/#"),
     ]
     acls += [
         _acl("publishClientSend", f"{TOPIC_ROOT}/+/+/{leaf}")
@@ -77,7 +96,9 @@ def hub_role() -> dict[str, Any]:
     return {"rolename": "hub", "acls": acls}
 
 
-def role_for(username: str) -> dict[str, Any]:
+def role_for(username: str, *, officer: bool = False) -> dict[str, Any]:
+    if officer:
+        return officer_role(username)
     return hub_role() if username == HUB_USER else edge_role(username)
 
 
@@ -106,11 +127,11 @@ def empty_document() -> dict[str, Any]:
     }
 
 
-def set_password(doc: dict[str, Any], username: str, password: str) -> None:
-    """Create or update ``username`` with its role (``hub`` or an edge id)."""
+def set_password(doc: dict[str, Any], username: str, password: str, *, officer: bool = False) -> None:
+    """Create or update ``username`` with its role (``hub``, an edge id, or an officer)."""
     if not password:
         raise ValueError("empty password")
-    role = role_for(username)
+    role = role_for(username, officer=officer)
     doc["roles"] = [r for r in doc["roles"] if r["rolename"] != role["rolename"]] + [role]
     client = {"username": username, "roles": [{"rolename": role["rolename"]}], **hash_password(password)}
     doc["clients"] = [c for c in doc["clients"] if c["username"] != username] + [client]
@@ -118,9 +139,9 @@ def set_password(doc: dict[str, Any], username: str, password: str) -> None:
 
 def remove(doc: dict[str, Any], username: str) -> bool:
     before = len(doc["clients"])
+    rolenames = {r["rolename"] for c in doc["clients"] if c["username"] == username for r in c["roles"]}
     doc["clients"] = [c for c in doc["clients"] if c["username"] != username]
-    rolename = "hub" if username == HUB_USER else f"edge:{username}"
-    doc["roles"] = [r for r in doc["roles"] if r["rolename"] != rolename]
+    doc["roles"] = [r for r in doc["roles"] if r["rolename"] not in rolenames]
     return len(doc["clients"]) < before
 
 
@@ -141,11 +162,14 @@ def save(path: Path, doc: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def write_document(path: Path, passwords: dict[str, str]) -> None:
-    """A whole document for ``passwords`` (user -> password): for tests and scripted installs."""
+def write_document(path: Path, passwords: dict[str, str], officers: dict[str, str] | None = None) -> None:
+    """A whole document for ``passwords`` (user -> password) and ``officers`` (officer user ->
+    password): for tests and scripted installs."""
     doc = empty_document()
     for user, password in passwords.items():
         set_password(doc, user, password)
+    for user, password in (officers or {}).items():
+        set_password(doc, user, password, officer=True)
     save(path, doc)
 
 
@@ -162,7 +186,7 @@ def _cmd_set_password(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
         doc = load(path)
-        set_password(doc, args.name, _read_password(sys.stdin))
+        set_password(doc, args.name, _read_password(sys.stdin), officer=args.officer)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -201,7 +225,12 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         "set-password",
         help="add a user (an edge id, or 'hub') or change its password; read from a prompt or stdin",
     )
-    sp.add_argument("name", help="the edge's edge_id, or 'hub'")
+    sp.add_argument("name", help="the edge's edge_id, 'hub', or an officer's user name with --officer")
+    sp.add_argument(
+        "--officer",
+        action="store_true",
+        help="an officer's phone: may publish only owntracks/NAME/<device> (OwnTracks positions)",
+    )
     sp.add_argument("--file", required=True, help=file_help)
     sp.set_defaults(func=_cmd_set_password)
     rm = broker_sub.add_parser("remove", help="remove a user and its rights")

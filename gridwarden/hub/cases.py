@@ -12,7 +12,7 @@ The life cycle, as data (:data:`TRANSITIONS`; anything not listed is an :class:`
     in_review   -> confirmed | rejected
     confirmed   -> dispatched
     dispatched  -> resolved
-    resolved    -> closed
+    resolved    -> closed | dispatched (rework: the camera still sees the object)
     rejected    -> closed
     closed      -> (nothing: final)
 
@@ -32,6 +32,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from gridwarden.contract import utcnow
+from gridwarden.geometry import box_iou
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.db.models import (
     Case,
@@ -40,6 +41,7 @@ from gridwarden.hub.db.models import (
     Incident,
     WebhookOutbox,
 )
+from gridwarden.hub.places.case_location import locate_case
 from gridwarden.hub.reports.categories import active_table
 from gridwarden.hub.schemas import (
     CaseDetail,
@@ -56,7 +58,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "in_review": ("confirmed", "rejected"),
     "confirmed": ("dispatched",),
     "dispatched": ("resolved",),
-    "resolved": ("closed",),
+    "resolved": ("closed", "dispatched"),
     "rejected": ("closed",),
     "closed": (),
 }
@@ -114,19 +116,6 @@ REACHABLE: dict[str, frozenset[str]] = {s: frozenset(_reachable_from(s)) for s i
 
 
 # --------------------------------------------------------------------------- merging incidents
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix between boxes ``a`` (n, 4) and ``b`` (m, 4), both x1, y1, x2, y2."""
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def _boxes(objects: Sequence[dict[str, Any]]) -> np.ndarray:
@@ -293,6 +282,7 @@ class CaseMatcher:
             case=case, at=now, actor=SYSTEM_ACTOR, from_state=None, to_state=INITIAL_STATE,
             reason=f"opened by incident {incident.incident_id}",
         )  # fmt: skip
+        locate_case(self.session, case)
         self.session.add(case)
         cand = _Candidate(None, case.last_activity_at, case=case)
         cand.add_objects(incident.objects)

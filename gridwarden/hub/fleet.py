@@ -67,6 +67,7 @@ class FleetService:
                         "reconnects",
                         "last_error",
                         "last_frame_wall_time",
+                        "location",
                     ),  # fmt: skip
                 }
             )

@@ -48,6 +48,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from gridwarden.backoff import Backoff
 from gridwarden.contract import ReplayRequest, Topics, parse_topic, utcnow
 from gridwarden.hub import seq_gaps
 from gridwarden.hub.db.engine import Database
@@ -209,7 +210,7 @@ class ReplayPlanner:
                 if pending is None:
                     continue  # a stored seq bridged into the span
                 pending.attempts += 1
-                pending.next_request_at = now + min(s.retry_s * 2 ** (pending.attempts - 1), s.max_retry_s)
+                pending.next_request_at = now + Backoff(s.retry_s, s.max_retry_s).delay(pending.attempts)
                 abandoned += pending.attempts == s.max_attempts
         if abandoned:
             self.given_up += abandoned

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from gridwarden.contract import EvidenceRef, IncidentObject
+from gridwarden.contract import CameraLocation, EvidenceRef, IncidentObject
 from gridwarden.hub.sla import SlaReport
 
 
@@ -47,6 +47,8 @@ class CaseHistoryEntry(_View):
     from_state: str | None
     to_state: str
     reason: str | None
+    # Dispatch steps that leave the state as it is (offered, accepted, declined, ...); None otherwise.
+    event: str | None = None
 
 
 class CaseView(_View):
@@ -66,6 +68,10 @@ class CaseView(_View):
     sla: SlaReport
     reviewed_at: datetime | None = None
     reviewed_by: str | None = None
+    # Where: WGS-84 (the camera's location, or a report's point) and the area holding it.
+    lat: float | None = None
+    lon: float | None = None
+    area_id: str | None = None
     source: str = "camera"
     category: str = "other"
     report_point_id: str | None = None
@@ -105,6 +111,7 @@ class CameraView(_View):
     reconnects: int = 0
     last_error: str | None = None
     last_frame_wall_time: datetime | None = None
+    location: CameraLocation | None = None
     status_wall_time: datetime
     updated_at: datetime
 

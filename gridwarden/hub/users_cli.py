@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # the real imports happen when a command runs, to keep `gridw
 
 EXIT_USAGE = 2
 # The values of gridwarden.hub.auth.Role, repeated so that building the parser imports no database code.
-ROLE_NAMES = ("staff", "integrator", "admin", "edge")
+ROLE_NAMES = ("staff", "integrator", "admin", "edge", "officer")
 
 
 class NoDatabase(Exception):

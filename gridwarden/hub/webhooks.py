@@ -35,7 +35,6 @@ import hashlib
 import hmac
 import json
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +45,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from gridwarden.backoff import Backoff
 from gridwarden.contract import utcnow
 from gridwarden.hub.cases import CaseNotFound, CaseService
 from gridwarden.hub.db.engine import Database
@@ -90,20 +90,6 @@ def verify_signature(
 
 
 @dataclass(frozen=True)
-class Backoff:
-    """Delay before attempt n+1 after n failures: ``base_s * 2**(n-1)``, capped at ``max_s``,
-    spread by ±``jitter`` so many hubs recovering together do not retry in lockstep."""
-
-    base_s: float = 2.0
-    max_s: float = 600.0
-    jitter: float = 0.1
-
-    def delay(self, failures: int) -> float:
-        raw = min(self.max_s, self.base_s * 2.0 ** max(0, failures - 1))
-        return raw * (1.0 + random.uniform(-self.jitter, self.jitter)) if self.jitter else raw
-
-
-@dataclass(frozen=True)
 class _Claimed:
     id: int
     case_id: int
@@ -143,7 +129,7 @@ class WebhookForwarder:
         self.url = url
         self.secret = secret
         self.case_service = case_service
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(2.0, 600.0, jitter=0.1)
         self.timeout_s = timeout_s
         self.poll_interval_s = poll_interval_s
         self.batch = batch

@@ -39,6 +39,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gridwarden.edge.types import Detections
+from gridwarden.geometry import box_iou
 
 #: A SiLU input below this gives |SiLU(x)| < 0.015: the range below it is not worth int8 levels.
 SILU_INPUT_FLOOR = -6.0
@@ -355,17 +356,6 @@ def matched_fractions(
         m_a += int(ok.any(axis=1).sum()) if ok.size else 0
         m_b += int(ok.any(axis=0).sum()) if ok.size else 0
     return n_a, m_a, n_b, m_b
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of xyxy boxes, shape (len(a), len(b))."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(axis=1)
-    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def compare_models(

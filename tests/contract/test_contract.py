@@ -128,7 +128,14 @@ def test_every_wire_message_is_in_the_contract_with_its_schema() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["gridwarden.edge.transport.hub_commands", "gridwarden.mqtt", "gridwarden.hub.settings"]
+    "module",
+    [
+        "gridwarden.edge.transport.hub_commands",
+        "gridwarden.mqtt",
+        "gridwarden.hub.settings",
+        "gridwarden.geometry",
+        "gridwarden.backoff",
+    ],
 )
 def test_docstring_examples_of_the_shared_plumbing(module: str) -> None:
     import doctest

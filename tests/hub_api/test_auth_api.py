@@ -32,9 +32,9 @@ ROUTES = [
     ("POST", "/api/v1/users", {"username": "new-one", "role": "staff"}, {"admin"}),
     ("POST", "/api/v1/users/nobody/token", None, {"admin"}),
     ("DELETE", "/api/v1/users/nobody/token", None, {"admin"}),
-    ("GET", "/api/v1/me", None, {"staff", "integrator", "admin", "edge"}),
-    ("GET", "/api/v1/rule-types", None, {"staff", "integrator", "admin", "edge"}),
-    ("GET", "/api/v1/case-lifecycle", None, {"staff", "integrator", "admin", "edge"}),
+    ("GET", "/api/v1/me", None, {"staff", "integrator", "admin", "edge", "officer"}),
+    ("GET", "/api/v1/rule-types", None, {"staff", "integrator", "admin", "edge", "officer"}),
+    ("GET", "/api/v1/case-lifecycle", None, {"staff", "integrator", "admin", "edge", "officer"}),
     # Central configuration: integrators read and write it; staff and edges may not.
     ("GET", f"/api/v1/edges/{EDGE}/config", None, {"integrator", "admin"}),
     ("PUT", f"/api/v1/edges/{EDGE}/config", {"yaml": "x: 1"}, {"integrator", "admin"}),
@@ -59,8 +59,8 @@ ROUTES = [
     ("POST", f"{DRY_RUNS}/job1/video-urls", None, {"integrator", "admin"}),
     ("GET", f"{DRY_RUNS}/job1/video/candidate/0", None, {"integrator", "admin"}),
     # The review console's own routes.
-    ("GET", "/api/v1/console/me", None, {"staff", "integrator", "admin", "edge"}),
-    ("PUT", "/api/v1/console/me", {"language": "en"}, {"staff", "integrator", "admin", "edge"}),
+    ("GET", "/api/v1/console/me", None, {"staff", "integrator", "admin", "edge", "officer"}),
+    ("PUT", "/api/v1/console/me", {"language": "en"}, {"staff", "integrator", "admin", "edge", "officer"}),
     ("GET", "/api/v1/console/facets", None, {"staff", "integrator", "admin"}),
     ("GET", "/api/v1/console/fleet", None, {"integrator", "admin"}),
     ("POST", "/api/v1/console/evidence-urls", {"sha256": [SHA]}, {"staff", "integrator", "admin"}),
@@ -70,6 +70,30 @@ ROUTES = [
     ("POST", "/api/v1/console/mark-reviewed", None, {"staff", "admin"}),
     ("POST", "/api/v1/console/media-ticket", None, {"staff", "integrator", "admin"}),
     ("GET", "/api/v1/console/live", None, {"staff", "integrator", "admin"}),
+    # Places, officers and dispatch (issue 13); the officer app is the officer's alone.
+    ("GET", "/api/v1/areas", None, {"staff", "integrator", "admin"}),
+    ("POST", "/api/v1/areas", {"type": "FeatureCollection", "features": []}, {"integrator", "admin"}),
+    ("GET", "/api/v1/areas/at", None, {"staff", "integrator", "admin"}),
+    ("GET", "/api/v1/areas/beat-1", None, {"staff", "integrator", "admin"}),
+    ("DELETE", "/api/v1/areas/beat-1", None, {"integrator", "admin"}),
+    ("GET", "/api/v1/officers", None, {"staff", "admin"}),
+    ("PUT", "/api/v1/officers/nobody", {"username": "nobody", "name": "N"}, {"admin"}),
+    ("PUT", "/api/v1/officers/nobody/duty", {"on_duty": True}, {"staff", "admin"}),
+    ("GET", "/api/v1/officers/nobody/positions", None, {"staff", "admin"}),
+    ("GET", "/api/v1/field/me", None, {"officer", "admin"}),
+    ("PUT", "/api/v1/field/me/duty", {"on_duty": True}, {"officer", "admin"}),
+    ("POST", "/api/v1/field/me/position", {"lat": 31.2, "lon": 121.4}, {"officer", "admin"}),
+    ("POST", "/api/v1/field/tasks/1/accept", None, {"officer", "admin"}),
+    ("GET", "/api/v1/field/tasks/1/snapshot", None, {"officer", "admin"}),
+    ("POST", "/api/v1/field/photos", None, {"officer", "admin"}),
+    ("GET", "/api/v1/dispatch/queue", None, {"staff", "admin"}),
+    ("GET", "/api/v1/dispatch/alarms", None, {"staff", "admin"}),
+    ("GET", "/api/v1/dispatch/cases/1/tasks", None, {"staff", "admin"}),
+    ("GET", "/api/v1/dispatch/cases/1/after", None, {"staff", "admin"}),
+    ("POST", "/api/v1/dispatch/cases/1/reassign", {"officer_id": 1}, {"staff", "admin"}),
+    ("POST", "/api/v1/dispatch/cases/1/requeue", None, {"staff", "admin"}),
+    ("GET", "/api/v1/dispatch/sla", None, {"staff", "integrator", "admin"}),
+    ("GET", f"/api/v1/dispatch/photos/{'a' * 64}.jpg", None, {"staff", "admin"}),
     # Residents and the city (issue 14): categories, QR points (integrators edit), reports, statistics, map.
     ("GET", "/api/v1/categories", None, {"staff", "integrator", "admin"}),
     ("GET", "/api/v1/exports/cases.csv", None, {"staff", "integrator", "admin"}),
@@ -94,6 +118,11 @@ NO_BEARER = {
     ("GET", f"{DRY_RUNS}/job1/video/candidate/0/signed"),
     ("GET", "/api/v1/console/media/case/1/thumbnail"),
     ("GET", f"/api/v1/console/media/camera/{EDGE}/cam-1"),
+    # The officer app's password log-in; tracker apps (OsmAnd, Traccar) cannot send a token:
+    # their long device id is the credential.
+    ("POST", "/api/v1/field/login"),
+    ("GET", "/api/v1/positions/osmand"),
+    ("POST", "/api/v1/positions/osmand"),
     # Residents' public report pages (rate-limited), and Open311 (reading is public by the spec;
     # filing takes the spec's api_key form field; camera pictures need it too).
     ("GET", "/r/P-1"),
@@ -125,6 +154,10 @@ def test_every_api_route_is_protected(app_client: TestClient) -> None:
             .replace("{which}", "candidate")
             .replace("{clip_index}", "0")
             .replace("{kind}", "thumbnail")
+            .replace("{area_id}", "beat-1")
+            .replace("{task_id}", "1")
+            .replace("{action}", "accept")
+            .replace("{name}", f"{'a' * 64}.jpg")
             .replace("{point_id}", "P-1")
             .replace("{table}", "counts"),
         )
@@ -203,6 +236,7 @@ def test_users_api_issues_a_working_token_once(app_client: TestClient, tokens: d
     assert app_client.get("/api/v1/me", headers=bearer(token)).json()["permissions"] == [
         "cases:read",
         "cases:transition",
+        "dispatch:manage",
     ]
     listed = app_client.get("/api/v1/users", headers=admin).json()
     assert {u["username"] for u in listed} == {
@@ -210,6 +244,7 @@ def test_users_api_issues_a_working_token_once(app_client: TestClient, tokens: d
         "integrator-user",
         "admin-user",
         "edge-user",
+        "officer-user",
         "erin",
     }
     assert all("token" not in u for u in listed)

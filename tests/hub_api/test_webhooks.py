@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from gridwarden.backoff import Backoff
 from gridwarden.hub.app import build_hub
 from gridwarden.hub.cases import CaseService
 from gridwarden.hub.db.engine import Database
@@ -27,7 +28,6 @@ from gridwarden.hub.webhooks import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    Backoff,
     WebhookForwarder,
     pending_count,
     sign,
@@ -37,7 +37,7 @@ from tests.hub_api.conftest import bearer, ingest, seed_events
 from tests.support.ports import free_port
 
 SECRET = b"shared-secret-for-tests"
-FAST = Backoff(base_s=0.2, max_s=2.0, jitter=0.0)
+FAST = Backoff(initial_s=0.2, max_s=2.0, jitter=0.0)
 
 
 @dataclass
@@ -116,7 +116,7 @@ def test_confirmed_case_is_signed_retried_and_delivered(
         evidence_root=str(tmp_path / "evidence"),
         webhook_url=receiver.url,
         webhook_secret=SECRET.decode(),
-        webhook_backoff_s=FAST.base_s,
+        webhook_backoff_s=FAST.initial_s,
         webhook_backoff_max_s=FAST.max_s,
     )
     hub = build_hub(settings, db=db)
@@ -218,7 +218,7 @@ def test_signature_checks() -> None:
 
 
 def test_backoff_doubles_up_to_a_cap() -> None:
-    backoff = Backoff(base_s=2.0, max_s=60.0, jitter=0.0)
+    backoff = Backoff(initial_s=2.0, max_s=60.0, jitter=0.0)
     assert [backoff.delay(n) for n in range(1, 8)] == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
-    jittered = Backoff(base_s=10.0, max_s=60.0, jitter=0.1)
+    jittered = Backoff(initial_s=10.0, max_s=60.0, jitter=0.1)
     assert all(9.0 <= jittered.delay(1) <= 11.0 for _ in range(50))

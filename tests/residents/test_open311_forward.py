@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gridwarden.backoff import Backoff
 from gridwarden.hub.auth import Role, UserStore
 from gridwarden.hub.cases import CaseService
 from gridwarden.hub.db.engine import Database
@@ -18,7 +19,6 @@ from gridwarden.hub.db.models import Open311Forward
 from gridwarden.hub.reports.open311_forward import Open311Forwarder
 from gridwarden.hub.reports.points import PointStore, parse_csv
 from gridwarden.hub.reports.resident import NewReport, ReportService
-from gridwarden.hub.webhooks import Backoff
 from tests.hub_api.conftest import ingest, seed_events
 from tests.residents.helpers import POINTS_CSV
 from tests.support.ports import free_port, wait_for_port
@@ -54,9 +54,7 @@ def test_confirmed_cases_forwarded_to_a_second_hub(db: Database, tmp_path: Path)
     b_db.dispose()
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}/open311/v2"
-    forwarder = Open311Forwarder(
-        db, endpoint, api_key=b_key, backoff=Backoff(base_s=0.05, max_s=0.2, jitter=0)
-    )
+    forwarder = Open311Forwarder(db, endpoint, api_key=b_key, backoff=Backoff(0.05, 0.2))
 
     assert forwarder.run_once() == 2  # both attempted, B is down
     rows = _rows(db)
@@ -103,7 +101,7 @@ def test_confirmed_cases_forwarded_to_a_second_hub(db: Database, tmp_path: Path)
         # a refused key is an error recorded and retried, not a delivery
         later = ingest(db, *seed_events()[2:3])[0]
         _confirm(db, later)
-        wrong = Open311Forwarder(db, endpoint, api_key="wrong", backoff=Backoff(base_s=60, jitter=0))
+        wrong = Open311Forwarder(db, endpoint, api_key="wrong", backoff=Backoff(60.0, 600.0))
         assert wrong.run_once() == 1
         row = next(r for r in _rows(db) if r.case_id == later)
         assert row.delivered_at is None and row.last_error.startswith("HTTP 403") and row.attempts == 1

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gridwarden.edge.types import Detections
+from gridwarden.geometry import box_iou  # re-exported: the rules import it from here
 
 log = logging.getLogger(__name__)
 
@@ -53,23 +54,6 @@ _VELOCITY_GAIN = 0.5
 # Never extrapolate a box further than this many seconds of motion: an object that vanished while
 # moving may well have stopped behind the occluder.
 _MAX_PREDICT_S = 2.0
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of boxes ``a`` (N, 4) and ``b`` (M, 4) in xyxy, shape (N, M)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), dtype=np.float64)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
 def greedy_match(score: np.ndarray, valid: np.ndarray) -> list[tuple[int, int]]:

@@ -59,6 +59,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import av
 
+from gridwarden.backoff import Backoff  # re-exported for the camera tests
 from gridwarden.edge.capture.sources import SourceError, SourceOptions, StreamReader, redact_url
 from gridwarden.edge.types import Frame
 
@@ -93,34 +94,6 @@ class CameraStatusSnapshot:
     finished: bool = False  # a file source reached its end (no reconnect follows)
     abandoned_readers: int = 0  # readers stuck in a native call that the watchdog gave up on
     bitrate_bps: float = 0.0  # video bits a second read from the camera (5 s window)
-
-
-class Backoff:
-    """Capped exponential backoff with jitter: ``initial * 2**(attempt-1)``, at most ``max_s``.
-
-    Jitter (+-``jitter`` of the delay, never above ``max_s``) keeps a fleet of cameras that
-    dropped together (a switch reboot) from reconnecting in lockstep.
-
-    >>> b = Backoff(0.5, 30.0, jitter=0.0)
-    >>> [b.delay(n) for n in (1, 2, 3, 8, 20)]
-    [0.5, 1.0, 2.0, 30.0, 30.0]
-    """
-
-    def __init__(self, initial_s: float, max_s: float, jitter: float = 0.2, rng: random.Random | None = None):
-        if initial_s <= 0 or max_s < initial_s:
-            raise ValueError(f"backoff needs 0 < initial_s <= max_s, got {initial_s}, {max_s}")
-        if not 0 <= jitter < 1:
-            raise ValueError(f"jitter must be in [0, 1), got {jitter}")
-        self.initial_s = initial_s
-        self.max_s = max_s
-        self.jitter = jitter
-        self._rng = rng or random.Random()
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before reconnect ``attempt`` (1 = first retry)."""
-        exponent = min(max(attempt, 1) - 1, 62)
-        base = min(self.max_s, self.initial_s * 2.0**exponent)
-        return min(self.max_s, base * self._rng.uniform(1 - self.jitter, 1 + self.jitter))
 
 
 class RateMeter:
@@ -242,7 +215,7 @@ class CameraWorker:
         self.options = options
         self.stall_timeout_s = stall_timeout_s
         self.healthy_after_s = healthy_after_s
-        self._backoff = Backoff(backoff_initial_s, backoff_max_s, rng=rng)
+        self._backoff = Backoff(backoff_initial_s, backoff_max_s, jitter=0.2, rng=rng)
         self._on_frame = on_frame
         self._on_stream = on_stream
         self._on_packet = on_packet

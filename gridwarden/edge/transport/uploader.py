@@ -31,7 +31,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import random
 import re
 import shutil
 import sqlite3
@@ -42,6 +41,7 @@ from pathlib import Path
 
 import httpx
 
+from gridwarden.backoff import Backoff
 from gridwarden.edge.capture.evidence.files import CONTENT_TYPES, EXTENSIONS, EvidenceFile, fsync_and_rename
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,8 @@ class EvidenceUploader:
         self.max_spool_bytes = max_spool_bytes
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
+        # Half to full delay: a fleet that lost the hub together does not come back in lockstep.
+        self._backoff = Backoff(backoff_initial_s, backoff_max_s, spread=(0.5, 1.0))
         self._headers = {"Authorization": f"Bearer {token}"}
         self._timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0))
         self._verify = verify
@@ -205,8 +207,7 @@ class EvidenceUploader:
                 outcome = self._upload(client, item)
                 if outcome == "retry":
                     failures += 1
-                    delay = min(self.backoff_max_s, self.backoff_initial_s * 2 ** (failures - 1))
-                    self._stop.wait(delay * random.uniform(0.5, 1.0))
+                    self._stop.wait(self._backoff.delay(failures))
                 else:
                     failures = 0
 

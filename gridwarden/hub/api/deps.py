@@ -23,7 +23,8 @@ from gridwarden.hub.dry_run import DryRunService
 from gridwarden.hub.evidence_store import EvidenceStore
 from gridwarden.hub.fleet import FleetService
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # these import their own code, which needs no web layer
+    from gridwarden.hub.dispatch.wiring import FieldServices
     from gridwarden.hub.reports.wiring import CityServices
 
 
@@ -51,6 +52,8 @@ class HubServices:
     evidence: EvidenceStore | None = None
     dry_runs: DryRunService | None = None
     config_publisher: ConfigPublisher | None = None
+    # Officers, dispatch and the officer app (gridwarden.hub.dispatch.wiring).
+    field: FieldServices | None = None
     # QR reports, Open311, statistics and the map (gridwarden.hub.reports.wiring).
     city: CityServices | None = None
 

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from gridwarden.hub.api.deps import HubServices
+from gridwarden.hub.api.deps import HubServices, get_services
 from gridwarden.hub.auth import Permission
 from gridwarden.hub.reports.categories import active_table
 from gridwarden.hub.reports.open311 import (
@@ -96,8 +96,7 @@ router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
 
 def services_of(request: Request) -> HubServices:
-    services: HubServices = request.app.state.services
-    return services
+    return get_services(request)  # the one place that knows where the services live
 
 
 def reader(request: Request) -> Open311Reader:

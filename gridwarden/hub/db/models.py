@@ -134,6 +134,8 @@ class Case(Base):
         Index("ix_cases_rule_detected_at", "rule", "detected_at"),
         Index("ix_cases_detected_at", "detected_at"),
         Index("ix_cases_camera_reviewed_at", "camera", "reviewed_at"),
+        # Where the case is (migration 0008_places): its camera's location, and the area it falls in.
+        Index("ix_cases_area_id", "area_id"),
         Index("ix_cases_category_detected_at", "category", "detected_at"),
         Index("ix_cases_source_detected_at", "source", "detected_at"),
         Index("ix_cases_point_category_state", "report_point_id", "category", "state"),
@@ -162,6 +164,10 @@ class Case(Base):
     # An operator looked at it ("mark all reviewed"); separate from the decision (the state).
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reviewed_by: Mapped[str | None] = mapped_column(String(128))
+    # WGS-84 position (the camera's, or a resident report's point) and the area containing it.
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    area_id: Mapped[str | None] = mapped_column(String(64))
     # Where the case came from (camera | resident | open311) and the city's event code
     # (gridwarden.hub.reports.categories); a resident case names its QR point (migration 0009).
     source: Mapped[str] = mapped_column(String(16), default="camera", server_default="camera")
@@ -199,6 +205,9 @@ class CaseHistory(Base):
     from_state: Mapped[str | None] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
+    # What happened when the state did not change (dispatch: offered, accepted, declined, expired,
+    # escalated, arrived, rework, ...); None for a plain state change.
+    event: Mapped[str | None] = mapped_column(String(32))
 
     case: Mapped[Case] = relationship(back_populates="history")
 
@@ -422,3 +431,153 @@ class Open311Forward(Base):
     remote_token: Mapped[str | None] = mapped_column(String(128))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Area(Base):
+    """A patrol beat or an estate grid: a lat/lon polygon loaded from GeoJSON (``areas import``).
+
+    The bounding box columns let "which area holds this point" ask the database for the few
+    candidates before the exact point-in-polygon test in Python."""
+
+    __tablename__ = "areas"
+    __table_args__ = (Index("ix_areas_bbox", "min_lat", "max_lat", "min_lon", "max_lon"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))  # beat | grid | any label the GeoJSON gives
+    # GeoJSON geometry (Polygon or MultiPolygon, [lon, lat] order as GeoJSON has it).
+    geometry: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    min_lat: Mapped[float] = mapped_column(Float)
+    max_lat: Mapped[float] = mapped_column(Float)
+    min_lon: Mapped[float] = mapped_column(Float)
+    max_lon: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Officer(Base):
+    """A field officer on the roster: who, which team and areas, how they move, where they are.
+
+    ``state`` is derived from duty and tasks (available, offered, en_route, on_scene, off_duty)
+    and stored so the dispatcher and the console read it without a join; the last position is
+    kept here too (the history is in ``officer_positions``)."""
+
+    __tablename__ = "officers"
+    __table_args__ = (Index("ix_officers_duty_state", "on_duty", "state"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    team: Mapped[str] = mapped_column(String(16))  # patrol | grid
+    areas: Mapped[list[str]] = mapped_column(JSONType)
+    transport: Mapped[str] = mapped_column(String(16))  # foot | ebike | car
+    on_duty: Mapped[bool] = mapped_column(Boolean)
+    state: Mapped[str] = mapped_column(String(16))
+    # Shift windows ("08:00-16:00", local time of the dispatch settings): duty follows them at
+    # their start and end; in between the officer's own toggle counts. ``in_shift`` remembers
+    # which side of a boundary the last dispatcher tick saw.
+    shifts: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    in_shift: Mapped[bool | None] = mapped_column(Boolean)
+    # The device id an OsmAnd/Traccar tracker app sends (a secret: it is the tracker's credential).
+    tracker_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    fix_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OfficerPosition(Base):
+    """Position history (OwnTracks over MQTT, OsmAnd over HTTP, the app); pruned by retention.
+    A redelivered fix (same officer, source and time) is stored once."""
+
+    __tablename__ = "officer_positions"
+    __table_args__ = (
+        UniqueConstraint("officer_id", "source", "fix_at", name="uq_officer_positions_fix"),
+        Index("ix_officer_positions_officer_fix", "officer_id", "fix_at"),
+        Index("ix_officer_positions_fix_at", "fix_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id"))
+    fix_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    speed_mps: Mapped[float | None] = mapped_column(Float)
+    battery: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))  # owntracks | osmand | app
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DispatchTask(Base):
+    """One offer of one case to one officer, and (once accepted) the officer's task.
+
+    offered -> accepted | declined | expired | withdrawn; accepted -> arrived -> resolved ->
+    verified, or back to accepted on rework; a reassignment withdraws it."""
+
+    __tablename__ = "dispatch_tasks"
+    __table_args__ = (
+        Index("ix_dispatch_tasks_case", "case_id"),
+        Index("ix_dispatch_tasks_officer_state", "officer_id", "state"),
+        Index("ix_dispatch_tasks_state_expires", "state", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id"))
+    state: Mapped[str] = mapped_column(String(16))
+    manual: Mapped[bool] = mapped_column(Boolean)  # offered by a dispatcher, not chosen by the hub
+    offered_by: Mapped[str] = mapped_column(String(128))
+    eta_s: Mapped[float | None] = mapped_column(Float)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    offered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rework_count: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(Text)  # decline / withdrawal reason
+    note: Mapped[str | None] = mapped_column(Text)  # the officer's note on "resolved"
+    photo: Mapped[str | None] = mapped_column(String(256))  # stored photo name
+
+
+class CaseDispatch(Base):
+    """A case's place in the dispatch queue: waiting, offered, assigned, resolved, escalated, done.
+
+    ``due_at`` is when the case's SLA limit runs out: the queue is served most urgent first.
+    ``tried`` lists the officers that already let this case go (declined or timed out)."""
+
+    __tablename__ = "case_dispatch"
+    __table_args__ = (Index("ix_case_dispatch_status_due", "status", "due_at"),)
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    tried: Mapped[list[int]] = mapped_column(JSONType)
+    offers: Mapped[int] = mapped_column(Integer, default=0)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    escalation_reason: Mapped[str | None] = mapped_column(Text)
+    rework_count: Mapped[int] = mapped_column(Integer, default=0)
+    verify_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    verified_by: Mapped[str | None] = mapped_column(String(16))  # camera | reviewer
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class FieldAction(Base):
+    """Officer app actions by idempotency key: a queued action sent twice is applied once, and
+    the second send gets the first one's answer."""
+
+    __tablename__ = "field_actions"
+    __table_args__ = (UniqueConstraint("officer_id", "key", name="uq_field_actions_officer_key"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id"))
+    key: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    response: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -53,6 +53,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from gridwarden.backoff import Backoff
 from gridwarden.contract import (
     ReplayRequest,
     Topics,
@@ -368,7 +369,7 @@ class HubIngestor:
     def _store_and_ack(self, batch: list[_Inbound]) -> None:
         """Store a batch in one transaction, then acknowledge it. Nothing is acknowledged until
         it is committed (or counted as rejected), so a crash at any point loses nothing."""
-        delay = 0.05
+        retry = Backoff(0.05, 2.0)  # while the database is away
         attempt = 0
         while True:
             attempt += 1
@@ -405,8 +406,7 @@ class HubIngestor:
                         security_counters.count("gridwarden_hub_dead_letters_total", reason=str(r.reason))
                 self._tell_replayer(results)
                 return
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            time.sleep(retry.delay(attempt))
 
     def _tell_replayer(self, results: Sequence[IngestResult]) -> None:
         if self._replayer is None:

@@ -27,10 +27,10 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from gridwarden.backoff import Backoff
 from gridwarden.contract import utcnow
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.db.models import Case, CaseReport, Open311Forward, QrPoint
-from gridwarden.hub.webhooks import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class Open311Forwarder:
         self.since = since
         self.jurisdiction_id = jurisdiction_id
         self.public_url = public_url.rstrip("/") if public_url else None
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(2.0, 600.0, jitter=0.1)  # as the webhook forwarder
         self.timeout_s = timeout_s
         self.poll_interval_s = poll_interval_s
         self.batch = batch

@@ -1,7 +1,7 @@
 """Hardening: revoked console sessions, the sign-in audit, and dead letters of ingestion.
 
 Revision ID: 0010_hardening
-Revises: 0009_residents
+Revises: 0008_officers
 Create Date: 2026-11-30 13:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_hardening"
-down_revision: str | None = "0009_residents"
+down_revision: str | None = "0008_officers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
