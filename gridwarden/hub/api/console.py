@@ -305,11 +305,10 @@ def login(body: LoginRequest, request: Request, services: Services) -> LoginResp
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Sign out: the session token stops working on the server",
 )
-def logout(request: Request, services: Services, credentials: BearerCredentials) -> Response:
+def logout(
+    request: Request, services: Services, principal: CurrentUser, credentials: BearerCredentials
+) -> Response:
     token = credentials.credentials if credentials is not None else ""
-    principal = services.users.authenticate(token) if token else None
-    if principal is None:
-        raise error(status.HTTP_401_UNAUTHORIZED, "invalid_token", "no valid session to end")
     if services.users.end_session(token):
         client = request.client.host if request.client else None
         LoginThrottle(services.db).record(LOGOUT, principal.username, client)
