@@ -57,6 +57,7 @@ from sqlalchemy.orm import Session
 
 from gridwarden.backoff import Backoff
 from gridwarden.contract import ReplayRequest, Topics, parse_topic, utcnow
+from gridwarden.hub import seq_gaps
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.db.models import Edge, EdgeSequence, ReceivedEvent
 
@@ -126,7 +127,7 @@ def load_missing(
     if row is None or row.highest_seen_seq < 0:
         return None
     top = row.highest_seen_seq
-    candidates = set(row.missing)
+    candidates = set(seq_gaps.expand(seq_gaps.normalise(row.missing), cap))
     if last_seq is not None and last_seq > top:
         candidates.update(range(top + 1, min(last_seq, top + cap) + 1))
     ordered = sorted(candidates)[:cap]

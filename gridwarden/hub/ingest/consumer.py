@@ -44,7 +44,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,7 @@ from gridwarden.contract import (
     Topics,
     utcnow,
 )
+from gridwarden.hub import dead_letters, security_counters, seq_gaps
 from gridwarden.hub.cases import (
     DEFAULT_MERGE_IOU,
     DEFAULT_MERGE_WINDOW_S,
@@ -106,7 +107,7 @@ class IngestStats:
                     self._rejected[str(r.reason)] += 1
                 if r.gap:
                     self._gaps += 1
-                    self._missing += len(r.gap)
+                    self._missing += seq_gaps.count(r.gap)
 
     def note(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -162,7 +163,10 @@ class HubIngestor:
         keepalive_s: int = 30,
         resend: ResendSettings | None = None,
         request_resends: bool = True,
+        on_fatal: Callable[[BaseException], None] | None = None,
     ) -> None:
+        """``on_fatal``: called (in the writer thread) if that thread dies; ``hub serve`` then
+        exits non-zero so systemd restarts it, and ``/healthz`` answers 503 meanwhile."""
         if batch_max < 1 or batch_wait_s <= 0:
             raise ValueError("batch_max must be >= 1 and batch_wait_s > 0")
         self.db = db
@@ -183,6 +187,8 @@ class HubIngestor:
         self._stopping = threading.Event()
         self._ready = threading.Event()
         self._worker: threading.Thread | None = None
+        self._fatal: BaseException | None = None
+        self.on_fatal = on_fatal
         broker = MqttSettings(
             host=mqtt_host,
             port=mqtt_port,
@@ -322,7 +328,29 @@ class HubIngestor:
                 break
         return batch
 
+    @property
+    def failed(self) -> BaseException | None:
+        """Why the writer thread died, or None while it runs (or before start / after stop)."""
+        return self._fatal
+
+    def health_problem(self) -> str | None:
+        """For ``/healthz``: None when the writer thread is working, else what is wrong."""
+        if self._fatal is not None:
+            return f"ingest writer died: {self._fatal.__class__.__name__}: {self._fatal}"
+        if self._worker is not None and not self._worker.is_alive() and not self._stopping.is_set():
+            return "ingest writer is not running"
+        return None
+
     def _run(self) -> None:
+        try:
+            self._run_loop()
+        except BaseException as exc:  # the thread must not die silently: tell the process
+            self._fatal = exc
+            log.critical("hub %s: the ingest writer died", self.client_id, exc_info=True)
+            if self.on_fatal is not None:
+                self.on_fatal(exc)
+
+    def _run_loop(self) -> None:
         while not self._stopping.is_set():
             batch = self._collect()
             if batch:
@@ -358,20 +386,25 @@ class HubIngestor:
                         "hub %s: leaving %d unstored messages to the broker", self.client_id, len(batch)
                     )
                     return
-            except DBAPIError as exc:
-                # The database refused the data (or a race with another hub broke a unique key).
-                # Retry a little, then find the message at fault by storing one at a time.
+            except Exception as exc:
+                # The database refused the data (or a race with another hub broke a unique key),
+                # or a message made the code itself fail (a number out of range, a bug): never let
+                # it stop the stream. A database refusal is retried a little; then the message at
+                # fault is found by storing one at a time, and it alone becomes a dead letter.
                 self._note_db_error(exc, len(batch), attempt)
-                if attempt >= 3:
+                if attempt >= 3 or not isinstance(exc, DBAPIError):
                     if len(batch) > 1:
                         for item in batch:
                             self._store_and_ack([item])
                     else:
-                        self._quarantine(batch[0], exc)
+                        self._dead_letter(batch[0], exc)
                     return
             else:
                 self._stats.add(results, commit_s=time.monotonic() - started)
                 self._ack(batch)
+                for r in results:
+                    if r.outcome is Outcome.REJECTED:
+                        security_counters.count("gridwarden_hub_dead_letters_total", reason=str(r.reason))
                 self._tell_resend_requester(results)
                 return
             time.sleep(retry.delay(attempt))
@@ -395,23 +428,34 @@ class HubIngestor:
             self.client_id, size, attempt, exc.__class__.__name__, first_line,
         )  # fmt: skip
 
-    def _quarantine(self, item: _Inbound, exc: Exception) -> None:
-        """A message the database keeps refusing: count it as rejected and acknowledge it, so one
-        bad message cannot stop the stream (its text is in the log and the counter's detail)."""
+    def _dead_letter(self, item: _Inbound, exc: Exception) -> None:
+        """A message that cannot be stored on its own: keep it as a dead letter with the reason,
+        then acknowledge it, so one bad message cannot stop the stream. If even the dead letter
+        cannot be written (the database is gone), the message is NOT acknowledged: the broker
+        keeps it and delivers it again."""
         rejection = Rejection(RejectReason.STORAGE_ERROR, f"{exc.__class__.__name__}: {str(exc)[:400]}")
         log.error(
-            "hub %s: rejected message on %r that the database refuses: %s",
+            "hub %s: dead letter on %r, it cannot be stored: %s",
             self.client_id,
-            item.topic,
+            item.topic[:200],
             rejection.detail,
         )
-        try:
-            with self.db.write_session() as session, session.begin():
-                count_rejection(session, item.topic, rejection, utcnow())
-        except DBAPIError:
-            log.exception("hub %s: could not count the rejected message", self.client_id)
+        for attempt in range(3):
+            try:
+                with self.db.write_session() as session, session.begin():
+                    count_rejection(session, item.topic, rejection, utcnow(), item.payload)
+                    dead_letters.prune(session)
+                break
+            except Exception:
+                log.exception(
+                    "hub %s: could not write the dead letter (attempt %d)", self.client_id, attempt + 1
+                )
+                time.sleep(0.2 * (attempt + 1))
+        else:
+            return
         result = IngestResult(Outcome.REJECTED, item.topic, reason=rejection.reason, detail=rejection.detail)
         self._stats.add([result], commit_s=0.0)
+        security_counters.count("gridwarden_hub_dead_letters_total", reason=str(rejection.reason))
         self._ack([item])
 
     def _ack(self, batch: list[_Inbound]) -> None:
