@@ -76,7 +76,7 @@ def _ingestor(db: Database, broker: MosquittoBroker) -> HubIngestor:
         mqtt_port=broker.port,
         client_id="hub-acks",
         batch_max=20,
-        request_replays=False,
+        request_resends=False,
     )
 
 
