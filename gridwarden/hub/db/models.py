@@ -134,6 +134,8 @@ class Case(Base):
         Index("ix_cases_rule_detected_at", "rule", "detected_at"),
         Index("ix_cases_detected_at", "detected_at"),
         Index("ix_cases_camera_reviewed_at", "camera", "reviewed_at"),
+        # The search's per-state counts over a time range, from the index alone (0011).
+        Index("ix_cases_detected_at_state", "detected_at", "state"),
         # Where the case is (migration 0008_places): its camera's location, and the area it falls in.
         Index("ix_cases_area_id", "area_id"),
         Index("ix_cases_category_detected_at", "category", "detected_at"),
