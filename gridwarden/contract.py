@@ -16,6 +16,19 @@ Why these shapes:
   edge saw it, for the district's SLA clock.
 
 Topics live under ``gridwarden/v1/<site>/<edge_id>/``; see :class:`Topics`.
+
+Bounds (what a hub refuses, as a ``schema`` rejection, before anything reaches the database --
+one out-of-range number once stopped ingestion for good):
+
+* every number is finite (no NaN or Infinity); integers that reach the database (``seq``,
+  ``last_seq``, replay spans, ``track_id``, sizes, counters) fit in 63 bits (:data:`MAX_INT`);
+* ``media_time`` and ``started_media_time`` lie in ``[0, MAX_MEDIA_TIME_S]`` (about 31 years of
+  stream), ``dwell_s`` likewise;
+* wall times carry a time zone and lie between :data:`MIN_WALL_TIME` and :data:`MAX_WALL_TIME`;
+* an event lists at most :data:`MAX_OBJECTS_PER_EVENT` (64) objects (the edge keeps the most
+  confident ones), :data:`MAX_CLASSES` class names and :data:`MAX_EVIDENCE` evidence files; a box
+  has ``x1 <= x2`` and ``y1 <= y2``; free-text fields have a maximum length;
+* a whole payload is at most :data:`MAX_PAYLOAD_BYTES`.
 """
 
 from __future__ import annotations
@@ -25,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "gridwarden/v1"
@@ -40,12 +53,37 @@ CameraState = Literal["connecting", "online", "offline"]
 
 # Largest payload a hub accepts; bigger messages are rejected as malformed.
 MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_INT = 2**63 - 1  # the largest BIGINT: every integer that reaches the database
+MAX_MEDIA_TIME_S = 1e9  # about 31 years of one stream
+MAX_OBJECTS_PER_EVENT = 64
+MAX_CLASSES = 64
+MAX_EVIDENCE = 16
+MIN_WALL_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_WALL_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _sane_wall_time(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("a wall time needs a time zone (UTC: ...Z)")
+    if not MIN_WALL_TIME <= value <= MAX_WALL_TIME:
+        raise ValueError(
+            f"wall time {value.isoformat()} is outside {MIN_WALL_TIME.year}..{MAX_WALL_TIME.year}"
+        )
+    return value
+
+
+WallTime = Annotated[datetime, AfterValidator(_sane_wall_time)]
+BigInt = Annotated[int, Field(ge=0, le=MAX_INT)]
+MediaTime = Annotated[float, Field(ge=0.0, le=MAX_MEDIA_TIME_S)]
+ShortText = Annotated[str, Field(max_length=128)]
+VersionText = Annotated[str, Field(max_length=1000)]  # config versions: hashes, tags, paths
 
 
 class _Message(BaseModel):
     """Base for every wire message: unknown fields are refused so typos surface at once."""
 
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
 
     schema_version: Literal[1] = 1  # bump together with SCHEMA_VERSION
 
@@ -53,21 +91,27 @@ class _Message(BaseModel):
 class NormalisedBox(BaseModel):
     """An axis-aligned box in normalised image coordinates (0..1, origin top-left)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     x1: float = Field(ge=0.0, le=1.0)
     y1: float = Field(ge=0.0, le=1.0)
     x2: float = Field(ge=0.0, le=1.0)
     y2: float = Field(ge=0.0, le=1.0)
 
+    @model_validator(mode="after")
+    def _ordered(self) -> NormalisedBox:
+        if self.x2 < self.x1 or self.y2 < self.y1:
+            raise ValueError("a box needs x1 <= x2 and y1 <= y2")
+        return self
+
 
 class IncidentObject(BaseModel):
     """One tracked object that takes part in an incident."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
-    track_id: int
-    class_name: str
+    track_id: int = Field(ge=-MAX_INT, le=MAX_INT)
+    class_name: str = Field(max_length=64)
     confidence: float = Field(ge=0.0, le=1.0)
     box: NormalisedBox
 
@@ -75,14 +119,14 @@ class IncidentObject(BaseModel):
 class EvidenceRef(BaseModel):
     """A file cut at the edge for an incident (clip or snapshot), identified by content hash."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     kind: Literal["clip", "snapshot", "snapshot_annotated"]
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    size: int = Field(ge=0)
-    content_type: str
-    media_start: float | None = None
-    media_end: float | None = None
+    size: BigInt
+    content_type: str = Field(max_length=64)
+    media_start: MediaTime | None = None
+    media_end: MediaTime | None = None
 
 
 class IncidentEvent(_Message):
@@ -92,22 +136,28 @@ class IncidentEvent(_Message):
     type: Literal["incident"] = "incident"
     event: EventKind
     incident_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")
-    seq: int = Field(ge=0, description="Per-edge sequence number, assigned by the outbox.")
+    seq: int = Field(ge=0, le=MAX_INT, description="Per-edge sequence number, assigned by the outbox.")
     site: Identifier
     edge_id: Identifier
     camera: Identifier
     zone: Identifier
     rule: RuleType
-    classes: list[str]
-    objects: list[IncidentObject] = Field(default_factory=list)
+    classes: list[Annotated[str, Field(max_length=64)]] = Field(max_length=MAX_CLASSES)
+    objects: list[IncidentObject] = Field(default_factory=list, max_length=MAX_OBJECTS_PER_EVENT)
     confidence: float = Field(ge=0.0, le=1.0)
-    media_time: float = Field(description="Seconds from the stream's start when this event happened.")
-    started_media_time: float = Field(description="Media time at which the incident started.")
-    dwell_s: float = Field(ge=0.0, description="How long the condition has held, in media seconds.")
+    media_time: float = Field(
+        ge=0.0, le=MAX_MEDIA_TIME_S, description="Seconds from the stream's start when this event happened."
+    )
+    started_media_time: float = Field(
+        ge=0.0, le=MAX_MEDIA_TIME_S, description="Media time at which the incident started."
+    )
+    dwell_s: float = Field(
+        ge=0.0, le=MAX_MEDIA_TIME_S, description="How long the condition has held, in media seconds."
+    )
     coverage: float | None = Field(default=None, ge=0.0, le=1.0)
-    wall_time: datetime
-    config_version: str | None = None
-    evidence: list[EvidenceRef] = Field(default_factory=list)
+    wall_time: WallTime
+    config_version: VersionText | None = None
+    evidence: list[EvidenceRef] = Field(default_factory=list, max_length=MAX_EVIDENCE)
 
 
 class CameraLocation(BaseModel):
@@ -126,13 +176,13 @@ class StreamStatus(BaseModel):
     """One of a camera's input streams (a camera with a detect sub-stream and a record main
     stream has two; a one-URL camera has one stream with both roles)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     roles: list[Literal["detect", "record"]] = Field(min_length=1, max_length=2)
     state: CameraState
     input_fps: float = Field(default=0.0, ge=0)
     bitrate_kbps: float = Field(default=0.0, ge=0)
-    reconnects: int = Field(default=0, ge=0)
+    reconnects: int = Field(default=0, ge=0, le=MAX_INT)
     last_error: str | None = Field(default=None, max_length=1000)
 
 
@@ -151,17 +201,17 @@ class CameraStatus(_Message):
     camera: Identifier
     kind: CameraKind | None = None
     state: CameraState
-    input_fps: float = 0.0
-    analysed_fps: float = 0.0
-    lag_s: float | None = None
-    last_frame_wall_time: datetime | None = None
-    reconnects: int = 0
-    last_error: str | None = None
+    input_fps: float = Field(default=0.0, ge=0.0, le=10_000.0)
+    analysed_fps: float = Field(default=0.0, ge=0.0, le=10_000.0)
+    lag_s: float | None = Field(default=None, ge=-MAX_MEDIA_TIME_S, le=MAX_MEDIA_TIME_S)
+    last_frame_wall_time: WallTime | None = None
+    reconnects: BigInt = 0
+    last_error: str | None = Field(default=None, max_length=2000)
     location: CameraLocation | None = None
     streams: list[StreamStatus] = Field(default_factory=list, max_length=2)
     decode: DecodeMode | None = None
     decode_reason: str | None = Field(default=None, max_length=300)
-    wall_time: datetime
+    wall_time: WallTime
 
 
 class EdgeStatus(_Message):
@@ -171,16 +221,17 @@ class EdgeStatus(_Message):
     edge_id: Identifier
     site: Identifier
     online: bool
-    version: str | None = None
-    model: str | None = None
-    config_version: str | None = None
-    outbox_depth: int | None = None
+    version: ShortText | None = None
+    model: ShortText | None = None
+    config_version: VersionText | None = None
+    outbox_depth: BigInt | None = None
     last_seq: int | None = Field(
         default=None,
         ge=0,
+        le=MAX_INT,
         description="Highest seq this edge has assigned: lets the hub see lost events at the tail of the stream.",
     )
-    wall_time: datetime
+    wall_time: WallTime
 
 
 class ReplayRequest(_Message):
@@ -195,10 +246,10 @@ class ReplayRequest(_Message):
 
     type: Literal["replay_request"] = "replay_request"
     edge_id: Identifier
-    from_seq: int = Field(ge=1)
-    to_seq: int = Field(ge=1)
-    requested_by: str | None = None
-    wall_time: datetime
+    from_seq: int = Field(ge=1, le=MAX_INT)
+    to_seq: int = Field(ge=1, le=MAX_INT)
+    requested_by: ShortText | None = None
+    wall_time: WallTime
 
 
 class EdgeConfigMessage(_Message):

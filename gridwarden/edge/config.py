@@ -390,7 +390,7 @@ class EdgeConfig(_Strict):
     mqtt: MqttConfig | None = None
     outbox_max_rows: int = Field(default=100_000, ge=100)
     # Events the broker acknowledged are kept this long so the hub can ask for them again
-    # (a broker restart can lose acknowledged events; see gridwarden/hub/replay.py).
+    # (a broker restart can lose acknowledged events; see gridwarden/hub/resend_requests.py).
     outbox_retain_acked_s: float = Field(default=86_400.0, ge=0)
     # How often the retained edge status (with last_seq, for the hub's tail check) is republished.
     status_interval_s: float = Field(default=10.0, gt=0, le=3600)

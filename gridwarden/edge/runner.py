@@ -3,7 +3,7 @@
 Why this shape (after Frigate): each camera decodes in its own worker thread, so one bad
 stream cannot stall the others; the detector is one onnxruntime session for the whole box, and
 frames waiting from several cameras go through it in one batched call. Each camera keeps only
-its newest frame waiting (:class:`NewestFramePerCamera`), so a box that falls behind drops frames —
+its newest frame waiting (a :class:`DroppingQueue` with one slot per camera), so a box that falls behind drops frames —
 counted and visible as lag — instead of building a queue that grows without bound.
 
 Evidence (when the configuration enables it): each camera's :class:`CameraEvidence` is fed from
@@ -35,6 +35,7 @@ from gridwarden.edge.analytics.detector.mosaic import detect_frames
 from gridwarden.edge.analytics.rules.base import IncidentUpdate
 from gridwarden.edge.capture.camera_worker import CameraStatusSnapshot, CameraWorker, RateMeter
 from gridwarden.edge.capture.decode_budget import DecodeBudget, rules_are_slow
+from gridwarden.edge.capture.dropping_queue import DroppingQueue
 from gridwarden.edge.capture.evidence import CameraEvidence, EvidenceFile, EvidenceUploader
 from gridwarden.edge.capture.record_stream import RecordStream, StreamClockAligner
 from gridwarden.edge.capture.sources import SourceOptions
@@ -45,30 +46,6 @@ from gridwarden.edge.types import Detections, Frame
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[IncidentEvent], object]
-
-
-class NewestFramePerCamera:
-    """One slot per camera holding its newest undelivered frame; older ones are dropped."""
-
-    def __init__(self) -> None:
-        self._slots: dict[str, Frame] = {}
-        self._cond = threading.Condition()
-        self.dropped: dict[str, int] = {}
-
-    def put(self, frame: Frame) -> None:
-        with self._cond:
-            if frame.camera_id in self._slots:
-                self.dropped[frame.camera_id] = self.dropped.get(frame.camera_id, 0) + 1
-            self._slots[frame.camera_id] = frame
-            self._cond.notify()
-
-    def take_all(self, timeout: float) -> list[Frame]:
-        with self._cond:
-            if not self._slots:
-                self._cond.wait(timeout)
-            frames = list(self._slots.values())
-            self._slots.clear()
-            return frames
 
 
 @dataclass
@@ -130,7 +107,8 @@ class EdgeRunner:
         cameras = [c for c in config.cameras if c.enabled]
         self.analytics = {c.id: CameraAnalytics(c, config, class_names) for c in cameras}
         self.counters = {c.id: CameraCounters() for c in cameras}
-        self.frames = NewestFramePerCamera()
+        # The newest undelivered frame of each camera; older ones are dropped (counted per camera).
+        self.frames: DroppingQueue[str, Frame] = DroppingQueue(maxsize=1)
         self.evidence: dict[str, CameraEvidence] = {
             c.id: self._camera_evidence(c, evidence_uploader) for c in cameras if self._records_evidence(c)
         }
@@ -185,11 +163,15 @@ class EdgeRunner:
             camera.id,
             _source_options(camera, camera.detect_url),
             stall_timeout_s=camera.stall_timeout_s,
-            on_frame=self.frames.put,
+            on_frame=self._queue_frame,
             on_stream=on_stream,
             on_packet=on_packet,
             keyframes_policy=budget.keyframes_only,
         )
+
+    def _queue_frame(self, frame: Frame) -> None:
+        """A camera worker's new frame (on its reader thread): it replaces that camera's waiting one."""
+        self.frames.put(frame.camera_id, frame)
 
     def _records_evidence(self, camera: CameraConfig) -> bool:
         return self.config.evidence_enabled and camera.evidence

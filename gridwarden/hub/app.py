@@ -47,6 +47,7 @@ from gridwarden.hub.api import (
     configs,
     console,
     console_review,
+    dead_letters,
     dispatch,
     dry_run,
     edges,
@@ -64,6 +65,7 @@ from gridwarden.hub.api import (
 )
 from gridwarden.hub.api import field as field_api
 from gridwarden.hub.api.deps import HubServices
+from gridwarden.hub.api.security_headers import SecurityHeaders
 from gridwarden.hub.auth import UserStore
 from gridwarden.hub.case_stats import case_counts_by_state, sla_overdue_counts
 from gridwarden.hub.cases import STATES, CaseService
@@ -77,8 +79,8 @@ from gridwarden.hub.evidence_retention import EvidencePruner
 from gridwarden.hub.evidence_store import EvidenceStore, RetentionPolicy
 from gridwarden.hub.fleet import FleetService
 from gridwarden.hub.ingest import HubIngestor
-from gridwarden.hub.replay import ReplaySettings
 from gridwarden.hub.reports.wiring import build_city_services
+from gridwarden.hub.resend_requests import ResendSettings
 from gridwarden.hub.settings import HubSettings
 from gridwarden.hub.webhooks import WebhookForwarder
 from gridwarden.observability import HubMetrics, add_metrics_route
@@ -109,6 +111,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     dry_run.router,
     console.router,
     console_review.router,
+    dead_letters.router,
     areas.router,
     officers.router,
     positions.router,
@@ -126,6 +129,7 @@ ROUTERS: tuple[APIRouter, ...] = (
 def create_app(services: HubServices, metrics: HubMetrics | None = None) -> FastAPI:
     """The web app over ``services``: every router in :data:`ROUTERS`, the console, ``/metrics``."""
     app = FastAPI(title="Gridwarden hub", version=__version__, description=DESCRIPTION)
+    app.add_middleware(SecurityHeaders)
     app.state.services = services
     for router in ROUTERS:
         app.include_router(router)
@@ -196,8 +200,8 @@ def build_ingestor(settings: HubSettings, db: Database) -> HubIngestor:
         batch_wait_s=settings.batch_wait_s,
         merge_window_s=settings.merge_window_s,
         merge_iou=settings.merge_iou,
-        replay=ReplaySettings(settle_s=settings.replay_settle_s, retry_s=settings.replay_retry_s),
-        request_replays=settings.request_replays,
+        resend=ResendSettings(settle_s=settings.replay_settle_s, retry_s=settings.replay_retry_s),
+        request_resends=settings.request_replays,
     )
 
 
@@ -346,9 +350,12 @@ def build_hub(
         if owns_db:
             database.dispose()
         raise
+    app = create_app(services, metrics)
+    # /healthz answers 503 when the ingest writer has died (see HubIngestor.health_problem).
+    app.state.health_checks = [ingestor.health_problem]
     return Hub(
         settings=settings,
-        app=create_app(services, metrics),
+        app=app,
         services=services,
         ingestor=ingestor,
         metrics=metrics,

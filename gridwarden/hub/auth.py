@@ -25,9 +25,11 @@ they are stored as salted ``hashlib.scrypt`` hashes (per-user random salt, N=2**
 A successful log-in returns a *session token* (``gws_...``), not the API token: several browsers
 may be logged in at once and no API client is disturbed. Session tokens and the console's
 short-lived signed URLs (``gwt_...``, for ``<video src>`` and ``EventSource``, which cannot send
-an ``Authorization`` header) are stateless: ``user id . expiry . HMAC-SHA256`` under the user's
-``session_key``. Verifying one costs one primary-key lookup, works on every hub process sharing
-the database, and replacing the key (new password, ``revoke``) ends all of them at once.
+an ``Authorization`` header) are signed: ``user id . expiry [. session id] . HMAC-SHA256`` under
+the user's ``session_key``. Verifying one costs a primary-key lookup or two, works on every hub
+process sharing the database, and replacing the key (new password, new API token, ``revoke``)
+ends all of them at once. Signing out ends one session on the server: its random session id goes
+into ``revoked_sessions`` until the token would have expired anyway.
 :meth:`UserStore.authenticate` accepts both API tokens and session tokens, so the API's bearer
 authentication is unchanged for API clients.
 
@@ -45,16 +47,16 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridwarden.contract import utcnow
 from gridwarden.hub.db.engine import Database
-from gridwarden.hub.db.models import User
+from gridwarden.hub.db.models import RevokedSession, User
 
 TOKEN_PREFIX = "gw_"
 TOKEN_BYTES = 32
@@ -254,19 +256,29 @@ def validate_language(language: str) -> str:
     return language
 
 
-def _signature(key: str, scope: str, user_id: int, expires: int) -> str:
-    message = f"{scope}|{user_id}|{expires}".encode()
-    return _b64(hmac.new(bytes.fromhex(key), message, hashlib.sha256).digest())
+SESSION_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+_MAX_SIGNED_ID_DIGITS = 18  # user ids and expiry times far below 2**63
 
 
-def _parse_signed(token: str, prefix: str) -> tuple[int, int, str] | None:
-    """``prefix + user_id.expires.signature`` -> its parts, or None when malformed."""
+def _signature(key: str, scope: str, user_id: int, expires: int, sid: str = "") -> str:
+    message = f"{scope}|{user_id}|{expires}" + (f"|{sid}" if sid else "")
+    return _b64(hmac.new(bytes.fromhex(key), message.encode(), hashlib.sha256).digest())
+
+
+def _parse_signed(token: str, prefix: str, *, with_sid: bool) -> tuple[int, int, str, str] | None:
+    """``prefix + user_id.expires[.sid].signature`` -> (user_id, expires, sid, signature), or None
+    when malformed (also numbers too long for the database, and a session id that is not ours)."""
     if not token.startswith(prefix):
         return None
     parts = token[len(prefix) :].split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+    if len(parts) != (4 if with_sid else 3):
         return None
-    return int(parts[0]), int(parts[1]), parts[2]
+    if not all(p.isascii() and p.isdigit() and len(p) <= _MAX_SIGNED_ID_DIGITS for p in parts[:2]):
+        return None
+    sid = parts[2] if with_sid else ""
+    if with_sid and not SESSION_ID_PATTERN.fullmatch(sid):
+        return None
+    return int(parts[0]), int(parts[1]), sid, parts[-1]
 
 
 class UserStore:
@@ -301,11 +313,14 @@ class UserStore:
         return info, token
 
     def rotate(self, username: str) -> tuple[UserInfo, str]:
-        """Issue a new token for an existing user; the old one stops working at once."""
+        """Issue a new token for an existing user; the old one stops working at once, and so do
+        the user's console sessions and signed URLs (a rotation answers a suspected leak)."""
         token = generate_token()
         with self.db.write_session() as session, session.begin():
             user = self._get(session, username)
             user.token_hash = hash_token(token)
+            if user.session_key is not None:
+                user.session_key = secrets.token_hex(32)
             session.flush()
             return _info(user), token
 
@@ -372,7 +387,29 @@ class UserStore:
         ok = verify_password(password, stored or _DUMMY_HASH) and stored is not None
         if not ok or principal is None or key is None:
             raise InvalidCredentials("wrong user name or password")
-        return principal, self._sign(principal.user_id, key, SESSION_PREFIX, SESSION_SCOPE, ttl_s)
+        token = self._sign(
+            principal.user_id, key, SESSION_PREFIX, SESSION_SCOPE, ttl_s, sid=secrets.token_hex(16)
+        )
+        return principal, token
+
+    def end_session(self, token: str) -> bool:
+        """Sign out: the session token stops working on every hub process at once. Returns False
+        for a token that was not a valid session (nothing to end)."""
+        parts = _parse_signed(token, SESSION_PREFIX, with_sid=True)
+        principal = self._verify_signed(token, SESSION_PREFIX, SESSION_SCOPE)
+        if parts is None or principal is None:
+            return False
+        _, expires, sid, _ = parts
+        now = utcnow()
+        with self.db.write_session() as session, session.begin():
+            session.execute(delete(RevokedSession).where(RevokedSession.expires_at < now))
+            if session.get(RevokedSession, sid) is None:
+                session.add(
+                    RevokedSession(
+                        sid=sid, user_id=principal.user_id, expires_at=datetime.fromtimestamp(expires, UTC)
+                    )
+                )
+        return True
 
     def issue_ticket(self, principal: Principal, scope: str, *, ttl_s: int) -> tuple[str, int]:
         """A short-lived signed token for one ``scope`` (``"stream"``, ``"evidence:<sha256>"``),
@@ -404,11 +441,12 @@ class UserStore:
         return language
 
     @staticmethod
-    def _sign(user_id: int, key: str, prefix: str, scope: str, ttl_s: int) -> str:
+    def _sign(user_id: int, key: str, prefix: str, scope: str, ttl_s: int, *, sid: str = "") -> str:
         if ttl_s <= 0:
             raise ValueError(f"ttl_s must be positive, got {ttl_s}")
         expires = int(time.time()) + int(ttl_s)
-        return f"{prefix}{user_id}.{expires}.{_signature(key, scope, user_id, expires)}"
+        middle = f"{user_id}.{expires}" + (f".{sid}" if sid else "")
+        return f"{prefix}{middle}.{_signature(key, scope, user_id, expires, sid)}"
 
     def _session_key(self, user_id: int) -> str:
         """The user's signing key, created on first use (API-token users have none until then)."""
@@ -425,18 +463,21 @@ class UserStore:
             return user.session_key
 
     def _verify_signed(self, token: str, prefix: str, scope: str) -> Principal | None:
-        parts = _parse_signed(token, prefix)
+        parts = _parse_signed(token, prefix, with_sid=prefix == SESSION_PREFIX)
         if parts is None:
             return None
-        user_id, expires, signature = parts
+        user_id, expires, sid, signature = parts
         if expires < time.time():
             return None
         with self.db.session() as session:
             user = session.get(User, user_id)
             if user is None or not user.session_key:
                 return None
-            expected = _signature(user.session_key, scope, user_id, expires)
-            if not hmac.compare_digest(expected, signature):
+            expected = _signature(user.session_key, scope, user_id, expires, sid)
+            # The whole signature, in constant time: an empty or truncated one never matches.
+            if not signature.isascii() or not hmac.compare_digest(expected, signature):
+                return None
+            if sid and session.get(RevokedSession, sid) is not None:
                 return None
             return Principal(user_id=user.id, username=user.username, role=Role(user.role))
 

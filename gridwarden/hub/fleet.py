@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from gridwarden.hub import seq_gaps
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.db.models import Camera, Edge, EdgeSequence, RejectedMessage
 from gridwarden.hub.schemas import CameraView, EdgeView, RejectedCount, status_fields
@@ -40,7 +41,7 @@ class FleetService:
                 values |= {
                     "highest_seen_seq": seq.highest_seen_seq,
                     "highest_contiguous_seq": seq.highest_contiguous_seq,
-                    "missing_seqs": seq.missing,
+                    "missing_seqs": seq_gaps.expand(seq_gaps.normalise(seq.missing), cap=1000),
                     "gaps_seen": seq.gaps_seen,
                 }
             views.append(EdgeView.model_validate(values))

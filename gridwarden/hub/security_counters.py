@@ -27,6 +27,10 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("scope",),
     ),
     "gridwarden_hub_login_failures_total": ("Console log-ins with a wrong user name or password", ()),
+    "gridwarden_hub_dead_letters_total": (
+        "MQTT messages the hub could not store, kept in dead_letters and acknowledged, by reason",
+        ("reason",),
+    ),
     "gridwarden_hub_reports_refused_total": (
         "Public resident reports refused, by reason (rate_client, rate_point, bad_photo, too_large, ...)",
         ("reason",),

@@ -37,6 +37,7 @@ from pydantic import SecretStr, ValidationError
 from gridwarden.hub.settings import ENV_PREFIX, HubSettings
 
 EXIT_USAGE = 2
+EXIT_RUNTIME = 1  # a worker thread died: systemd restarts the hub
 
 log = logging.getLogger("gridwarden.hub.serve")
 
@@ -166,6 +167,16 @@ def serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, request_stop)
 
+    failed = threading.Event()
+
+    def stop_failed(_exc: BaseException) -> None:
+        # The ingest writer died: stop serving and exit non-zero so systemd restarts the hub
+        # (/healthz answers 503 until then).
+        failed.set()
+        server.should_exit = True
+
+    hub.ingestor.on_fatal = stop_failed
+
     def announce_and_record() -> None:
         announced = False
         while not stopped.wait(0.2 if not announced else 1.0):
@@ -202,6 +213,9 @@ def serve(args: argparse.Namespace) -> int:
         if settings.stats_file is not None:
             _write_stats(settings.stats_file, hub.ingestor.stats())
         log.info("hub stopped")
+    if failed.is_set():
+        log.critical("hub exits with status %d: its ingest writer died", EXIT_RUNTIME)
+        return EXIT_RUNTIME
     return 0
 
 

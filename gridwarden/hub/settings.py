@@ -70,6 +70,9 @@ class HubSettings(BaseSettings):
     batch_wait_s: float = Field(
         default=0.02, gt=0.0, le=5.0, description="longest wait for a batch to fill after its first message"
     )
+    # Resend requests (gridwarden.hub.resend_requests). The field names, hence the flags
+    # ``--[no-]request-replays`` / ``--replay-*`` and the ``GRIDWARDEN_HUB_*REPLAY*`` variables,
+    # keep the older word so existing unit files and environments keep working.
     request_replays: bool = Field(
         default=True, description="ask edges to send again the events that a broker lost"
     )

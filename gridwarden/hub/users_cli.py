@@ -4,9 +4,11 @@
 create ...)`` works); a note goes to stderr. The hub keeps only the token's hash, so a lost
 token cannot be shown again: rotate it.
 
-The database is ``--db URL`` or ``GRIDWARDEN_HUB_DATABASE_URL``; without either, an existing
-``./var/hub.db`` or the demo's database (the command says which it used); it is migrated first,
-so the command works on a fresh install before the hub ever ran (name it with ``--db``).
+The database is ``--db URL`` (before or after the sub-command) or ``GRIDWARDEN_HUB_DATABASE_URL``;
+without either, an existing ``./var/hub.db`` or the demo's database. The command always says on
+stderr which database it opened (unless named with ``--db``), and never creates one by guess. It
+is migrated first, so the command works on a fresh install before the hub ever ran (name it with
+``--db``).
 
 ``set-password NAME`` sets the password for the review console. The password is read from a
 prompt (asked twice) or, when stdin is not a terminal, from the first line of stdin -- never from
@@ -66,12 +68,17 @@ def find_database_url(db: str | None, environ: Mapping[str, str] | None = None) 
 
 
 def _open(args: argparse.Namespace) -> UserStore:
+    from sqlalchemy.engine import make_url
+
     from gridwarden.hub.auth import UserStore
     from gridwarden.hub.db.engine import Database
 
     url, note = find_database_url(args.db)
     if note:
         print(note, file=sys.stderr)
+    elif not args.db:
+        shown = make_url(url).render_as_string(hide_password=True)
+        print(f"using the hub database {shown} (from $GRIDWARDEN_HUB_DATABASE_URL)", file=sys.stderr)
     return UserStore(Database.open(url))
 
 
@@ -178,11 +185,11 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
             "A token is printed once, alone on stdout; the hub stores only its hash."
         ),
     )
-    users.add_argument(
-        "--db",
-        help="hub database URL (default: $GRIDWARDEN_HUB_DATABASE_URL, else an existing ./var/hub.db "
-        "or the demo's database)",
+    db_help = (
+        "hub database URL, before or after the sub-command (default: $GRIDWARDEN_HUB_DATABASE_URL, "
+        "else an existing ./var/hub.db or the demo's database)"
     )
+    users.add_argument("--db", help=db_help)
     sub = users.add_subparsers(dest="users_command", metavar="SUBCOMMAND", required=True)
 
     create = sub.add_parser("create", help="create a user and print its token (once)")
@@ -212,6 +219,9 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     set_password.add_argument("name")
     set_password.set_defaults(func=_cmd_set_password)
+    for command in (create, lst, revoke, rotate, set_password):
+        # SUPPRESS: given here it sets args.db; absent, it leaves a --db given before the command.
+        command.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

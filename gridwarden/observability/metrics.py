@@ -484,12 +484,14 @@ def _ingest_families(stats: Mapping[str, Any]) -> list[Metric]:
         ("gridwarden_hub_ingest_missing_seqs", "missing_seqs", "Edge sequence numbers found missing"),
         ("gridwarden_hub_ingest_db_errors", "db_errors", "Batches that failed to store and were retried"),
         ("gridwarden_hub_mqtt_connects", "connects", "Successful connections to the broker"),
+        # The hub's resend requests (``ReplayRequest`` on the wire); the metric names keep the
+        # older "replay" word so existing dashboards and alerts keep working.
         (
             "gridwarden_hub_replay_requests",
-            "replay_requests",
-            "Replay requests sent to edges for lost events",
+            "resend_requests",
+            "Resend requests (ReplayRequest) sent to edges for lost events",
         ),
-        ("gridwarden_hub_replay_seqs_requested", "replay_seqs_requested", "Sequence numbers asked for again"),
+        ("gridwarden_hub_replay_seqs_requested", "resend_seqs_requested", "Sequence numbers asked for again"),
     ):
         family = CounterMetricFamily(name, doc)
         family.add_metric([], stats.get(key, 0))

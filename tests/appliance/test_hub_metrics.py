@@ -130,11 +130,11 @@ def test_rejections_without_a_reason_breakdown_are_not_lost() -> None:
     assert value(s, "gridwarden_hub_ingest_messages_total", outcome="stored", reason="") == 4
 
 
-def test_replay_requests_are_exported() -> None:
+def test_resend_requests_are_exported_under_their_old_metric_names() -> None:
     from prometheus_client import generate_latest
 
     metrics = HubMetrics()
-    metrics.watch_ingest(lambda: {"replay_requests": 2, "replay_seqs_requested": 297})
+    metrics.watch_ingest(lambda: {"resend_requests": 2, "resend_seqs_requested": 297})
     s = parse(generate_latest(metrics.registry).decode())
     assert value(s, "gridwarden_hub_replay_requests_total") == 2
     assert value(s, "gridwarden_hub_replay_seqs_requested_total") == 297

@@ -100,6 +100,8 @@ def open_console(browser: Browser, hub: Hub, viewport: dict[str, int]) -> Page:
     page = browser.new_page(viewport=viewport)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The hub's Content-Security-Policy allows no inline script or style: a violation is an error.
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     page.on("close", lambda _page: JS_ERRORS.extend(errors))
     page.goto(f"{hub.url}/console/")
     expect(page.locator("#login")).to_be_visible()

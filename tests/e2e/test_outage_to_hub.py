@@ -1,7 +1,17 @@
-"""Nothing lost between edge and hub: 1,000 incident events from an edge publisher process
+"""Nothing lost between edge and hub: 2,000 incident events from an edge publisher process
 through a real Mosquitto into the hub's database, while the broker is stopped for 10 s, the
 edge is SIGKILLed once and the hub is SIGKILLed once. Every event is stored exactly once and
 every incident's folded state is right. Run against SQLite and PostgreSQL.
+
+What runs is what systemd runs: ``gridwarden hub serve`` (API, ingest, replay in one process)
+with its own broker user, behind the shipped broker configuration (users and rights from
+``gridwarden.hub.broker_security``: the edge may publish only its own topics). The hub is
+killed while a batch is provably in flight: the test holds a write lock on the database, waits
+until the hub reports a batch it cannot commit (SQLite: its writer logs "storing N message(s)
+failed"; PostgreSQL: its INSERT waits on the lock in pg_stat_activity), and only then SIGKILLs
+it -- those messages were delivered and not acknowledged, so the broker must deliver them again.
+(That ack-after-commit holds at every single acknowledgement is checked deterministically in
+tests/hub/test_ack_after_commit.py; here a replay could heal an early ack.)
 
 The broker restart is the hard part: Mosquitto 2.0.11 does not restore the hub's SHARED
 subscription from its persistence file, so events the edge publishes after the broker is back
@@ -19,10 +29,14 @@ the incident's highest seq, its first_event_seq the lowest, an ``updated`` arriv
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,29 +45,79 @@ from sqlalchemy import func, select
 from gridwarden.edge.transport.outbox import Outbox
 from gridwarden.hub.db import Database
 from gridwarden.hub.db.models import Incident, ReceivedEvent
-from tests.outbox.events import EVENTS_PER_INCIDENT
+from tests.hub_api.test_broker_acl import start_secured_broker
+from tests.outbox.events import EDGE_ID, EVENTS_PER_INCIDENT
 from tests.outbox.test_publisher_outage import _start_edge
-from tests.support.mosquitto import MosquittoBroker
 from tests.support.paths import REPO_ROOT
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
-COUNT = 1000
+COUNT = 2000  # long enough that the edge still publishes through the broker outage
 OUTAGE_S = 10.0
+# Slow enough that the edge still publishes when the broker goes away (the broker is stopped at
+# 60 % of the edge's stream, whatever the hub's speed), after the in-flight kill.
+RATE = 20.0
 
 
-def _start_hub(db_url: str, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+PASSWORDS = {EDGE_ID: "edge-secret-1", "hub": "hub-secret-1"}
+
+
+def _start_hub(db_url: str, port: int, log_path: Path, workdir: Path) -> subprocess.Popen[bytes]:
+    """``gridwarden hub serve`` as the systemd unit runs it, with its own broker credentials."""
+    password_file = workdir / "hub-mqtt.pw"
+    password_file.write_text(PASSWORDS["hub"] + "\n")
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "gridwarden.cli", "hub", "serve", "--db", db_url, "--mqtt-port", str(port),
-             "--client-id", "hub-1", "--no-migrate", "--port", str(free_port()),
-             "--evidence-root", str(log_path.parent / "evidence")],
+            [sys.executable, "-m", "gridwarden.cli", "hub", "serve", "--db", db_url,
+             "--mqtt-port", str(port), "--mqtt-username", "hub", "--mqtt-password-file", str(password_file),
+             "--client-id", "hub-1", "--port", str(free_port()), "--evidence-root", str(workdir / "evidence"),
+             "--log-level", "INFO"],
             cwd=REPO_ROOT, stdout=log, stderr=log,
         )  # fmt: skip
 
 
+@contextmanager
+def _database_write_lock(db_url: str) -> Iterator[Callable[[], bool]]:
+    """Hold a write lock on the hub's database; yields "is the hub's batch stuck on it?"."""
+    if db_url.startswith("sqlite"):
+        con = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None, timeout=30)
+        con.execute("BEGIN EXCLUSIVE")
+        try:
+            yield lambda: False  # the hub's log says it (see the caller)
+        finally:
+            con.execute("ROLLBACK")
+            con.close()
+        return
+    import psycopg
+
+    conn = psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://"))
+    try:
+        conn.execute("LOCK TABLE received_events IN EXCLUSIVE MODE")
+
+        def hub_waits() -> bool:
+            with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://")) as probe:
+                row = probe.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query ILIKE '%%received_events%%' AND pid <> %s",
+                    (conn.info.backend_pid,),
+                ).fetchone()
+            return bool(row and row[0])
+
+        yield hub_waits
+    finally:
+        conn.rollback()
+        conn.close()
+
+
 def _log_text(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _edge_enqueued(outbox: Path) -> int:
+    """How many events the edge has put in its outbox (read-only: the edge process owns the file)."""
+    with sqlite3.connect(f"file:{outbox}?mode=ro", uri=True, timeout=10) as conn:
+        row = conn.execute("SELECT value FROM outbox_meta WHERE key = 'next_seq'").fetchone()
+    return int(row[0]) - 1 if row else 0
 
 
 def _stored(db: Database) -> int:
@@ -64,8 +128,26 @@ def _stored(db: Database) -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_thousand_events_reach_the_hub_exactly_once_through_outages(
-    backend: str, tmp_path: Path, mosquitto_broker: MosquittoBroker, request: pytest.FixtureRequest
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    with tempfile.TemporaryDirectory(prefix="gw-e2e-acl-") as tmp:
+        broker = start_secured_broker(Path(tmp), PASSWORDS)
+        try:
+            _run(backend, tmp_path, broker, request, monkeypatch)
+        finally:
+            broker.stop()
+
+
+def _run(
+    backend: str,
+    tmp_path: Path,
+    broker: object,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.support.mosquitto import MosquittoBroker
+
+    assert isinstance(broker, MosquittoBroker)
     db_url = (
         f"sqlite:///{tmp_path / 'hub.db'}"
         if backend == "sqlite"
@@ -76,23 +158,46 @@ def test_thousand_events_reach_the_hub_exactly_once_through_outages(
 
         _empty_postgres(db_url)
     db = Database.open(db_url)
-    broker = mosquitto_broker
     hub_log, edge_log = tmp_path / "hub.log", tmp_path / "edge.log"
-    hub = _start_hub(db_url, broker.port, hub_log)
-    wait_until(lambda: "connected to" in hub_log.read_text(), 30, "hub connected")
-    serve = ("--serve", "--status-interval", "2")
-    edge = _start_edge(tmp_path / "outbox.sqlite3", broker.port, edge_log, COUNT, 100.0, serve)
+    hub = _start_hub(db_url, broker.port, hub_log, tmp_path)
+    wait_until(lambda: "connected to" in hub_log.read_text(), 60, "hub connected")
+    monkeypatch.setenv("GW_TEST_EDGE_PASSWORD", PASSWORDS[EDGE_ID])
+    serve = (
+        "--serve",
+        "--status-interval",
+        "2",
+        "--username",
+        EDGE_ID,
+        "--password-env",
+        "GW_TEST_EDGE_PASSWORD",
+    )
+    edge = _start_edge(tmp_path / "outbox.sqlite3", broker.port, edge_log, COUNT, RATE, serve)
     try:
         wait_until(lambda: _stored(db) >= 150, 40, "first 150 stored")
         edge.send_signal(signal.SIGKILL)  # the edge dies mid-stream ...
         edge.wait(10)
-        edge = _start_edge(tmp_path / "outbox.sqlite3", broker.port, edge_log, COUNT, 100.0, serve)
+        edge = _start_edge(tmp_path / "outbox.sqlite3", broker.port, edge_log, COUNT, RATE, serve)
         wait_until(lambda: _stored(db) >= 350, 40, "350 stored")
-        hub.send_signal(signal.SIGKILL)  # ... then the hub, mid-batch ...
-        hub.wait(10)
+        with _database_write_lock(db_url) as hub_waits:  # ... then the hub, with a batch in flight ...
+            stuck_before = _log_text(hub_log).count("failed (attempt")
+            frozen = _stored(db)
+            wait_until(
+                lambda: hub_waits() or _log_text(hub_log).count("failed (attempt") > stuck_before,
+                40,
+                "the hub holding a batch it cannot commit",
+            )
+            assert _stored(db) == frozen  # nothing committed: the batch is delivered, unacknowledged
+            hub.send_signal(signal.SIGKILL)
+            hub.wait(10)
         time.sleep(1.0)
-        hub = _start_hub(db_url, broker.port, hub_log)
-        wait_until(lambda: _stored(db) >= 550, 40, "550 stored")
+        hub = _start_hub(db_url, broker.port, hub_log, tmp_path)
+        wait_until(lambda: _stored(db) >= 550, 120, "550 stored")  # includes a hub start under load
+        # The broker goes away while the edge is still publishing, so that events published after
+        # it is back and before the hub re-subscribes are lost and need a replay.
+        wait_until(
+            lambda: _edge_enqueued(tmp_path / "outbox.sqlite3") >= COUNT * 6 // 10, 120, "60 % enqueued"
+        )
+        assert _edge_enqueued(tmp_path / "outbox.sqlite3") < COUNT - 100, "the edge finished too early"
         connects_before = _log_text(edge_log).count("connected to")
         broker.stop()  # ... then the broker, for ten seconds
         # The hub stays away a little longer than the edge after the restart (as it does anyway,
@@ -106,7 +211,7 @@ def test_thousand_events_reach_the_hub_exactly_once_through_outages(
             lambda: _log_text(edge_log).count("connected to") > connects_before, 30, "the edge reconnected"
         )
         time.sleep(2.0)
-        hub = _start_hub(db_url, broker.port, hub_log)
+        hub = _start_hub(db_url, broker.port, hub_log, tmp_path)
         wait_until(lambda: "drained, serving" in _log_text(edge_log), 90, "the edge drained its outbox")
         assert edge.poll() is None, _log_text(edge_log)[-3000:]
         wait_until(lambda: _stored(db) >= COUNT, 90, f"all {COUNT} stored")
@@ -145,7 +250,7 @@ def test_thousand_events_reach_the_hub_exactly_once_through_outages(
     edge_text, hub_text = _log_text(edge_log), _log_text(hub_log)
     # The broker restart really lost events that only a replay brought back (else this test
     # proved nothing about replay); and the edge outbox ends empty of unacknowledged events.
-    assert "requested replay of" in hub_text, hub_text[-3000:]
-    assert "served 0 replay" not in edge_text and "served " in edge_text, edge_text[-3000:]
+    assert "requested a resend of" in hub_text, hub_text[-3000:]
+    assert "served 0 resend" not in edge_text and "served " in edge_text, edge_text[-3000:]
     with Outbox(tmp_path / "outbox.sqlite3") as outbox:
         assert outbox.depth() == 0 and outbox.last_seq() == COUNT

@@ -103,13 +103,13 @@ def test_started_time_is_estimated_when_the_started_event_is_missing(db: Databas
 
 def test_gap_detected_and_filled(db: Database) -> None:
     r = _ingest(db, *(incident_event(seq=n, incident_id=f"i{n}") for n in (10, 11, 14)))
-    assert [x.gap for x in r] == [(), (), (12, 13)]
+    assert [x.gap for x in r] == [(), (), ((12, 13),)]  # one span, however long
     with db.session() as s:
         seq = s.get(EdgeSequence, EDGE)
         assert (seq.highest_seen_seq, seq.highest_contiguous_seq, seq.missing, seq.gaps_seen) == (
             14,
             11,
-            [12, 13],
+            [[12, 13]],
             1,
         )
 
@@ -117,7 +117,7 @@ def test_gap_detected_and_filled(db: Database) -> None:
     assert filled[0].late and not filled[0].gap
     with db.session() as s:
         seq = s.get(EdgeSequence, EDGE)
-        assert (seq.highest_contiguous_seq, seq.missing) == (12, [13])
+        assert (seq.highest_contiguous_seq, seq.missing) == (12, [[13, 13]])
 
     _ingest(db, incident_event(seq=13, incident_id="i13"), incident_event(seq=15, incident_id="i15"))
     with db.session() as s:
@@ -138,7 +138,7 @@ def test_sequences_are_tracked_per_edge(db: Database) -> None:
         incident_event(seq=3, incident_id="b3", edge_id="edge-02"),
     )
     assert [x.outcome for x in r] == [Outcome.STORED] * 3
-    assert r[2].gap == (2,)
+    assert r[2].gap == ((2, 2),)
 
 
 MALFORMED = [
@@ -242,3 +242,33 @@ def test_stored_payload_is_what_the_edge_sent(db: Database) -> None:
         row = s.scalars(select(ReceivedEvent)).one()
         assert row.payload == json.loads(wire(e))
         assert s.get(Incident, "inc-1").config_version == "v" * 500
+
+
+def test_a_huge_jump_costs_one_span_not_one_entry_per_missing_number(db: Database) -> None:
+    """A jump of 10 million once cost 755 MB: gap tracking is O(holes), and late arrivals split
+    spans (issue 12 item 2)."""
+    import tracemalloc
+
+    _ingest(db, incident_event(seq=1, incident_id="j1"))
+    tracemalloc.start()
+    try:
+        r = _ingest(db, incident_event(seq=10_000_002, incident_id="j2"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert r[0].gap == ((2, 10_000_001),)
+    assert peak < 20 * 1024 * 1024, f"{peak / 1e6:.0f} MB for one jump"
+    _ingest(db, incident_event(seq=5_000_000, incident_id="j3"))
+    with db.session() as s:
+        seq = s.get(EdgeSequence, EDGE)
+        assert seq.missing == [[2, 4_999_999], [5_000_001, 10_000_001]]
+        assert (seq.highest_contiguous_seq, seq.missing_total, seq.late_filled) == (1, 10_000_000, 1)
+
+
+def test_the_older_missing_format_is_still_read(db: Database) -> None:
+    _ingest(db, incident_event(seq=1, incident_id="k1"), incident_event(seq=5, incident_id="k5"))
+    with db.write_session() as s, s.begin():
+        s.get(EdgeSequence, EDGE).missing = [2, 3, 4]  # as hubs before the span format stored it
+    _ingest(db, incident_event(seq=3, incident_id="k3"))
+    with db.session() as s:
+        assert s.get(EdgeSequence, EDGE).missing == [[2, 2], [4, 4]]

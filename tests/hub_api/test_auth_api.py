@@ -29,6 +29,7 @@ ROUTES = [
     ("GET", "/api/v1/edges", None, {"integrator", "admin"}),
     ("GET", "/api/v1/cameras", None, {"integrator", "admin"}),
     ("GET", "/api/v1/users", None, {"admin"}),
+    ("GET", "/api/v1/dead-letters", None, {"admin"}),
     ("POST", "/api/v1/users", {"username": "new-one", "role": "staff"}, {"admin"}),
     ("POST", "/api/v1/users/nobody/token", None, {"admin"}),
     ("DELETE", "/api/v1/users/nobody/token", None, {"admin"}),
@@ -60,6 +61,8 @@ ROUTES = [
     ("GET", f"{DRY_RUNS}/job1/video/candidate/0", None, {"integrator", "admin"}),
     # The review console's own routes.
     ("GET", "/api/v1/console/me", None, {"staff", "integrator", "admin", "edge", "officer"}),
+    # Sign-out: any authenticated caller (with an API token there is no session to end: 204).
+    ("POST", "/api/v1/console/logout", None, {"staff", "integrator", "admin", "edge", "officer"}),
     ("PUT", "/api/v1/console/me", {"language": "en"}, {"staff", "integrator", "admin", "edge", "officer"}),
     ("GET", "/api/v1/console/facets", None, {"staff", "integrator", "admin"}),
     ("GET", "/api/v1/console/fleet", None, {"integrator", "admin"}),

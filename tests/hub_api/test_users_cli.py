@@ -76,6 +76,24 @@ def test_register_cli_adds_users_to_a_parser() -> None:
     assert tuple(r.value for r in Role) == ROLE_NAMES
 
 
+def test_db_may_follow_the_subcommand(capsys: pytest.CaptureFixture[str], db_url: str) -> None:
+    code = main(["create", "erin", "--role", "staff", "--db", db_url])
+    out, err = capsys.readouterr()
+    assert code == 0 and out.startswith("gw_"), err
+    assert main(["list", "--db", db_url]) == 0
+    assert "erin" in capsys.readouterr().out
+
+
+def test_a_database_from_the_environment_is_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRIDWARDEN_HUB_DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
+    assert main(["list"]) == 0
+    err = capsys.readouterr().err
+    assert f"using the hub database sqlite:///{tmp_path / 'env.db'}" in err
+    assert "(from $GRIDWARDEN_HUB_DATABASE_URL)" in err
+
+
 def test_without_db_it_finds_the_demos_database_and_never_creates_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -36,6 +37,8 @@ def main() -> int:
     parser.add_argument("--drain-timeout", type=float, default=60.0)
     parser.add_argument("--status-interval", type=float, default=10.0)
     parser.add_argument("--serve", action="store_true", help="after draining, keep serving until SIGTERM")
+    parser.add_argument("--username", help="broker user (the edge id, on a broker with the shipped rights)")
+    parser.add_argument("--password-env", help="environment variable holding the broker password")
     args = parser.parse_args()
     terminated = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: terminated.set())
@@ -49,7 +52,12 @@ def main() -> int:
         edge_id=EDGE_ID,
         outbox=outbox,
         mqtt=MqttSettings(
-            port=args.port, keepalive=args.keepalive, reconnect_min_delay=1, reconnect_max_delay=2
+            port=args.port,
+            keepalive=args.keepalive,
+            reconnect_min_delay=1,
+            reconnect_max_delay=2,
+            username=args.username,
+            password=os.environ.get(args.password_env) if args.password_env else None,
         ),
         status_interval_s=args.status_interval,
     )
@@ -68,7 +76,7 @@ def main() -> int:
         print("drained, serving" if drained else "NOT drained, serving", flush=True)
         terminated.wait()
         drained = publisher.wait_drained(args.drain_timeout)
-        print(f"served {publisher.replays_served} replay request(s)", flush=True)
+        print(f"served {publisher.resends_served} resend request(s)", flush=True)
     publisher.stop(timeout=5.0)
     outbox.close()
     print("drained" if drained else "NOT drained", flush=True)

@@ -1,5 +1,5 @@
 """Acknowledged events stay in the outbox for replay: retention, replay, the pruning order, the
-replay window, and the in-place migration of an outbox file written by an older release."""
+resend window, and the in-place migration of an outbox file written by an older release."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gridwarden.edge.transport.outbox import Outbox, Replayed
+from gridwarden.edge.transport.outbox import Outbox, ResendOutcome
 from tests.outbox.events import make_event
 
 # The outbox schema before acked_at existed (as shipped on boxes in the field).
@@ -43,21 +43,21 @@ def test_acked_rows_are_retained_but_neither_pending_nor_counted_in_depth(tmp_pa
         assert (box.depth(), box.stored_rows(), _seqs(box)) == (2, 5, [4, 5])
 
 
-def test_replay_marks_retained_rows_pending_again_in_seq_order(tmp_path: Path) -> None:
+def test_resend_marks_retained_rows_pending_again_in_seq_order(tmp_path: Path) -> None:
     with Outbox(tmp_path / "o.db") as box:
         stored = [box.enqueue(make_event(i)) for i in range(6)]
         box.ack_many([1, 2, 3, 4, 5])
-        assert box.replay(2, 4) == Replayed(remarked=3, already_pending=0, unavailable=0)
+        assert box.resend(2, 4) == ResendOutcome(remarked=3, already_pending=0, unavailable=0)
         assert _seqs(box) == [2, 3, 4, 6] and box.depth() == 4
         assert box.pending()[0] == stored[1]  # the very same event, payload unchanged
         # Overlapping, already pending and never-assigned seqs are told apart.
-        assert box.replay(4, 9) == Replayed(remarked=1, already_pending=2, unavailable=3)
+        assert box.resend(4, 9) == ResendOutcome(remarked=1, already_pending=2, unavailable=3)
         assert _seqs(box) == [2, 3, 4, 5, 6]
         box.ack_many(_seqs(box))  # sent again and acknowledged again
         assert box.depth() == 0 and box.stored_rows() == 6
         for bad in ((0, 3), (5, 4), (-1, -1)):
             with pytest.raises(ValueError, match="1 <= from_seq <= to_seq"):
-                box.replay(*bad)
+                box.resend(*bad)
 
 
 def test_a_full_outbox_prunes_acknowledged_rows_first_then_the_oldest_unacked_updated(tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ def test_a_full_outbox_prunes_acknowledged_rows_first_then_the_oldest_unacked_up
         box.enqueue(make_event(5, kind="updated"))  # full: acked seq 1 goes (a started: delivered)
         box.enqueue(make_event(6, kind="updated"))  # full: acked seq 4 goes (an ended: delivered)
         assert box.dropped() == 0 and box.stored_rows() == 5
-        assert box.replay(1, 4) == Replayed(remarked=0, already_pending=2, unavailable=2)
+        assert box.resend(1, 4) == ResendOutcome(remarked=0, already_pending=2, unavailable=2)
         box.enqueue(make_event(7, kind="ended"))  # no acked row left: the oldest unacked updated
         assert _seqs(box) == [3, 5, 6, 7, 8]
         assert box.dropped() == 1 and box.depth() == box.stored_rows() == 5
@@ -85,7 +85,7 @@ def test_rows_acknowledged_longer_ago_than_the_window_are_pruned(tmp_path: Path)
         assert box.prune_expired() == 0  # within the window
         assert box.prune_expired(now=time.time() + 3601) == 2  # as seen an hour later
         assert box.stored_rows() == 2 and box.depth() == 2 and _seqs(box) == [3, 4]
-        assert box.replay(1, 2).unavailable == 2
+        assert box.resend(1, 2).unavailable == 2
     with Outbox(tmp_path / "z.db", retain_acked_s=0) as box:  # window 0: acked rows go at once
         box.enqueue(make_event(0))
         box.ack(1)
@@ -114,7 +114,7 @@ def test_an_outbox_file_from_before_acked_at_is_migrated_in_place(tmp_path: Path
         box.ack(3)
         assert box.enqueue(make_event(5)).seq == 6
         assert box.depth() == 3 and box.stored_rows() == 4
-        assert box.replay(3, 3).remarked == 1
+        assert box.resend(3, 3).remarked == 1
     with Outbox(path) as box:  # the second open finds the new schema and changes nothing
         assert _seqs(box) == [3, 4, 5, 6]
     check = sqlite3.connect(path)

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from gridwarden.edge.capture.camera_worker import Backoff, LatestFrames, RateMeter
+from gridwarden.edge.capture.camera_worker import Backoff, RateMeter
+from gridwarden.edge.capture.dropping_queue import DroppingQueue
 from gridwarden.edge.capture.sources import AnalysisSampler
 
 
@@ -33,16 +34,49 @@ def test_backoff_rejects_nonsense() -> None:
         Backoff(5, 1)
 
 
-def test_latest_frames_drops_oldest_and_counts() -> None:
-    q: LatestFrames[int] = LatestFrames(2)
+def test_dropping_queue_drops_oldest_and_counts() -> None:
+    q: DroppingQueue[str, int] = DroppingQueue(2)
     for i in range(5):
-        q.put(i)
-    assert q.dropped == 3
+        q.put("cam", i)
+    assert q.dropped("cam") == 3
     assert [q.get(0), q.get(0), q.get(0)] == [3, 4, None]
 
 
-def test_latest_frames_get_waits_then_wakes_on_close() -> None:
-    q: LatestFrames[int] = LatestFrames(1)
+def test_dropping_queue_keeps_the_newest_of_each_key_apart() -> None:
+    """The runner's shape: one slot per camera; a busy camera never pushes out a quiet one's frame."""
+    q: DroppingQueue[str, str] = DroppingQueue(maxsize=1)
+    q.put("quiet", "q1")
+    for i in range(10):
+        q.put("busy", f"b{i}")
+    assert (q.dropped("quiet"), q.dropped("busy"), q.total_dropped()) == (0, 9, 9)
+    assert q.take_all(timeout=0) == ["q1", "b9"]
+    assert q.take_all(timeout=0) == []
+
+
+def test_dropping_queue_take_all_wakes_on_a_put_from_another_thread() -> None:
+    q: DroppingQueue[str, int] = DroppingQueue()
+    threading.Timer(0.2, q.put, args=("cam", 7)).start()
+    started = time.monotonic()
+    assert q.take_all(timeout=5) == [7]
+    assert time.monotonic() - started < 2
+
+
+def test_dropping_queue_refuses_a_zero_size() -> None:
+    with pytest.raises(ValueError, match="queue_size"):
+        DroppingQueue(0)
+
+
+def test_dropping_queue_example_in_its_docstring_runs() -> None:
+    import doctest
+
+    from gridwarden.edge.capture import dropping_queue
+
+    result = doctest.testmod(dropping_queue)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_dropping_queue_get_waits_then_wakes_on_close() -> None:
+    q: DroppingQueue[str, int] = DroppingQueue(1)
     threading.Timer(0.2, q.close).start()
     started = time.monotonic()
     assert q.get(timeout=5) is None

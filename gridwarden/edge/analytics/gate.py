@@ -33,6 +33,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from gridwarden.geometry import polygon_mask
+
 Polygon = Sequence[tuple[float, float]]
 
 
@@ -127,7 +129,6 @@ def region_mask(regions: Sequence[Polygon] | None, size: tuple[int, int]) -> np.
     w, h = size
     if regions is None:
         return np.ones((h, w), bool)
-    mask = np.zeros((h, w), np.uint8)
     polys = []
     for poly in regions:
         pts = np.asarray(poly, np.float64).reshape(-1, 2)
@@ -135,11 +136,11 @@ def region_mask(regions: Sequence[Polygon] | None, size: tuple[int, int]) -> np.
             raise ValueError(f"a region needs at least 3 points, got {len(pts)}")
         if not np.isfinite(pts).all() or pts.min() < -0.01 or pts.max() > 1.01:
             raise ValueError("region points must be normalised to [0, 1]")
-        polys.append(np.round(pts * (w - 1, h - 1)).astype(np.int32))
-    cv2.fillPoly(mask, polys, 1)
+        polys.append(pts)
+    mask = polygon_mask(polys, (w, h))  # pixel centres inside, as zones decide it
     if not mask.any():
         raise ValueError("regions cover no pixel at the analysis size")
-    return mask.astype(bool)
+    return mask
 
 
 def _match_exposure(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
@@ -219,8 +220,9 @@ class MotionGate:
             check_small(small, image.shape, self._width)
         small = small_grey(image if small is None else small, self._width)
         if self._reference is None or self._reference.shape != small.shape or t < self._last_detect_t:
-            self._mask = region_mask(self._regions, (small.shape[1], small.shape[0]))
-            self._mask_pixels = int(self._mask.sum())
+            if self._mask is None or self._mask.shape != small.shape:  # rasterised once per size
+                self._mask = region_mask(self._regions, (small.shape[1], small.shape[0]))
+                self._mask_pixels = int(self._mask.sum())
             self.last_changed_fraction = 1.0
             return self._accept(small, t)
 

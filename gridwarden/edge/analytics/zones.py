@@ -32,6 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gridwarden.edge.types import AnchorPoint, Detections
+from gridwarden.geometry import points_inside, polygon_edges, polygon_mask
 
 # Longest side of the raster used for coverage: about 0.3 % of the frame per cell, plenty for an
 # occupancy threshold, and cheap (a 320x180 uint8 image).
@@ -127,25 +128,9 @@ def validate_polygon(points: Sequence[Sequence[float]]) -> list[str]:
     return problems
 
 
-def _edges(polygon: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Edge endpoints (xi, yi, xj, yj) as (1, M) rows, precomputed once per polygon."""
-    xi, yi = polygon[:, 0], polygon[:, 1]
-    xj, yj = np.roll(xi, 1), np.roll(yi, 1)
-    dy = yj - yi
-    return xi[None, :], yi[None, :], xj[None, :], yj[None, :], np.where(dy == 0, 1.0, dy)[None, :]
-
-
-def _ray_cast(points: np.ndarray, edges: tuple[np.ndarray, ...]) -> np.ndarray:
-    xi, yi, xj, yj, dy = edges
-    px, py = points[:, 0:1], points[:, 1:2]
-    crossings = ((yi > py) != (yj > py)) & (px < xi + (py - yi) * (xj - xi) / dy)
-    return (np.count_nonzero(crossings, axis=1) % 2) == 1
-
-
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """Even-odd ray-cast for many points at once: (N, 2) points, (M, 2) polygon -> (N,) bool."""
-    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    return _ray_cast(points, _edges(np.asarray(polygon, dtype=np.float64)))
+    return points_inside(points, polygon_edges(np.asarray(polygon, dtype=np.float64)))
 
 
 class Zone:
@@ -175,8 +160,8 @@ class Zone:
         self.zone_id = zone_id
         self.polygon = _as_points(polygon)
         self.masks = [_as_points(m) for m in masks]
-        self._edges = _edges(self.polygon)
-        self._mask_edges = [_edges(m) for m in self.masks]
+        self._edges = polygon_edges(self.polygon)
+        self._mask_edges = [polygon_edges(m) for m in self.masks]
         self.anchor: AnchorPoint = anchor
         self._raster_cache: dict[tuple[int, int], tuple[np.ndarray, int, float, float]] = {}
 
@@ -193,9 +178,9 @@ class Zone:
     def contains_points(self, points_norm: np.ndarray) -> np.ndarray:
         """Which normalised points are inside the zone and outside every mask."""
         points = np.asarray(points_norm, dtype=np.float64).reshape(-1, 2)
-        inside = _ray_cast(points, self._edges)
+        inside = points_inside(points, self._edges)
         for edges in self._mask_edges:
-            inside &= ~_ray_cast(points, edges)
+            inside &= ~points_inside(points, edges)
         return inside
 
     def contains(self, detections: Detections, frame_size: tuple[int, int]) -> np.ndarray:
@@ -224,12 +209,9 @@ class Zone:
         w, h = key
         scale = min(1.0, COVERAGE_MAX_SIDE / max(w, h))
         gw, gh = max(1, round(w * scale)), max(1, round(h * scale))
-        # Sample every cell at its centre with the same exact test contains() uses; done once per
-        # frame size, so the cost (cells x edges) does not matter.
-        xs = (np.arange(gw, dtype=np.float64) + 0.5) / gw
-        ys = (np.arange(gh, dtype=np.float64) + 0.5) / gh
-        grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
-        raster = self.contains_points(grid).reshape(gh, gw)
+        # Every cell sampled at its centre with the same exact test contains() uses (the shared
+        # rasteriser); done once per frame size, so the cost (cells x edges) does not matter.
+        raster = polygon_mask([self.polygon], (gw, gh), exclude=self.masks)
         entry = (raster, int(np.count_nonzero(raster)), gw / w, gh / h)
         self._raster_cache[key] = entry
         return entry

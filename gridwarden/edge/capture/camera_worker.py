@@ -55,18 +55,18 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 import av
 
 from gridwarden.backoff import Backoff  # re-exported for the camera tests
+from gridwarden.edge.capture.dropping_queue import DroppingQueue
 from gridwarden.edge.capture.sources import SourceError, SourceOptions, StreamReader, redact_url
 from gridwarden.edge.types import Frame
 
 log = logging.getLogger(__name__)
 
 CameraState = Literal["connecting", "online", "offline"]
-T = TypeVar("T")
 
 # How often the supervisor looks at its reader; stalls are detected to within this.
 _TICK_S = 0.1
@@ -133,40 +133,6 @@ class RateMeter:
             self._total = 0.0  # no float drift left over
 
 
-class LatestFrames(Generic[T]):
-    """A bounded FIFO that drops the OLDEST item when full, counting drops.
-
-    A consumer that falls behind then always works on recent frames, and the drop count shows
-    it fell behind, instead of an unbounded queue hiding ever-growing lag.
-    """
-
-    def __init__(self, maxsize: int) -> None:
-        if maxsize < 1:
-            raise ValueError(f"queue_size must be >= 1, got {maxsize}")
-        self._items: deque[T] = deque(maxlen=maxsize)
-        self._cond = threading.Condition()
-        self._closed = False
-        self.dropped = 0
-
-    def put(self, item: T) -> None:
-        with self._cond:
-            if len(self._items) == self._items.maxlen:
-                self.dropped += 1  # deque(maxlen) evicts the oldest on append
-            self._items.append(item)
-            self._cond.notify()
-
-    def get(self, timeout: float | None = None) -> T | None:
-        """The oldest kept item; None on timeout, or at once when closed and empty."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._items or self._closed, timeout)
-            return self._items.popleft() if self._items else None
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-
 @dataclass
 class _Connection:
     """Book-keeping for one reader thread (one connection attempt)."""
@@ -220,7 +186,8 @@ class CameraWorker:
         self._on_stream = on_stream
         self._on_packet = on_packet
         self._keyframes_policy = keyframes_policy  # passed to each reader (decode_budget.py)
-        self._buffer: LatestFrames[tuple[Frame, float | None]] = LatestFrames(queue_size)
+        # Keyed by this camera's id only: the newest ``queue_size`` frames, oldest dropped and counted.
+        self._buffer: DroppingQueue[str, tuple[Frame, float | None]] = DroppingQueue(queue_size)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -288,7 +255,7 @@ class CameraWorker:
                 last_frame_wall_time=self._last_frame_wall_time,
                 reconnects=self._reconnects,
                 last_error=self._last_error,
-                dropped_frames=self._buffer.dropped,
+                dropped_frames=self._buffer.dropped(self.camera_id),
                 finished=self._finished,
                 abandoned_readers=self._abandoned,
                 bitrate_bps=round(8.0 * self._byte_rate.rate(now), 1),
@@ -443,7 +410,7 @@ class CameraWorker:
             self._last_frame_wall_time = frame.wall_time
         self._analysed_rate.tick(now)
         if self._on_frame is None:
-            self._buffer.put((frame, expected))
+            self._buffer.put(self.camera_id, (frame, expected))
             return
         self._note_handoff(expected)
         self._on_frame(frame)

@@ -2,7 +2,7 @@
 
 The pipeline calls :meth:`Outbox.enqueue`; the publisher reads :meth:`Outbox.pending` in ``seq``
 order, publishes, and calls :meth:`Outbox.ack` when the broker's PUBACK arrives. Whatever is not
-acked when the broker goes away, the process is SIGKILLed or the power is cut is replayed from
+acked when the broker goes away, the process is SIGKILLed or the power is cut is sent again from
 here, in ``seq`` order, on the next connection. Duplicates are expected and harmless: the hub is
 idempotent by ``(edge_id, seq)``.
 
@@ -11,7 +11,7 @@ a PUBACK only says the broker took the event, not that a hub has it. Measured wi
 2.0.11: after a broker restart, shared subscriptions (``$share/<group>/...``, which the hub uses)
 are not restored from the persistence file, so events acknowledged between the restart and the
 hub re-subscribing reach nobody. The hub notices the hole (a ``seq`` gap, or
-``EdgeStatus.last_seq`` above what it stored) and asks for a replay; :meth:`Outbox.replay` marks
+``EdgeStatus.last_seq`` above what it stored) and asks for a resend (a ``ReplayRequest`` on the wire); :meth:`Outbox.resend` marks
 the retained rows pending again and the publisher sends them once more. :meth:`Outbox.depth`
 still counts only rows the broker has not acknowledged: it is the "stuck at the edge" metric.
 Files written before this column existed are migrated in place when opened (the column is added;
@@ -35,7 +35,7 @@ pages are in the OS page cache); only ``FULL`` survives losing power. ``NORMAL``
 for boxes on a UPS that need raw throughput. Acks are never fsynced (see :meth:`ack_many`).
 
 Bound and drop policy: at most ``max_rows`` rows (acknowledged or not) are kept. When full, the
-oldest acknowledged row is deleted first (it has reached the broker; only the replay window
+oldest acknowledged row is deleted first (it has reached the broker; only the resend window
 shrinks). With no acknowledged row left, the oldest unacknowledged ``updated``
 event is deleted to make room (an ``updated`` is superseded by any later event of the same
 incident). ``started`` and ``ended`` are never dropped: they open and close cases at the hub. If
@@ -48,7 +48,7 @@ Sequence numbers start at 1, are assigned inside the enqueue transaction and per
 same file, so they survive restarts and are never reused, even after rows are acked or dropped.
 
 One process owns an outbox at a time (an advisory ``flock`` on ``<path>.lock``, released by the
-kernel when the owner dies, even by SIGKILL): two publishers replaying the same rows would double
+kernel when the owner dies, even by SIGKILL): two publishers sending the same rows would double
 the traffic, and the in-memory depth counter assumes a single writer.
 
 Example::
@@ -57,7 +57,7 @@ Example::
     event = box.enqueue(event)          # event.seq is now assigned and on disk
     for ev in box.pending(limit=100):   # oldest first
         ...publish..., then box.ack(ev.seq)
-    box.replay(40, 60)                  # the hub missed 40..60: pending again, sent again
+    box.resend(40, 60)                  # the hub missed 40..60: pending again, sent again
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ log = logging.getLogger(__name__)
 
 SyncMode = Literal["FULL", "NORMAL"]
 
-# Default replay window: how long an acknowledged event stays available to a hub's ReplayRequest.
+# Default resend window: how long an acknowledged event stays available to a hub's ReplayRequest.
 DEFAULT_RETAIN_ACKED_S = 24 * 3600.0
 # Expired acknowledged rows are deleted from ack_many at most this often (one indexed DELETE).
 _PRUNE_INTERVAL_S = 30.0
@@ -110,8 +110,8 @@ CREATE INDEX IF NOT EXISTS outbox_acked_by_time ON outbox (acked_at, seq) WHERE 
 """
 
 
-class Replayed(NamedTuple):
-    """What :meth:`Outbox.replay` found in the span it was asked for."""
+class ResendOutcome(NamedTuple):
+    """What :meth:`Outbox.resend` found in the span it was asked for."""
 
     remarked: int  # acknowledged rows marked pending again (they will be sent again)
     already_pending: int  # rows not yet acknowledged anyway (they are on their way)
@@ -239,7 +239,7 @@ class Outbox:
 
     def _make_room(self, conn: sqlite3.Connection) -> tuple[int, int]:
         """Delete one row inside the caller's transaction: the oldest acknowledged row if any
-        (it reached the broker; only the replay window shrinks), else the oldest unacknowledged
+        (it reached the broker; only the resend window shrinks), else the oldest unacknowledged
         ``updated``. Return (rows deleted, unacknowledged rows deleted)."""
         row = conn.execute(
             "SELECT seq FROM outbox WHERE acked_at IS NOT NULL ORDER BY acked_at, seq LIMIT 1"
@@ -272,13 +272,13 @@ class Outbox:
 
     def ack(self, seq: int) -> None:
         """Mark the event with ``seq`` acknowledged (its PUBACK arrived); it stays retained for
-        replay. Unknown or already acknowledged seqs are ignored: duplicates of one event are
+        resend. Unknown or already acknowledged seqs are ignored: duplicates of one event are
         acked more than once after a reconnect."""
         self.ack_many((seq,))
 
     def ack_many(self, seqs: Iterable[int]) -> None:
         """Mark several events acknowledged in one transaction (and, at most every
-        ``_PRUNE_INTERVAL_S``, delete acknowledged rows older than the replay window).
+        ``_PRUNE_INTERVAL_S``, delete acknowledged rows older than the resend window).
 
         Acks are committed without an fsync even under ``synchronous=FULL``: an ack lost to a
         power cut only brings the row back, and the event is delivered once more -- a duplicate
@@ -317,7 +317,7 @@ class Outbox:
             self._warn_if_over_bound()
 
     def prune_expired(self, now: float | None = None) -> int:
-        """Delete acknowledged rows older than the replay window; return how many. Called on
+        """Delete acknowledged rows older than the resend window; return how many. Called on
         open and from :meth:`ack_many`; public so an idle edge's owner can call it too."""
         with self._lock:
             conn = self._connection()
@@ -339,13 +339,13 @@ class Outbox:
         )
         return conn.total_changes - before
 
-    def replay(self, from_seq: int, to_seq: int) -> Replayed:
+    def resend(self, from_seq: int, to_seq: int) -> ResendOutcome:
         """Mark the retained, acknowledged events ``from_seq..to_seq`` (inclusive) pending again,
         so the sender publishes them once more in seq order (a hub asked: it never got them).
 
         Raises ``ValueError`` for a span that is not ``1 <= from_seq <= to_seq``."""
         if not (isinstance(from_seq, int) and isinstance(to_seq, int)) or not 1 <= from_seq <= to_seq:
-            raise ValueError(f"replay span must satisfy 1 <= from_seq <= to_seq, got {from_seq}..{to_seq}")
+            raise ValueError(f"resend span must satisfy 1 <= from_seq <= to_seq, got {from_seq}..{to_seq}")
         with self._lock:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
@@ -364,7 +364,7 @@ class Outbox:
                 conn.execute("ROLLBACK")
                 raise
             self._depth += remarked
-            return Replayed(remarked, stored - remarked, to_seq - from_seq + 1 - stored)
+            return ResendOutcome(remarked, stored - remarked, to_seq - from_seq + 1 - stored)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -396,7 +396,7 @@ class Outbox:
             return self._depth
 
     def stored_rows(self) -> int:
-        """Rows in the file: pending plus acknowledged ones kept for replay (bounded by ``max_rows``
+        """Rows in the file: pending plus acknowledged ones kept for resending (bounded by ``max_rows``
         unless only ``started``/``ended`` rows are pending)."""
         with self._lock:
             return self._rows

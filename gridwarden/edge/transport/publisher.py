@@ -17,11 +17,12 @@ Delivery model: *at least once, in seq order, from disk*.
 * A PUBACK with a failure reason code (e.g. not authorised) does not delete the row: it is
   logged and retried on the next connection rather than lost.
 
-Replay on request: the broker's PUBACK does not prove a hub has the event (Mosquitto 2.0.11 drops
+Resend on request: the broker's PUBACK does not prove a hub has the event (Mosquitto 2.0.11 drops
 shared subscriptions on restart, so events acknowledged before the hubs re-subscribe reach
 nobody). The outbox therefore keeps acknowledged rows for a while, and the publisher subscribes
 (QoS 1) to its own ``.../replay`` topic. A valid :class:`~gridwarden.contract.ReplayRequest` for
-this edge re-marks that span pending (:meth:`Outbox.replay`); the sender rewinds its cursor and
+this edge (a *resend request*; the wire and topic keep the older word) re-marks that span
+pending (:meth:`Outbox.resend`); the sender rewinds its cursor and
 sends those rows again, in seq order, skipping any still in flight. Anything else on that topic
 (bad JSON, wrong schema, another edge's id, an inverted span) is logged and ignored. The request
 is handled on the sender thread, never in paho's callback (see the locking note above).
@@ -70,8 +71,8 @@ log = logging.getLogger(__name__)
 _IDLE_WAIT_S = 0.5
 # Default period of the retained online status (with last_seq) while connected.
 DEFAULT_STATUS_INTERVAL_S = 10.0
-# Replay requests waiting for the sender; more than this in one idle period are refused (logged).
-_MAX_QUEUED_REPLAYS = 1000
+# Resend requests waiting for the sender; more than this in one idle period are refused (logged).
+_MAX_QUEUED_RESEND_REQUESTS = 1000
 
 
 class _DropNotConnectedNoise(logging.Filter):
@@ -116,9 +117,9 @@ class IncidentPublisher:
         self.inflight = inflight
         self.status_interval_s = status_interval_s
         self.topics = Topics(site, edge_id)
-        # Replay requests arrive on this connection (its persistent session keeps them while away).
+        # Resend requests arrive on this connection (its persistent session keeps them while away).
         self._commands = HubCommands(site, edge_id)
-        self._commands.on("replay", ReplayRequest, self._queue_replay)
+        self._commands.on("replay", ReplayRequest, self._queue_resend_request)
         self._status_fields: dict[str, Any] = {
             "version": version,
             "model": model,
@@ -128,7 +129,7 @@ class IncidentPublisher:
         # Shared between paho's network thread and the sender: plain flags, a deque, an event.
         self._wake = threading.Event()
         self._acked_mids: collections.deque[int] = collections.deque()
-        self._replay_requests: collections.deque[ReplayRequest] = collections.deque()
+        self._resend_requests: collections.deque[ReplayRequest] = collections.deque()
         self._connected = threading.Event()
         self._session_started = False  # set by on_connect, consumed by the sender
         self._stopping = False
@@ -139,7 +140,7 @@ class IncidentPublisher:
         self._inflight_seqs: set[int] = set()
         self._cursor: int | None = None
         self._next_status_at = 0.0
-        self.replays_served = 0  # replay requests applied (a metric)
+        self.resends_served = 0  # resend requests applied (a metric)
 
         self._camera_lock = threading.Lock()
         self._camera_latest: dict[str, str] = {}
@@ -207,7 +208,7 @@ class IncidentPublisher:
         was_connected = self._connected.is_set()
         self._connected.clear()
         if was_connected and not self._stopping:
-            log.warning("disconnected from broker: %s; will reconnect and replay the outbox", reason)
+            log.warning("disconnected from broker: %s; will reconnect and resend the outbox", reason)
 
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, props: Any
@@ -219,20 +220,20 @@ class IncidentPublisher:
         self._wake.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        """Only the replay topic is subscribed. Validate (cheap, no locks) and queue."""
+        """Only the ``.../replay`` (resend request) topic is subscribed. Validate (cheap, no locks) and queue."""
         self._commands.dispatch(message.topic, bytes(message.payload))
 
-    def _queue_replay(self, request: ReplayRequest) -> None:
+    def _queue_resend_request(self, request: ReplayRequest) -> None:
         """A valid request for this edge (checked by the dispatcher), for the sender thread."""
         if request.from_seq > request.to_seq:
             log.warning(
-                "ignoring a replay request with an inverted span %d..%d", request.from_seq, request.to_seq
+                "ignoring a resend request with an inverted span %d..%d", request.from_seq, request.to_seq
             )
             return
-        if len(self._replay_requests) >= _MAX_QUEUED_REPLAYS:
-            log.warning("replay request %d..%d ignored: too many queued", request.from_seq, request.to_seq)
+        if len(self._resend_requests) >= _MAX_QUEUED_RESEND_REQUESTS:
+            log.warning("resend request %d..%d ignored: too many queued", request.from_seq, request.to_seq)
             return
-        self._replay_requests.append(request)
+        self._resend_requests.append(request)
         self._wake.set()
 
     # -- public API --------------------------------------------------------------------------
@@ -360,20 +361,20 @@ class IncidentPublisher:
         if seqs:
             self.outbox.ack_many(seqs)
 
-    def _apply_replay_requests(self) -> None:
+    def _apply_resend_requests(self) -> None:
         """Re-mark requested spans pending and rewind the cursor so they are sent again."""
-        while self._replay_requests:
-            request = self._replay_requests.popleft()
-            outcome = self.outbox.replay(request.from_seq, request.to_seq)
-            self.replays_served += 1
+        while self._resend_requests:
+            request = self._resend_requests.popleft()
+            outcome = self.outbox.resend(request.from_seq, request.to_seq)
+            self.resends_served += 1
             log.info(
-                "replay %d..%d requested by %s: %d to resend, %d already pending, %d no longer stored",
+                "resend %d..%d requested by %s: %d to resend, %d already pending, %d no longer stored",
                 request.from_seq, request.to_seq, request.requested_by or "?",
                 outcome.remarked, outcome.already_pending, outcome.unavailable,
             )  # fmt: skip
             if outcome.unavailable:
                 log.warning(
-                    "replay %d..%d: %d event(s) are no longer in the outbox (replay window or bound)",
+                    "resend %d..%d: %d event(s) are no longer in the outbox (resend window or bound)",
                     request.from_seq, request.to_seq, outcome.unavailable,
                 )  # fmt: skip
             if self._cursor is not None and self._cursor >= request.from_seq:
@@ -381,7 +382,7 @@ class IncidentPublisher:
 
     def _send_once(self) -> None:
         self._flush_acks()
-        self._apply_replay_requests()
+        self._apply_resend_requests()
         if not self._connected.is_set():
             return
         if self._session_started:
@@ -394,7 +395,7 @@ class IncidentPublisher:
         if room <= 0:
             return
         # Every PUBACK and every enqueue sets _wake, so a full window or a new row brings us back.
-        # After a replay rewound the cursor, rows still in flight are skipped, not sent twice.
+        # After a resend request rewound the cursor, rows still in flight are skipped, not sent twice.
         while room > 0:
             rows = self.outbox.pending_raw(room + len(self._inflight_seqs), after_seq=self._cursor)
             if not rows:
@@ -405,7 +406,7 @@ class IncidentPublisher:
                     continue
                 info = self._client.publish(self.topics.incidents, payload, qos=1)
                 if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                    # Lost the connection mid-batch: the next connect replays from the outbox.
+                    # Lost the connection mid-batch: the next connect resends from the outbox.
                     return
                 self._mid_to_seq[info.mid] = seq
                 self._inflight_seqs.add(seq)
@@ -414,7 +415,7 @@ class IncidentPublisher:
                     return
 
     def _begin_session(self) -> None:
-        """A fresh connection: forget old mids, replay the outbox from its oldest row,
+        """A fresh connection: forget old mids, resend the outbox from its oldest row,
         announce the edge online and re-send every camera's latest status."""
         self._mid_to_seq.clear()
         self._inflight_seqs.clear()

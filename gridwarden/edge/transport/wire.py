@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from gridwarden.contract import IncidentEvent, IncidentObject, NormalisedBox
+from gridwarden.contract import MAX_OBJECTS_PER_EVENT, IncidentEvent, IncidentObject, NormalisedBox
 from gridwarden.edge.analytics.rules.base import IncidentUpdate
 
 
@@ -25,7 +25,9 @@ def to_wire(
     seq: int = 0,
     config_version: str | None = None,
 ) -> IncidentEvent:
-    """Build the wire message for one incident update."""
+    """Build the wire message for one incident update (at most ``MAX_OBJECTS_PER_EVENT`` objects,
+    the most confident, so a crowded zone never produces an event the hub must refuse)."""
+    kept = sorted(update.objects, key=lambda o: -float(o.confidence))[:MAX_OBJECTS_PER_EVENT]
     objects = [
         IncidentObject(
             track_id=int(o.track_id),
@@ -35,7 +37,7 @@ def to_wire(
                 x1=_clip01(o.box[0]), y1=_clip01(o.box[1]), x2=_clip01(o.box[2]), y2=_clip01(o.box[3])
             ),
         )
-        for o in update.objects
+        for o in kept
     ]
     return IncidentEvent(
         event=update.event,
@@ -49,8 +51,8 @@ def to_wire(
         classes=list(update.classes),
         objects=objects,
         confidence=_clip01(update.confidence),
-        media_time=round(float(update.media_time), 3),
-        started_media_time=round(float(update.started_media_time), 3),
+        media_time=round(max(0.0, float(update.media_time)), 3),
+        started_media_time=round(max(0.0, float(update.started_media_time)), 3),
         dwell_s=round(max(0.0, float(update.dwell_s)), 3),
         coverage=None if update.coverage is None else _clip01(update.coverage),
         wall_time=datetime.fromtimestamp(wall_time, UTC),

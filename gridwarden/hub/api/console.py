@@ -4,7 +4,9 @@ Routes (all JSON unless said otherwise):
 
 * ``GET /console/`` — the single-page console (plain HTML/CSS/JS from ``gridwarden/hub/web``).
 * ``POST /api/v1/console/login`` — user name + password -> a session token (``gws_...``) that the
-  console sends as ``Authorization: Bearer`` to the ordinary API.
+  console sends as ``Authorization: Bearer`` to the ordinary API. Throttled per account and per
+  client address (:mod:`gridwarden.hub.login_throttle`: 429 with ``Retry-After``) and audited.
+* ``POST /api/v1/console/logout`` — ends the caller's session on the server (every hub process).
 * ``GET|PUT /api/v1/console/me`` — who is logged in, and their interface language (persisted).
 * ``GET /api/v1/console/facets`` — the cameras, zones and rules that occur in cases (filter menus).
 * ``POST /api/v1/console/evidence-urls`` and ``POST /api/v1/console/stream-url`` — short-lived
@@ -27,6 +29,7 @@ Wiring: :func:`gridwarden.hub.app.create_app` includes :data:`router` (and
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -35,7 +38,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
@@ -54,6 +57,7 @@ from gridwarden.hub.auth import (
     UserError,
 )
 from gridwarden.hub.db.models import Case
+from gridwarden.hub.login_throttle import LOGIN_FAILED, LOGIN_OK, LOGOUT, LoginThrottle
 from gridwarden.hub.playable import playable_clips_for
 from gridwarden.hub.schemas import CameraView, CaseView, EdgeView
 
@@ -265,11 +269,27 @@ router = APIRouter(tags=["console"])
         403: {"description": "Role may not review"},
     },
 )
-def login(body: LoginRequest, services: Services) -> LoginResponse:
+def login(body: LoginRequest, request: Request, services: Services) -> LoginResponse:
+    throttle = LoginThrottle(services.db)
+    client = request.client.host if request.client else None
+    verdict = throttle.check(body.username, client)
+    if not verdict.allowed:
+        retry_after = max(1, math.ceil(verdict.retry_after_s))
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail={
+                "error": "too_many_attempts",
+                "message": f"too many failed log-ins; try again in {retry_after} s",
+                "retry_after": retry_after,
+            },
+            headers={"Retry-After": str(retry_after)},
+        )
     try:
         principal, token = services.users.authenticate_password(body.username, body.password)
     except InvalidCredentials as exc:
+        throttle.record(LOGIN_FAILED, body.username, client)
         raise error(status.HTTP_401_UNAUTHORIZED, "invalid_credentials", str(exc)) from exc
+    throttle.record(LOGIN_OK, body.username, client)
     if not principal.can(Permission.READ_CASES):
         raise error(
             status.HTTP_403_FORBIDDEN,
@@ -278,6 +298,21 @@ def login(body: LoginRequest, services: Services) -> LoginResponse:
         )
     me = _me(services, principal)
     return LoginResponse(**me.model_dump(), token=token, expires_in=SESSION_TTL_S)
+
+
+@router.post(
+    "/api/v1/console/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Sign out: the session token stops working on the server",
+)
+def logout(
+    request: Request, services: Services, principal: CurrentUser, credentials: BearerCredentials
+) -> Response:
+    token = credentials.credentials if credentials is not None else ""
+    if services.users.end_session(token):
+        client = request.client.host if request.client else None
+        LoginThrottle(services.db).record(LOGOUT, principal.username, client)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/api/v1/console/me", response_model=Me, summary="The logged-in user and preferences")

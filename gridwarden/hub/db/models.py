@@ -28,6 +28,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -111,7 +112,7 @@ class Incident(Base):
     last_event_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seq: Mapped[int] = mapped_column(BigInteger)
     event_count: Mapped[int] = mapped_column(Integer, default=1)
-    config_version: Mapped[str | None] = mapped_column(Text)  # unbounded on the wire
+    config_version: Mapped[str | None] = mapped_column(Text)  # at most 1000 characters on the wire
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -246,7 +247,7 @@ class EdgeSequence(Base):
     edge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     highest_contiguous_seq: Mapped[int] = mapped_column(BigInteger)
     highest_seen_seq: Mapped[int] = mapped_column(BigInteger)
-    missing: Mapped[list[int]] = mapped_column(JSONType)
+    missing: Mapped[list[Any]] = mapped_column(JSONType)  # spans [[first, last], ...] (seq_gaps)
     gaps_seen: Mapped[int] = mapped_column(Integer, default=0)
     missing_total: Mapped[int] = mapped_column(BigInteger, default=0)
     late_filled: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -319,6 +320,52 @@ class EdgeConfigVersion(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # When the broker acknowledged the retained message (None: stored but not yet delivered).
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RevokedSession(Base):
+    """A console session ended by sign-out before its expiry (the session token's ``sid``); kept
+    until the token would have expired anyway, then deleted."""
+
+    __tablename__ = "revoked_sessions"
+
+    sid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class AuthEvent(Base):
+    """Append-only audit of console sign-ins: failures, throttled attempts, successes, sign-outs."""
+
+    __tablename__ = "auth_events"
+    # The throttle counts recent failures per account and per client address.
+    __table_args__ = (
+        Index("ix_auth_events_username_at", "username", "at"),
+        Index("ix_auth_events_client_at", "client", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    event: Mapped[str] = mapped_column(String(32))
+    username: Mapped[str | None] = mapped_column(String(128))
+    client: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class DeadLetter(Base):
+    """An MQTT message the hub could not store: kept with the reason, acknowledged, and shown to
+    admins, so one poisonous message never stops ingestion and is never silently lost."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    topic: Mapped[str] = mapped_column(String(512))
+    edge_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text)
+    # The payload as received, cut at DEAD_LETTER_PAYLOAD_BYTES.
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    payload_size: Mapped[int] = mapped_column(Integer)
 
 
 class QrPoint(Base):

@@ -14,12 +14,13 @@ messages or ``batch_wait_s`` after the first, whichever comes first) amortises i
 told (MQTT 5 Receive Maximum) to keep up to two batches in flight unacknowledged, so the next
 batch fills while this one commits.
 
-Replay: a broker can acknowledge an edge's event and still lose it before any hub has it
+Resend requests: a broker can acknowledge an edge's event and still lose it before any hub has it
 (Mosquitto 2.0.11 does not restore shared subscriptions after a restart). After each commit the
-consumer tells a :class:`~gridwarden.hub.replay.ReplayRequester` about gaps and edge statuses; it
+consumer tells a :class:`~gridwarden.hub.resend_requests.ResendRequester` about gaps and edge statuses; it
 compares what the DATABASE holds with ``EdgeStatus.last_seq`` and the per-edge holes and asks the
 edge (``.../replay``, QoS 1) to send the missing spans again, rate-limited. See
-:mod:`gridwarden.hub.replay`; ``stats()`` counts ``replay_requests`` and ``replay_seqs_requested``.
+:mod:`gridwarden.hub.resend_requests`; ``stats()`` counts ``resend_requests`` and ``resend_seqs_requested`` (exported under the
+older Prometheus names ``gridwarden_hub_replay_*``, kept for dashboards).
 
 Malformed messages (oversized, not JSON, wrong schema, wrong topic, edge/site/camera in the
 payload different from the topic) are rejected: logged with the reason, counted by reason in
@@ -43,7 +44,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,7 @@ from gridwarden.contract import (
     Topics,
     utcnow,
 )
+from gridwarden.hub import dead_letters, security_counters, seq_gaps
 from gridwarden.hub.cases import (
     DEFAULT_MERGE_IOU,
     DEFAULT_MERGE_WINDOW_S,
@@ -67,7 +69,7 @@ from gridwarden.hub.db.engine import Database
 from gridwarden.hub.ingest.results import IngestResult, Outcome, RejectReason
 from gridwarden.hub.ingest.storage import count_rejection, ingest_batch
 from gridwarden.hub.ingest.validation import Rejection
-from gridwarden.hub.replay import ReplayRequester, ReplaySettings, StatusNote
+from gridwarden.hub.resend_requests import ResendRequester, ResendSettings, StatusNote
 from gridwarden.mqtt import MqttSettings, make_client
 
 log = logging.getLogger(__name__)
@@ -105,7 +107,7 @@ class IngestStats:
                     self._rejected[str(r.reason)] += 1
                 if r.gap:
                     self._gaps += 1
-                    self._missing += len(r.gap)
+                    self._missing += seq_gaps.count(r.gap)
 
     def note(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -128,8 +130,8 @@ class IngestStats:
                 "commit_ms_total": c["commit_ms_total"],
                 "db_errors": c["db_errors"],
                 "connects": c["connects"],
-                "replay_requests": c["replay_requests"],
-                "replay_seqs_requested": c["replay_seqs_requested"],
+                "resend_requests": c["resend_requests"],
+                "resend_seqs_requested": c["resend_seqs_requested"],
             }
 
 
@@ -159,9 +161,12 @@ class HubIngestor:
         merge_iou: float = DEFAULT_MERGE_IOU,
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
         keepalive_s: int = 30,
-        replay: ReplaySettings | None = None,
-        request_replays: bool = True,
+        resend: ResendSettings | None = None,
+        request_resends: bool = True,
+        on_fatal: Callable[[BaseException], None] | None = None,
     ) -> None:
+        """``on_fatal``: called (in the writer thread) if that thread dies; ``hub serve`` then
+        exits non-zero so systemd restarts it, and ``/healthz`` answers 503 meanwhile."""
         if batch_max < 1 or batch_wait_s <= 0:
             raise ValueError("batch_max must be >= 1 and batch_wait_s > 0")
         self.db = db
@@ -182,6 +187,8 @@ class HubIngestor:
         self._stopping = threading.Event()
         self._ready = threading.Event()
         self._worker: threading.Thread | None = None
+        self._fatal: BaseException | None = None
+        self.on_fatal = on_fatal
         broker = MqttSettings(
             host=mqtt_host,
             port=mqtt_port,
@@ -197,28 +204,28 @@ class HubIngestor:
         self._client.on_subscribe = self._on_subscribe
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
-        self._replayer = (
-            ReplayRequester(
+        self._resend_requester = (
+            ResendRequester(
                 db,
-                self._publish_replay,
+                self._publish_resend_request,
                 requested_by=self.client_id,
-                settings=replay,
-                on_request=self._count_replay,
+                settings=resend,
+                on_request=self._count_resend_request,
             )
-            if request_replays
+            if request_resends
             else None
         )
 
-    def _publish_replay(self, topic: str, payload: bytes) -> bool:
-        """Hand a replay request to paho (QoS 1, not retained); refused while disconnected so a
+    def _publish_resend_request(self, topic: str, payload: bytes) -> bool:
+        """Hand a resend request (``ReplayRequest`` on the wire) to paho (QoS 1, not retained); refused while disconnected so a
         request is not queued behind an outage (the requester asks again later)."""
         if not self._ready.is_set():
             return False
         return self._client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_SUCCESS
 
-    def _count_replay(self, request: ReplayRequest) -> None:
-        self._stats.note("replay_requests")
-        self._stats.note("replay_seqs_requested", request.to_seq - request.from_seq + 1)
+    def _count_resend_request(self, request: ReplayRequest) -> None:
+        self._stats.note("resend_requests")
+        self._stats.note("resend_seqs_requested", request.to_seq - request.from_seq + 1)
 
     # ---- MQTT callbacks (network thread)
 
@@ -272,8 +279,8 @@ class HubIngestor:
         )
         self._worker = threading.Thread(target=self._run, name=f"{self.client_id}-writer", daemon=True)
         self._worker.start()
-        if self._replayer is not None:
-            self._replayer.start()
+        if self._resend_requester is not None:
+            self._resend_requester.start()
         self._client.loop_start()
 
     def wait_ready(self, timeout: float | None = None) -> bool:
@@ -283,8 +290,8 @@ class HubIngestor:
     def stop(self, timeout: float = 10.0) -> None:
         """Store and acknowledge what has arrived, then disconnect (the session stays on the broker)."""
         self._stopping.set()
-        if self._replayer is not None:
-            self._replayer.stop()
+        if self._resend_requester is not None:
+            self._resend_requester.stop()
         if self._worker is not None:
             self._worker.join(timeout)
         self._client.disconnect()
@@ -321,7 +328,29 @@ class HubIngestor:
                 break
         return batch
 
+    @property
+    def failed(self) -> BaseException | None:
+        """Why the writer thread died, or None while it runs (or before start / after stop)."""
+        return self._fatal
+
+    def health_problem(self) -> str | None:
+        """For ``/healthz``: None when the writer thread is working, else what is wrong."""
+        if self._fatal is not None:
+            return f"ingest writer died: {self._fatal.__class__.__name__}: {self._fatal}"
+        if self._worker is not None and not self._worker.is_alive() and not self._stopping.is_set():
+            return "ingest writer is not running"
+        return None
+
     def _run(self) -> None:
+        try:
+            self._run_loop()
+        except BaseException as exc:  # the thread must not die silently: tell the process
+            self._fatal = exc
+            log.critical("hub %s: the ingest writer died", self.client_id, exc_info=True)
+            if self.on_fatal is not None:
+                self.on_fatal(exc)
+
+    def _run_loop(self) -> None:
         while not self._stopping.is_set():
             batch = self._collect()
             if batch:
@@ -357,26 +386,31 @@ class HubIngestor:
                         "hub %s: leaving %d unstored messages to the broker", self.client_id, len(batch)
                     )
                     return
-            except DBAPIError as exc:
-                # The database refused the data (or a race with another hub broke a unique key).
-                # Retry a little, then find the message at fault by storing one at a time.
+            except Exception as exc:
+                # The database refused the data (or a race with another hub broke a unique key),
+                # or a message made the code itself fail (a number out of range, a bug): never let
+                # it stop the stream. A database refusal is retried a little; then the message at
+                # fault is found by storing one at a time, and it alone becomes a dead letter.
                 self._note_db_error(exc, len(batch), attempt)
-                if attempt >= 3:
+                if attempt >= 3 or not isinstance(exc, DBAPIError):
                     if len(batch) > 1:
                         for item in batch:
                             self._store_and_ack([item])
                     else:
-                        self._quarantine(batch[0], exc)
+                        self._dead_letter(batch[0], exc)
                     return
             else:
                 self._stats.add(results, commit_s=time.monotonic() - started)
                 self._ack(batch)
-                self._tell_replayer(results)
+                for r in results:
+                    if r.outcome is Outcome.REJECTED:
+                        security_counters.count("gridwarden_hub_dead_letters_total", reason=str(r.reason))
+                self._tell_resend_requester(results)
                 return
             time.sleep(retry.delay(attempt))
 
-    def _tell_replayer(self, results: Sequence[IngestResult]) -> None:
-        if self._replayer is None:
+    def _tell_resend_requester(self, results: Sequence[IngestResult]) -> None:
+        if self._resend_requester is None:
             return
         notes = [
             StatusNote(r.edge_id, r.topic, gap=bool(r.gap), online=r.edge_online, last_seq=r.edge_last_seq)
@@ -384,7 +418,7 @@ class HubIngestor:
             if r.edge_id is not None and (r.gap or r.edge_online is not None)
         ]
         if notes:
-            self._replayer.observe(notes)
+            self._resend_requester.observe(notes)
 
     def _note_db_error(self, exc: Exception, size: int, attempt: int) -> None:
         self._stats.note("db_errors")
@@ -394,23 +428,34 @@ class HubIngestor:
             self.client_id, size, attempt, exc.__class__.__name__, first_line,
         )  # fmt: skip
 
-    def _quarantine(self, item: _Inbound, exc: Exception) -> None:
-        """A message the database keeps refusing: count it as rejected and acknowledge it, so one
-        bad message cannot stop the stream (its text is in the log and the counter's detail)."""
+    def _dead_letter(self, item: _Inbound, exc: Exception) -> None:
+        """A message that cannot be stored on its own: keep it as a dead letter with the reason,
+        then acknowledge it, so one bad message cannot stop the stream. If even the dead letter
+        cannot be written (the database is gone), the message is NOT acknowledged: the broker
+        keeps it and delivers it again."""
         rejection = Rejection(RejectReason.STORAGE_ERROR, f"{exc.__class__.__name__}: {str(exc)[:400]}")
         log.error(
-            "hub %s: rejected message on %r that the database refuses: %s",
+            "hub %s: dead letter on %r, it cannot be stored: %s",
             self.client_id,
-            item.topic,
+            item.topic[:200],
             rejection.detail,
         )
-        try:
-            with self.db.write_session() as session, session.begin():
-                count_rejection(session, item.topic, rejection, utcnow())
-        except DBAPIError:
-            log.exception("hub %s: could not count the rejected message", self.client_id)
+        for attempt in range(3):
+            try:
+                with self.db.write_session() as session, session.begin():
+                    count_rejection(session, item.topic, rejection, utcnow(), item.payload)
+                    dead_letters.prune(session)
+                break
+            except Exception:
+                log.exception(
+                    "hub %s: could not write the dead letter (attempt %d)", self.client_id, attempt + 1
+                )
+                time.sleep(0.2 * (attempt + 1))
+        else:
+            return
         result = IngestResult(Outcome.REJECTED, item.topic, reason=rejection.reason, detail=rejection.detail)
         self._stats.add([result], commit_s=0.0)
+        security_counters.count("gridwarden_hub_dead_letters_total", reason=str(rejection.reason))
         self._ack([item])
 
     def _ack(self, batch: list[_Inbound]) -> None:

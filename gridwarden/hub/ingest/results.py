@@ -36,7 +36,7 @@ class IngestResult:
     incident_id: str | None = None
     case_id: int | None = None
     case_how: str | None = None  # opened | merged, when this message brought a new incident
-    gap: tuple[int, ...] = ()  # sequence numbers this message revealed as missing
+    gap: tuple[tuple[int, int], ...] = ()  # spans [first, last] this message revealed as missing
     late: bool = False  # this message filled an earlier gap
     edge_online: bool | None = None  # for an edge status: its online flag
     edge_last_seq: int | None = None  # for an edge status: the highest seq the edge has assigned

@@ -23,6 +23,7 @@ from gridwarden.contract import (
     IncidentEvent,
     utcnow,
 )
+from gridwarden.hub import dead_letters, seq_gaps
 from gridwarden.hub.cases import (
     DEFAULT_MERGE_IOU,
     DEFAULT_MERGE_WINDOW_S,
@@ -45,16 +46,18 @@ from gridwarden.hub.ingest.validation import Rejection, validate_message
 
 log = logging.getLogger(__name__)
 
-# Sequence holes remembered per edge; older holes beyond this are given up on (still counted).
-MAX_TRACKED_MISSING = 10_000
-
 
 def _insert(session: Session, model: type[Any]) -> Any:
     """The dialect's INSERT, which has ``on_conflict_do_*`` on both SQLite and PostgreSQL."""
     return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(model)
 
 
-def count_rejection(session: Session, topic: str, rejection: Rejection, now: datetime) -> None:
+def count_rejection(
+    session: Session, topic: str, rejection: Rejection, now: datetime, payload: bytes | None = None
+) -> None:
+    """Count the rejection by reason and, when the payload is given, keep it as a dead letter."""
+    if payload is not None:
+        dead_letters.record(session, topic, payload, str(rejection.reason), rejection.detail, now)
     stmt = _insert(session, RejectedMessage).values(
         reason=str(rejection.reason),
         count=1,
@@ -95,32 +98,33 @@ def _apply_status(session: Session, message: EdgeStatus | CameraStatus, now: dat
     session.execute(stmt)
 
 
-def _advance_sequence(row: EdgeSequence, seq: int) -> tuple[tuple[int, ...], bool]:
-    """Record ``seq`` (not a duplicate) for an edge; return (newly missing seqs, filled a gap).
+def _advance_sequence(row: EdgeSequence, seq: int) -> tuple[tuple[tuple[int, int], ...], bool]:
+    """Record ``seq`` (not a duplicate) for an edge; return (newly missing spans, filled a gap).
 
-    The first seq ever seen from an edge is the baseline: a hub installed after an edge has been
-    running does not report the edge's whole history as missing.
+    Costs O(number of holes), never O(size of a jump) (:mod:`gridwarden.hub.seq_gaps`). The first
+    seq ever seen from an edge is the baseline: a hub installed after an edge has been running
+    does not report the edge's whole history as missing.
     """
-    gap: tuple[int, ...] = ()
+    gap: tuple[tuple[int, int], ...] = ()
     late = False
     if row.highest_seen_seq < 0:
         row.highest_seen_seq = row.highest_contiguous_seq = seq
         return gap, late
-    missing = row.missing
+    spans = seq_gaps.normalise(row.missing)
     if seq > row.highest_seen_seq:
-        gap = tuple(range(row.highest_seen_seq + 1, seq))
-        row.highest_seen_seq = seq
-        if gap:
+        if seq > row.highest_seen_seq + 1:
+            gap = ((row.highest_seen_seq + 1, seq - 1),)
             row.gaps_seen += 1
-            row.missing_total += len(gap)
-            missing = sorted(set(missing).union(gap))[-MAX_TRACKED_MISSING:]
-    elif seq in missing:
-        missing = [s for s in missing if s != seq]
-        row.late_filled += 1
-        late = True
-    if missing != row.missing:
-        row.missing = missing
-    contiguous = missing[0] - 1 if missing else row.highest_seen_seq
+            row.missing_total += seq - 1 - row.highest_seen_seq
+            spans = seq_gaps.add(spans, row.highest_seen_seq + 1, seq - 1)
+        row.highest_seen_seq = seq
+    else:
+        spans, late = seq_gaps.remove(spans, seq)
+        if late:
+            row.late_filled += 1
+    if spans != row.missing:
+        row.missing = spans
+    contiguous = spans[0][0] - 1 if spans else row.highest_seen_seq
     if contiguous != row.highest_contiguous_seq:
         row.highest_contiguous_seq = contiguous
     return gap, late
@@ -294,7 +298,7 @@ def ingest_batch(
             case = None
             if isinstance(item, Rejection):
                 log.warning("rejected message on %r: %s (%s)", topic[:200], item.reason, item.detail)
-                count_rejection(session, topic, item, now)
+                count_rejection(session, topic, item, now, payload)
                 result = IngestResult(Outcome.REJECTED, topic, reason=item.reason, detail=item.detail)
             elif item is None:
                 result = IngestResult(Outcome.IGNORED, topic)
@@ -314,6 +318,8 @@ def ingest_batch(
                 result, case = _apply_event(session, ctx, matcher, topic, item, payload, now, received_by)
             results.append(result)
             cases.append(case)
+    if any(r.outcome is Outcome.REJECTED for r in results):
+        dead_letters.prune(session)
     # One flush for the whole batch (the ORM groups the INSERTs); it also gives new cases their ids.
     session.flush()
     _insert_events(session, ctx.new_events)
@@ -346,7 +352,7 @@ def _apply_event(
             f"not {event.edge_id}/{event.camera}",
         )
         log.warning("rejected message on %r: %s (%s)", topic[:200], rejection.reason, rejection.detail)
-        count_rejection(session, topic, rejection, now)
+        count_rejection(session, topic, rejection, now, raw)
         return replace(base, outcome=Outcome.REJECTED, reason=rejection.reason, detail=rejection.detail), None
     ctx.existing.add(key)
     ctx.new_events.append(
@@ -365,7 +371,14 @@ def _apply_event(
     seq_row.updated_at = now
     if gap:
         # INFO, not WARNING: with several hub processes a hole is often filled a moment later.
-        log.info("edge %s: sequence gap, missing %d message(s) %s", event.edge_id, len(gap), _span(gap))
+        first, last = gap[0]
+        log.info(
+            "edge %s: sequence gap, missing %d message(s) %d..%d",
+            event.edge_id,
+            last - first + 1,
+            first,
+            last,
+        )
     case_how = None
     case: Case | None = None
     if incident is None:
@@ -405,10 +418,6 @@ def _insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
                 copy.write_row(tuple(row[name] for name in _EVENT_COLUMNS))
     else:
         session.execute(insert(_received_events_text), rows)
-
-
-def _span(seqs: Sequence[int]) -> str:
-    return f"{seqs[0]}..{seqs[-1]}" if len(seqs) > 1 else str(seqs[0])
 
 
 def ingest_payload(

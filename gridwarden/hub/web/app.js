@@ -236,11 +236,19 @@
       await start(me);
     } catch (err) {
       const key = err.status === 401 ? "login.failed" : err.status === 403 ? "login.forbidden" : null;
-      $("login-error").textContent = key ? t(key) : t("error.network", { message: err.message });
+      if (err.status === 429) {
+        $("login-error").textContent = t("login.throttled", { seconds: (err.detail && err.detail.retry_after) || 1 });
+      } else {
+        $("login-error").textContent = key ? t(key) : t("error.network", { message: err.message });
+      }
     }
   }
 
   function logout(message) {
+    // End the session on the server too (best effort: an expired one is already over).
+    if (state.token && !message) {
+      fetch(API + "/console/logout", { method: "POST", headers: { Authorization: `Bearer ${state.token}` } }).catch(() => {});
+    }
     state.token = null;
     state.me = null;
     sessionStorage.removeItem(TOKEN_KEY);

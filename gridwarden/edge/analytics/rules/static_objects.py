@@ -190,7 +190,8 @@ class StaticForegroundDetector:
         self._short = small.copy()
         self._age = np.zeros((h, w), np.float32)
         self._static = np.zeros((h, w), bool)
-        self._mask = region_mask(self._regions, (w, h))
+        if self._mask is None or self._mask.shape != (h, w):  # rasterised once per size
+            self._mask = region_mask(self._regions, (w, h))
         self._scale = (image.shape[1] / w, image.shape[0] / h)
         self._last_t = t
         self._last_result = Detections.empty()

@@ -1,4 +1,11 @@
-"""Hub-driven replay: ask an edge to send again the events the hub never stored.
+"""Resend requests: the hub asks an edge to send again the events the hub never stored.
+
+Naming: one of three things the project once called "replay" (see ``docs/architecture.md``):
+this is the *resend request*. It is still ``ReplayRequest`` on the wire, on the edge's
+``.../replay`` topic, with ``schemas/ReplayRequest.schema.json``, and is counted by the Prometheus
+metrics ``gridwarden_hub_replay_requests_total`` / ``gridwarden_hub_replay_seqs_requested_total``
+and configured by ``hub serve --[no-]request-replays`` / ``--replay-settle-s`` / ``--replay-retry-s``:
+those names are kept unchanged so deployed edges, dashboards and unit files keep working.
 
 Why: a PUBACK from the broker does not mean a hub has the event. Measured with Mosquitto 2.0.11
 (Debian bookworm): after a broker restart, shared subscriptions (``$share/<group>/...``, through
@@ -21,7 +28,7 @@ seq the other process is storing right now is normal. So, per edge:
   first), the tail only once the edge's highest stored seq has stopped moving for ``settle_s``
   (a hub that is merely behind is not asked to take the same events twice);
 * each seq is requested again no sooner than ``retry_s`` later, doubling up to ``max_retry_s``,
-  and given up after ``max_attempts`` (the edge's replay window or bound may have dropped it --
+  and given up after ``max_attempts`` (the edge's resend window or bound may have dropped it --
   an ``updated`` dropped by a full outbox is a seq that will never come); attempts start afresh
   when the edge comes back online;
 * requested seqs are merged into spans (holes closer than ``merge_gap`` are bridged; the stored
@@ -50,6 +57,7 @@ from sqlalchemy.orm import Session
 
 from gridwarden.backoff import Backoff
 from gridwarden.contract import ReplayRequest, Topics, parse_topic, utcnow
+from gridwarden.hub import seq_gaps
 from gridwarden.hub.db.engine import Database
 from gridwarden.hub.db.models import Edge, EdgeSequence, ReceivedEvent
 
@@ -61,8 +69,8 @@ _IN_CHUNK = 500  # bound on the parameters of one "seq IN (...)" query
 
 
 @dataclass(frozen=True)
-class ReplaySettings:
-    """Tuning of the replay requests; the defaults suit a LAN broker and edges a few km away."""
+class ResendSettings:
+    """Tuning of the resend requests; the defaults suit a LAN broker and edges a few km away."""
 
     settle_s: float = 2.0
     retry_s: float = 5.0
@@ -119,7 +127,7 @@ def load_missing(
     if row is None or row.highest_seen_seq < 0:
         return None
     top = row.highest_seen_seq
-    candidates = set(row.missing)
+    candidates = set(seq_gaps.expand(seq_gaps.normalise(row.missing), cap))
     if last_seq is not None and last_seq > top:
         candidates.update(range(top + 1, min(last_seq, top + cap) + 1))
     ordered = sorted(candidates)[:cap]
@@ -153,12 +161,12 @@ class _EdgeState:
     seqs: dict[int, _SeqState] = field(default_factory=dict)
 
 
-class ReplayPlanner:
+class ResendPlanner:
     """The decision logic, with no database and no MQTT: given what is missing now, which spans
     to request now. Time is passed in, so tests drive it without sleeping."""
 
-    def __init__(self, settings: ReplaySettings | None = None) -> None:
-        self.settings = settings or ReplaySettings()
+    def __init__(self, settings: ResendSettings | None = None) -> None:
+        self.settings = settings or ResendSettings()
         self._edges: dict[str, _EdgeState] = {}
         self.given_up = 0  # seqs abandoned after max_attempts
 
@@ -237,7 +245,7 @@ class StatusNote:
     last_seq: int | None = None
 
 
-class ReplayRequester:
+class ResendRequester:
     """Runs the planner on a thread: checks suspect edges every ``check_interval_s`` and every
     edge every ``sweep_interval_s``, and publishes the requests.
 
@@ -251,13 +259,13 @@ class ReplayRequester:
         publish: Callable[[str, bytes], bool],
         *,
         requested_by: str,
-        settings: ReplaySettings | None = None,
+        settings: ResendSettings | None = None,
         on_request: Callable[[ReplayRequest], None] | None = None,
     ) -> None:
         self.db = db
         self.publish = publish
         self.requested_by = requested_by
-        self.planner = ReplayPlanner(settings)
+        self.planner = ResendPlanner(settings)
         self.settings = self.planner.settings
         self.on_request = on_request
         self._lock = threading.Lock()  # guards _suspects and the planner's status notes
@@ -284,7 +292,9 @@ class ReplayRequester:
     # -- the checking thread
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"{self.requested_by}-replay", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"{self.requested_by}-resend-requests", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -297,9 +307,11 @@ class ReplayRequester:
             try:
                 self.check()
             except SQLAlchemyError as exc:  # the database is away: the next check tries again
-                log.warning("replay check failed: %s", str(exc).splitlines()[0][:300] if str(exc) else exc)
+                log.warning(
+                    "resend-request check failed: %s", str(exc).splitlines()[0][:300] if str(exc) else exc
+                )
             except Exception:
-                log.exception("replay check failed")
+                log.exception("resend-request check failed")
 
     def check(self, now: float | None = None) -> list[ReplayRequest]:
         """One pass over the suspect edges (all edges when a sweep is due); returns the requests
@@ -345,14 +357,14 @@ class ReplayRequester:
 
     def _send(self, edge_id: str, site: str | None, lo: int, hi: int) -> ReplayRequest | None:
         if site is None:
-            log.warning("edge %s: cannot request replay of %d..%d: its site is unknown", edge_id, lo, hi)
+            log.warning("edge %s: cannot request a resend of %d..%d: its site is unknown", edge_id, lo, hi)
             return None
         request = ReplayRequest(
             edge_id=edge_id, from_seq=lo, to_seq=hi, requested_by=self.requested_by, wall_time=utcnow()
         )
         if not self.publish(Topics(site, edge_id).replay, request.model_dump_json().encode()):
             return None
-        log.info("edge %s: requested replay of %d..%d (%d seqs)", edge_id, lo, hi, hi - lo + 1)
+        log.info("edge %s: requested a resend of %d..%d (%d seqs)", edge_id, lo, hi, hi - lo + 1)
         if self.on_request is not None:
             self.on_request(request)
         return request

@@ -17,11 +17,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gridwarden.contract import EdgeStatus, ReplayRequest, Topics
 from gridwarden.hub.db import Database
 from gridwarden.hub.ingest import HubIngestor, ingest_batch
-from gridwarden.hub.replay import (
+from gridwarden.hub.resend_requests import (
     MissingView,
-    ReplayPlanner,
-    ReplayRequester,
-    ReplaySettings,
+    ResendPlanner,
+    ResendRequester,
+    ResendSettings,
     StatusNote,
     load_missing,
     merge_spans,
@@ -51,7 +51,7 @@ def test_merge_spans_bridges_small_holes_and_caps_the_span() -> None:
 
 
 def test_a_gap_is_requested_after_settling_then_rate_limited_and_forgotten_once_filled() -> None:
-    planner = ReplayPlanner(ReplaySettings(settle_s=2.0, retry_s=5.0, max_retry_s=60.0))
+    planner = ResendPlanner(ResendSettings(settle_s=2.0, retry_s=5.0, max_retry_s=60.0))
     view = MissingView(EDGE, highest_stored=10, missing=[6, 7])
     assert planner.plan(view, now=100.0) == []  # just noticed: could still be in flight
     assert planner.plan(view, now=101.9) == []
@@ -70,7 +70,7 @@ def test_a_gap_is_requested_after_settling_then_rate_limited_and_forgotten_once_
 
 
 def test_the_tail_is_requested_only_once_the_stream_stops_moving() -> None:
-    planner = ReplayPlanner(ReplaySettings(settle_s=2.0))
+    planner = ResendPlanner(ResendSettings(settle_s=2.0))
     # The edge says last_seq 15; the hub has stored up to 10 and more keeps arriving.
     assert planner.plan(MissingView(EDGE, 10, [11, 12, 13, 14, 15]), now=0.0) == []
     assert planner.plan(MissingView(EDGE, 12, [13, 14, 15]), now=2.5) == []  # progress at 2.5
@@ -82,7 +82,7 @@ def test_the_tail_is_requested_only_once_the_stream_stops_moving() -> None:
 
 
 def test_no_requests_to_an_offline_edge_and_attempts_restart_when_it_returns() -> None:
-    planner = ReplayPlanner(ReplaySettings(settle_s=0.0, retry_s=1.0, max_retry_s=1.0, max_attempts=2))
+    planner = ResendPlanner(ResendSettings(settle_s=0.0, retry_s=1.0, max_retry_s=1.0, max_attempts=2))
     view = MissingView(EDGE, 10, [5])
     assert planner.plan(view, now=0.0) == [(5, 5)]
     assert planner.plan(view, now=1.0) == [(5, 5)]
@@ -100,9 +100,9 @@ def test_no_requests_to_an_offline_edge_and_attempts_restart_when_it_returns() -
 
 def test_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="settle_s"):
-        ReplaySettings(retry_s=0)
+        ResendSettings(retry_s=0)
     with pytest.raises(ValueError, match="max_span"):
-        ReplaySettings(max_span=0)
+        ResendSettings(max_span=0)
 
 
 # --------------------------------------------------------------------------- against the database
@@ -125,8 +125,8 @@ def test_requester_asks_for_stored_holes_and_the_tail_from_the_database(db: Data
 
     # A fresh process: it saw nothing itself, yet the database tells it the holes and, through the
     # stored edge status, the tail.
-    requester = ReplayRequester(
-        db, publish, requested_by="hub-t", settings=ReplaySettings(settle_s=2.0, merge_gap=0)
+    requester = ResendRequester(
+        db, publish, requested_by="hub-t", settings=ResendSettings(settle_s=2.0, merge_gap=0)
     )
     with db.session() as s:
         assert load_missing(s, EDGE, 15) == MissingView(EDGE, 12, [6, 7, 13, 14, 15])
@@ -195,9 +195,9 @@ def watcher(mosquitto_broker) -> Iterator[ReplayWatcher]:  # type: ignore[no-unt
 def test_consumer_requests_a_gap_and_a_tail_over_mqtt_and_stops_once_filled(
     db: Database, mosquitto_broker, watcher: ReplayWatcher
 ) -> None:
-    settings = ReplaySettings(settle_s=0.5, retry_s=1.0, max_retry_s=1.0, check_interval_s=0.1)
+    settings = ResendSettings(settle_s=0.5, retry_s=1.0, max_retry_s=1.0, check_interval_s=0.1)
     ing = HubIngestor(
-        db=db, mqtt_host="127.0.0.1", mqtt_port=mosquitto_broker.port, client_id="hub-replay", replay=settings
+        db=db, mqtt_host="127.0.0.1", mqtt_port=mosquitto_broker.port, client_id="hub-replay", resend=settings
     )
     pub = Publisher(mosquitto_broker.port)
     ing.start()
@@ -224,7 +224,7 @@ def test_consumer_requests_a_gap_and_a_tail_over_mqtt_and_stops_once_filled(
         ing.stop()
         pub.close()
     stats = ing.stats()
-    assert stats["replay_requests"] == settled
+    assert stats["resend_requests"] == settled
     assert set(watcher.spans()) == {(11, 13), (21, 25)}  # nothing but the two holes, ever
 
 
@@ -272,7 +272,7 @@ def test_two_hub_processes_do_not_request_each_others_seqs_but_do_request_a_real
             hub.stop_quietly()
         pub.close()
     assert min(s["stored"] for s in stats) > 0  # both processes took part of the stream
-    assert sum(s["replay_requests"] for s in stats) == settled
+    assert sum(s["resend_requests"] for s in stats) == settled
     assert all(r.edge_id == "edge-01" and t == REPLAY_TOPIC for t, r in watcher.requests)
 
 

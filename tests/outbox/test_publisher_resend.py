@@ -84,7 +84,7 @@ def test_a_replay_request_resends_that_span_and_malformed_requests_are_ignored(
         hub.wait_for(lambda: len(_seqs(hub)) >= 24, 10, "the replayed span")
         time.sleep(1.0)  # anything the malformed requests wrongly triggered would arrive now
         assert _seqs(hub) == list(range(1, 21)) + [5, 6, 7, 8]
-        assert publisher.replays_served == 1
+        assert publisher.resends_served == 1
         assert publisher.wait_drained(10) and outbox.depth() == 0
 
         # A second request, for a span partly beyond what exists, resends what is there.
@@ -125,12 +125,12 @@ def test_a_request_for_rows_still_in_flight_does_not_send_them_twice(
         hub.wait_for(lambda: len(_seqs(hub)) >= 200, 20, "200 events")
         _send(port, TOPICS.replay, [_request(1, 5000)])
         assert publisher.wait_drained(30)
-        hub.wait_for(lambda: publisher.replays_served == 1 and outbox.depth() == 0, 10, "replay served")
+        hub.wait_for(lambda: publisher.resends_served == 1 and outbox.depth() == 0, 10, "replay served")
         time.sleep(0.5)
     finally:
         publisher.stop(timeout=5)
         hub.stop()
-    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("replay 1..5000")]
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("resend 1..5000")]
     resent, in_flight = (int(n) for n in re.findall(r": (\d+) to resend, (\d+) already pending", line)[0])
     assert resent > 0 and in_flight > 0, line  # the request did land mid-stream
     counts = Counter(_seqs(hub))
