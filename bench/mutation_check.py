@@ -1,4 +1,4 @@
-"""On-demand mutation check of the hub's critical guarantees (issue 12 item 14).
+"""On-demand mutation check of the critical guarantees, hub and edge (issue 12 item 14).
 
 Each mutation is one small edit that breaks a guarantee (ack before commit, a prefix-match
 signature check, no quota, ...). For each, the tracked files of this repository are copied to a
@@ -164,6 +164,69 @@ MUTATIONS = [
         '"subscribe": False,',
         '"subscribe": True,',
         ("tests/hub_api/test_broker_acl.py", "-k", "share"),
+    ),
+    Mutation(
+        "tracking: low score revives a lost track",
+        "gridwarden/edge/analytics/tracking.py",
+        "if i not in matched and not t.lost and t.confirmed]",
+        "if i not in matched and t.confirmed]",
+        ("tests/analytics/test_tracking_guarantees.py", "-k", "revived"),
+    ),
+    Mutation(
+        "tracking: prediction horizon uncapped",
+        "gridwarden/edge/analytics/tracking.py",
+        "dt = min(max(media_time - self.last_seen, 0.0), _MAX_PREDICT_S)",
+        "dt = max(media_time - self.last_seen, 0.0)",
+        ("tests/analytics/test_tracking_guarantees.py", "-k", "horizon"),
+    ),
+    Mutation(
+        "rules: places not rescaled",
+        "gridwarden/edge/analytics/rules/base.py",
+        "if self._frame_size is not None and frame_size != self._frame_size:",
+        "if False:",
+        ("tests/analytics/test_rule_guarantees.py", "-k", "resolution"),
+    ),
+    Mutation(
+        "rules: media time going back not handled",
+        "gridwarden/edge/analytics/rules/base.py",
+        "        if ctx.media_time < last:",
+        "        if False:",
+        ("tests/analytics/test_rule_guarantees.py", "-k", "backwards"),
+    ),
+    Mutation(
+        "rules: ties by input order",
+        "gridwarden/edge/analytics/rules/base.py",
+        "greedy_match(iou + same_id, valid)",
+        "greedy_match(iou, valid)",
+        ("tests/analytics/test_rule_guarantees.py", "-k", "tie"),
+    ),
+    Mutation(
+        "static: absorbed at the background rate",
+        "gridwarden/edge/analytics/rules/static_objects.py",
+        "rate_fg = 1.0 - math.exp(-dt / self._absorb_s)",
+        "rate_fg = 1.0 - math.exp(-dt / self._long_s)",
+        ("tests/lookers/test_static_object_guarantees.py", "-k", "hour"),
+    ),
+    Mutation(
+        "static: no global brightness offset",
+        "gridwarden/edge/analytics/rules/static_objects.py",
+        "current = small - offset.astype(np.float32)",
+        "current = small",
+        ("tests/lookers/test_static_object_guarantees.py", "-k", "brightness"),
+    ),
+    Mutation(
+        "static: stillness not required",
+        "gridwarden/edge/analytics/rules/static_objects.py",
+        "(self._age >= self._min_static_s) & (still | self._static)",
+        "(self._age >= self._min_static_s)",
+        ("tests/lookers/test_static_object_guarantees.py", "-k", "changing"),
+    ),
+    Mutation(
+        "static: gap counted as age",
+        "gridwarden/edge/analytics/rules/static_objects.py",
+        "self._age + min(dt, _MAX_STEP_S)",
+        "self._age + dt",
+        ("tests/lookers/test_static_object_guarantees.py", "-k", "gap"),
     ),
 ]
 

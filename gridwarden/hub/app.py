@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -64,7 +65,7 @@ from gridwarden.hub.api import (
     users,
 )
 from gridwarden.hub.api import field as field_api
-from gridwarden.hub.api.deps import HubServices
+from gridwarden.hub.api.deps import ERROR_RESPONSES, HubServices
 from gridwarden.hub.api.security_headers import SecurityHeaders
 from gridwarden.hub.auth import UserStore
 from gridwarden.hub.case_stats import case_counts_by_state, sla_overdue_counts
@@ -126,13 +127,25 @@ ROUTERS: tuple[APIRouter, ...] = (
 )
 
 
+def _error_responses(router: APIRouter) -> dict[int | str, dict[str, Any]] | None:
+    """The error answers ``router`` documents: none for /healthz (no token, no input), Open311's
+    own error list for the GeoReport API, the hub's :class:`ErrorBody` for every other router."""
+    if router is health.router:
+        return None
+    if router is open311.router:
+        return open311.ERROR_RESPONSES
+    return ERROR_RESPONSES
+
+
 def create_app(services: HubServices, metrics: HubMetrics | None = None) -> FastAPI:
     """The web app over ``services``: every router in :data:`ROUTERS`, the console, ``/metrics``."""
     app = FastAPI(title="Gridwarden hub", version=__version__, description=DESCRIPTION)
     app.add_middleware(SecurityHeaders)
     app.state.services = services
     for router in ROUTERS:
-        app.include_router(router)
+        # Every router documents the hub's error answers (401/403/404/415/422...) with their body
+        # model, so the OpenAPI document matches what the routes answer; /healthz takes no token.
+        app.include_router(router, responses=_error_responses(router))
     if metrics is not None:
         add_metrics_route(app, metrics.registry)
     console.mount_console_pages(app)

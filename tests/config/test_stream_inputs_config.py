@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from gridwarden.edge.config import load_edge_config_text
@@ -37,7 +39,7 @@ def test_detect_and_record_streams() -> None:
     assert cam.separate_record_stream
     # The filled-in url round-trips (the hub stores and pushes the dumped config).
     again = load_edge_config_text(
-        "edge_id: e\ncameras:\n  - " + str(cam.model_dump(mode="json")).replace("'", '"')
+        "edge_id: e\ncameras:\n  - " + json.dumps(cam.model_dump(mode="json"))
     ).cameras[0]
     assert again == cam
 

@@ -21,7 +21,7 @@ import numpy as np
 from gridwarden.edge.analytics.camera_motion import CameraMotionEstimator
 from gridwarden.edge.analytics.detector.classes import DEFAULT_CLASS_GROUPS, resolve_classes
 from gridwarden.edge.analytics.detector.regions import CameraRegions, RegionPlan, WatchedZone
-from gridwarden.edge.analytics.gate import MotionGate
+from gridwarden.edge.analytics.gate import DownscaleCache, MotionGate
 from gridwarden.edge.analytics.rules.base import IncidentUpdate, RuleContext
 from gridwarden.edge.analytics.rules.occupancy import OccupiedSpaceRule
 from gridwarden.edge.analytics.rules.parking import IllegalParkingRule
@@ -152,6 +152,8 @@ class CameraAnalytics:
         self._region_plan: RegionPlan | None = None
         # The frame against the view's background: lets rules tell a hidden car from an empty place.
         self.scene_model: SceneModel | None = SceneModel() if camera.zones else None
+        # The gate, the static-object path and the scene model share one resize per frame.
+        self._smalls = DownscaleCache()
         self.detector_calls = 0
         self.gated_frames = 0
         # A new object needs min_hits detections in a row to become a track; while one is
@@ -163,7 +165,8 @@ class CameraAnalytics:
         """Whether the shared detector should look at this frame (motion gate + re-confirm cadence)."""
         if self.gate is None or self._confirming:
             return True
-        return self.gate.should_detect(frame.image, frame.media_time)
+        small = self._smalls.get(frame.image, self.gate.width)
+        return self.gate.should_detect(frame.image, frame.media_time, small)
 
     def _watched(self, polygon: list[tuple[float, float]], anchor: str, ids: set[int] | None) -> WatchedZone:
         names = None if ids is None else tuple(self.class_names[i] for i in sorted(ids))
@@ -189,12 +192,16 @@ class CameraAnalytics:
             self._confirming = self.tracker.pending
         static = Detections.empty()
         static_ages = None
+        image = frame.image
         if self.static_detector is not None and not moving:
-            static = self.static_detector.update(frame.image, frame.media_time)
+            small = self._smalls.get(image, self.static_detector.width)
+            static = self.static_detector.update(image, frame.media_time, small)
             static_ages = self.static_detector.last_ages
         scene = None
         if self.scene_model is not None and not moving:
-            scene = self.scene_model.update(frame.image, frame.media_time)
+            width = self.scene_model.width
+            # Lazily: the scene model resizes only on frames where it learns or a rule asks.
+            scene = self.scene_model.update(image, frame.media_time, lambda: self._smalls.get(image, width))
         ctx = RuleContext(
             camera_id=self.camera.id,
             media_time=frame.media_time,
@@ -217,6 +224,7 @@ class CameraAnalytics:
                 )
                 for rule in zr.static_rules:
                     updates.extend(rule.update(static_tracks, ctx, ages=static_ages))
+        self._smalls.clear()  # rules are done with the frame: do not keep it alive
         plan, self._region_plan = self._region_plan, None
         detected = detections is not None
         return FrameResult(frame, tracks, static, detected, moving, updates, plan if detected else None)

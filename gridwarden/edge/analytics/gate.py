@@ -78,6 +78,42 @@ def downscale(image: np.ndarray, width: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+class DownscaleCache:
+    """One frame's downscaled copies, made once and shared by whoever needs them.
+
+    Why: the motion gate, the static-object path and the scene model each area-average the same
+    frame to the same 160 px width, and that resize is most of what they cost per frame. The
+    cache holds only the current frame (by identity: a new picture drops the old copies); call
+    :meth:`clear` when done with a frame so it does not keep the frame alive.
+    """
+
+    def __init__(self) -> None:
+        self._image: np.ndarray | None = None
+        self._small: dict[int, np.ndarray] = {}
+
+    def get(self, image: np.ndarray, width: int) -> np.ndarray:
+        """``downscale(image, width)``, computed at most once per frame and width."""
+        if image is not self._image:
+            self._image = image
+            self._small = {}
+        small = self._small.get(width)
+        if small is None:
+            small = self._small[width] = downscale(image, width)
+        return small
+
+    def clear(self) -> None:
+        self._image = None
+        self._small = {}
+
+
+def check_small(small: np.ndarray, image_shape: tuple[int, ...], width: int) -> None:
+    """Raise when ``small`` is not a frame of ``image_shape`` downscaled to ``width``."""
+    check_image(small)
+    size = small_size(image_shape, width)
+    if (small.shape[1], small.shape[0]) != size:
+        raise ValueError(f"small must be {size[0]}x{size[1]}, got shape {small.shape}")
+
+
 def small_grey(image: np.ndarray, width: int, blur: int = 5) -> np.ndarray:
     """Downscaled, grey, Gaussian-blurred uint8 copy used by the cheap per-frame analyses."""
     small = downscale(image, width)
@@ -163,6 +199,11 @@ class MotionGate:
             region_mask(regions, (width, width))
 
     @property
+    def width(self) -> int:
+        """Width of the analysis image (what ``should_detect``'s ``small`` must be)."""
+        return self._width
+
+    @property
     def gated_count(self) -> int:
         """How many frames were skipped so far."""
         return self._gated
@@ -171,9 +212,13 @@ class MotionGate:
         """Forget the reference: the next frame is detected (e.g. after the camera moved)."""
         self._reference = None
 
-    def should_detect(self, image: np.ndarray, media_time: float) -> bool:
+    def should_detect(self, image: np.ndarray, media_time: float, small: np.ndarray | None = None) -> bool:
+        """``small``: ``image`` already downscaled to :attr:`width` (:class:`DownscaleCache`), if
+        the caller has it; the answer is the same, the resize is saved."""
         t = check_time(media_time)
-        small = small_grey(image, self._width)
+        if small is not None:
+            check_small(small, image.shape, self._width)
+        small = small_grey(image if small is None else small, self._width)
         if self._reference is None or self._reference.shape != small.shape or t < self._last_detect_t:
             if self._mask is None or self._mask.shape != small.shape:  # rasterised once per size
                 self._mask = region_mask(self._regions, (small.shape[1], small.shape[0]))

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridwarden.hub.api.deps import MAX_DB_INT, Services, error, require
+from gridwarden.hub.api.deps import MAX_DB_INT, IsoDatetime, Services, error, require
 from gridwarden.hub.auth import Permission, Principal
 from gridwarden.hub.cases import MAX_PAGE, SORT_COLUMNS, STATES, CaseNotFound, IllegalTransition
 from gridwarden.hub.reports.categories import active_table
@@ -88,8 +88,8 @@ def list_cases(
     camera: str | None = None,
     zone: str | None = None,
     rule: str | None = None,
-    since: Annotated[datetime | None, Query(description="Detected at or after (with time zone).")] = None,
-    until: Annotated[datetime | None, Query(description="Detected before (with time zone).")] = None,
+    since: Annotated[IsoDatetime | None, Query(description="Detected at or after (with time zone).")] = None,
+    until: Annotated[IsoDatetime | None, Query(description="Detected before (with time zone).")] = None,
     category: Annotated[
         list[str] | None,
         Query(description="City event code(s), e.g. 0505 or 0505,0506 (GET /api/v1/categories)."),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -18,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from gridwarden.hub.api.cases import CaseSource, _aware, _states, category_codes
-from gridwarden.hub.api.deps import Services, error, require
+from gridwarden.hub.api.deps import IsoDatetime, Services, error, require
 from gridwarden.hub.auth import Permission, Principal
 from gridwarden.hub.cases import MAX_PAGE, CaseService
 from gridwarden.hub.reports.categories import active_table
@@ -87,8 +86,8 @@ def export_cases(
     rule: str | None = None,
     category: Annotated[list[str] | None, Query()] = None,
     source: CaseSource | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDatetime | None = None,
+    until: IsoDatetime | None = None,
 ) -> StreamingResponse:
     filters: dict[str, Any] = {
         "state": _states(state), "camera": camera, "zone": zone, "rule": rule,

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import String, and_, cast, exists, func, or_, select, update
 from starlette.concurrency import run_in_threadpool
 
-from gridwarden.hub.api.deps import Evidence, HubServices, Services, error, require
+from gridwarden.hub.api.deps import Evidence, HubServices, IsoDatetime, Services, error, require
 from gridwarden.hub.api.evidence import evidence_file_response
 from gridwarden.hub.api.snapshots import SNAPSHOT_DIR, Snapshots
 from gridwarden.hub.auth import Permission, Principal
@@ -300,8 +300,8 @@ def search(
     zone: Annotated[str | None, Query(max_length=64)] = None,
     rule: Annotated[str | None, Query(max_length=32)] = None,
     object_class: Annotated[str | None, Query(alias="class", max_length=64)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDatetime | None = None,
+    until: IsoDatetime | None = None,
     reviewed: bool | None = None,
     sort: Annotated[Literal["detected_at", "-detected_at"], Query()] = "detected_at",
     limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 200,

@@ -8,12 +8,15 @@ token whose role lacks the permission is 403.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from gridwarden.hub.auth import Permission, Principal, UserStore
 from gridwarden.hub.cases import CaseService
@@ -93,6 +96,59 @@ _bearer = HTTPBearer(auto_error=False, description="A token from `gridwarden use
 # version and offset from a request is bounded by it, so an oversized number is a 422 naming the
 # field instead of a driver OverflowError (SQLite) or "integer out of range" (PostgreSQL) -> 500.
 MAX_DB_INT = 2**63 - 1
+
+
+class ErrorDetail(BaseModel):
+    """What :func:`error` puts in ``detail``: a code for programs, a sentence for people, and
+    whatever else helps (``problems``, ``languages``, ``role``/``needs``...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="Machine-readable code, e.g. `invalid_token`, `not_found`.")
+    message: str = Field(description="What went wrong, for a person.")
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx body of the hub: ``detail`` is the hub's :class:`ErrorDetail`, FastAPI's list of
+    field problems (a request that does not fit the declared parameters), or a plain sentence
+    (Starlette's own refusals: an unparsable body, an unknown route)."""
+
+    detail: ErrorDetail | list[dict[str, Any]] | str
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# The error answers every API router documents (create_app applies them per router), so the
+# OpenAPI document lists what the routes really answer; a route's own ``responses=`` entry for the
+# same code (a more precise description) wins.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("The request could not be read (bad form, multipart or JSON)"),
+    401: _documented("No token, or an unknown or revoked one (`WWW-Authenticate: Bearer`)"),
+    403: _documented("The token's role lacks the permission this operation needs"),
+    404: _documented("The case, edge, camera, user or other resource does not exist"),
+    409: _documented("The request conflicts with the current state (a version, a duplicate)"),
+    413: _documented("The body is larger than this operation accepts"),
+    415: _documented("The body's content type is not one this operation accepts"),
+    422: _documented("The request is well-formed but not valid; `detail` names the field or problem"),
+}
+
+
+# A date and a time, ISO 8601 ("2026-11-30T08:00:00+08:00"). Pydantic on its own also reads a
+# number ("0.5") as seconds since 1970, which no caller means: such a query parameter is a 422.
+_ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _iso_datetime_only(value: Any) -> Any:
+    if isinstance(value, str) and not _ISO_DATETIME.match(value):
+        raise ValueError("give an ISO 8601 date and time, e.g. 2026-11-30T08:00:00+08:00")
+    if isinstance(value, int | float):
+        raise ValueError("give an ISO 8601 date and time, not a number")
+    return value
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_datetime_only)]
 
 
 def error(status_code: int, code: str, message: str, **extra: Any) -> HTTPException:

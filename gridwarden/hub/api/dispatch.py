@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridwarden.hub.api.deps import MAX_DB_INT, Services, error, require
+from gridwarden.hub.api.deps import MAX_DB_INT, IsoDatetime, Services, error, require
 from gridwarden.hub.api.snapshots import SNAPSHOT_DIR
 from gridwarden.hub.auth import Permission, Principal
 from gridwarden.hub.dispatch.figures import SlaFigures, sla_figures
@@ -77,8 +77,8 @@ def requeue(case_id: CaseId, field: FieldDep, principal: Dispatcher) -> None:
 def sla(
     field: FieldDep,
     _: Annotated[Principal, Depends(require(Permission.READ_CASES))],
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDatetime | None = None,
+    until: IsoDatetime | None = None,
 ) -> SlaFigures:
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:

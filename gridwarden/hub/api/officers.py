@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from gridwarden.hub.api.deps import error, require
+from gridwarden.hub.api.deps import IsoDatetime, error, require
 from gridwarden.hub.auth import Permission, Principal
 from gridwarden.hub.db.models import Officer, OfficerPosition
 from gridwarden.hub.dispatch.wiring import FieldServices, get_field
@@ -84,7 +84,7 @@ def positions(
     username: Username,
     field: Field,
     _: Annotated[Principal, Depends(require(Permission.DISPATCH))],
-    since: datetime | None = None,
+    since: IsoDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> list[PositionView]:
     with field.db.session() as session:

@@ -18,9 +18,11 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, RootModel
 from starlette.concurrency import run_in_threadpool
 
-from gridwarden.hub.api.deps import HubServices, get_services
+from gridwarden.hub.api.deps import ERROR_RESPONSES as HUB_ERROR_RESPONSES
+from gridwarden.hub.api.deps import ErrorBody, HubServices, get_services
 from gridwarden.hub.auth import Permission
 from gridwarden.hub.reports.categories import active_table
 from gridwarden.hub.reports.open311 import (
@@ -76,6 +78,25 @@ def respond(fmt: str, data: Any, root: str, item: str | None, status: int = 200)
     import json
 
     return Response(json.dumps(data, ensure_ascii=False), status_code=status, media_type="application/json")
+
+
+class Open311Error(BaseModel):
+    """One error of the GeoReport v2 error list."""
+
+    code: int
+    description: str
+
+
+class Open311ErrorBody(RootModel[list[Open311Error] | ErrorBody]):
+    """GeoReport v2 errors are a list of ``{code, description}`` (what :func:`fail` answers); a
+    request that does not fit the declared parameters still gets FastAPI's :class:`ErrorBody`."""
+
+
+# What create_app documents for this router instead of the hub's ERROR_RESPONSES.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": Open311ErrorBody, "description": entry["description"]}
+    for code, entry in HUB_ERROR_RESPONSES.items()
+}
 
 
 def fail(fmt: str, status: int, description: str) -> Response:

@@ -35,7 +35,14 @@ def _store(field: FieldServices, params: dict[str, Any]) -> None:
         raise error(status.HTTP_404_NOT_FOUND, "unknown_device", "no officer has this tracker id")
 
 
-@router.api_route("/osmand", methods=["GET", "POST"], summary="A position in the OsmAnd/Traccar form")
+@router.get(
+    "/osmand", summary="A position in the OsmAnd/Traccar form (query string)", operation_id="osmand_get"
+)
+@router.post(
+    "/osmand",
+    summary="A position in the OsmAnd/Traccar form (query or form body)",
+    operation_id="osmand_post",
+)
 async def osmand(request: Request, field: Annotated[FieldServices, Depends(get_field)]) -> Response:
     params: dict[str, Any] = dict(request.query_params)
     if request.method == "POST":

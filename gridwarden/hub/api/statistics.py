@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from gridwarden.hub.api.deps import Services, error, require
+from gridwarden.hub.api.deps import IsoDatetime, Services, error, require
 from gridwarden.hub.auth import Permission, Principal
 from gridwarden.hub.reports.statistics import CaseStatistics
 from gridwarden.hub.reports.wiring import City, CityServices
@@ -23,8 +23,8 @@ MAX_DAYS = 400
 Table = Literal["counts", "timeliness", "stages", "false-positives"]
 
 
-Since = Annotated[datetime | None, Query(description="Detected at or after (default: 30 days ago).")]
-Until = Annotated[datetime | None, Query(description="Detected before (default: now).")]
+Since = Annotated[IsoDatetime | None, Query(description="Detected at or after (default: 30 days ago).")]
+Until = Annotated[IsoDatetime | None, Query(description="Detected before (default: now).")]
 Bucket = Annotated[Literal["day", "week"], Query()]
 GroupBy = Annotated[Literal["source", "category", "area", "camera", "zone"], Query()]
 Tz = Annotated[

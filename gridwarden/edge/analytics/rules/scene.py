@@ -40,11 +40,12 @@ Example::
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 
-from gridwarden.edge.analytics.gate import check_time, downscale
+from gridwarden.edge.analytics.gate import check_image, check_small, check_time, downscale, small_size
 
 # Bins of the signature: hue of coloured pixels, then grey levels relative to the frame median.
 _HUE_BINS = 12
@@ -59,35 +60,91 @@ _MIN_THRESHOLD = 8.0
 
 
 class SceneView:
-    """One analysed frame compared with the camera's long-term background."""
+    """One analysed frame compared with the camera's long-term background.
+
+    Everything is computed on first use: most frames nobody asks (no rule remembers an unseen
+    object, no signature is due), and then the view costs nothing. ``small`` is the frame already
+    area-averaged to the model's width when the caller has it (the motion gate makes the same
+    one), else a function that makes it; ``background`` is the model's background as of this
+    frame (the model replaces, never mutates, it, so a view keeps what it was built against).
+    """
 
     def __init__(
         self,
         image: np.ndarray,
-        small: np.ndarray,
+        small: np.ndarray | Callable[[], np.ndarray],
         background: np.ndarray,
-        threshold: float,
-        median_value: float,
+        base_threshold: float,
+        *,
+        match_exposure: bool = True,
     ) -> None:
         self.image = image
-        self._small = small
+        self._small_source = small
         self._background = background
-        self._threshold = threshold
-        self._median_value = median_value
-        self._sx = small.shape[1] / image.shape[1]
-        self._sy = small.shape[0] / image.shape[0]
+        self._base_threshold = base_threshold
+        self._match_exposure = match_exposure
+        self._sx = background.shape[1] / image.shape[1]
+        self._sy = background.shape[0] / image.shape[0]
+        self._prepared: tuple[np.ndarray, float, float] | None = None
+        self._matched: np.ndarray | None = None
         self._diff: np.ndarray | None = None
+
+    def _prepare(self) -> tuple[np.ndarray, float, float]:
+        """(blurred float small frame, median brightness, difference threshold)."""
+        if self._prepared is None:
+            source = self._small_source
+            small = source() if callable(source) else source
+            if small.ndim == 2:
+                small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
+            small = cv2.GaussianBlur(small, (3, 3), 0).astype(np.float32)
+            median_value = float(np.median(small[::3, ::3].max(axis=2)))
+            # At dusk every contrast shrinks with the light: the threshold follows the scene's
+            # brightness (down to a floor well above the sensor noise left after downscaling).
+            threshold = float(
+                np.clip(
+                    self._base_threshold * median_value / _DAYLIGHT_MEDIAN,
+                    _MIN_THRESHOLD,
+                    self._base_threshold,
+                )
+            )
+            self._prepared = (small, median_value, threshold)
+        return self._prepared
+
+    @property
+    def _small(self) -> np.ndarray:
+        return self._prepare()[0]
+
+    @property
+    def _median_value(self) -> float:
+        return self._prepare()[1]
+
+    @property
+    def _threshold(self) -> float:
+        return self._prepare()[2]
+
+    def _matched_background(self) -> np.ndarray:
+        """The background with the frame's global brightness offset added."""
+        if self._matched is None:
+            if self._match_exposure:
+                small = self._small
+                # Global brightness drift from every third pixel: the median ignores a local object.
+                diff = (small[::3, ::3] - self._background[::3, ::3]).reshape(-1, 3)
+                offset = np.median(diff, axis=0)
+                self._matched = self._background + offset.astype(np.float32)
+            else:
+                self._matched = self._background
+        return self._matched
 
     def _difference(self) -> np.ndarray:
         if self._diff is None:
-            d = cv2.absdiff(self._small, self._background)
+            d = cv2.absdiff(self._small, self._matched_background())
             self._diff = cv2.max(cv2.max(d[:, :, 0], d[:, :, 1]), d[:, :, 2])
         return self._diff
 
     def foreground_fraction(self, box_px: np.ndarray) -> float:
         """Share (0..1) of the box's inner pixels that differ from the background."""
         x0, y0, x1, y1 = _inner(box_px, 0.1)
-        h, w = self._small.shape[:2]
+        h, w = self._background.shape[:2]
         c0, c1 = (
             int(np.clip(math.floor(x0 * self._sx), 0, w - 1)),
             int(np.clip(math.ceil(x1 * self._sx), 1, w)),
@@ -135,6 +192,11 @@ def _inner(box_px: np.ndarray, margin: float) -> tuple[float, float, float, floa
     return x0 + dx, y0 + dy, max(x1 - dx, x0 + dx + 1), max(y1 - dy, y0 + dy + 1)
 
 
+def _checked(small: np.ndarray, image_shape: tuple[int, ...], width: int) -> np.ndarray:
+    check_small(small, image_shape, width)
+    return small
+
+
 class SceneModel:
     """Long-term background of one camera's view; :meth:`update` returns a :class:`SceneView`.
 
@@ -144,6 +206,9 @@ class SceneModel:
         absorb_s: time constant for pixels that differ from it (objects, occluders).
         diff_threshold: grey levels (max over B, G, R) above which a pixel differs in daylight;
             scaled down with the scene's median brightness at dusk (never below 8).
+        update_s: the background learns a frame at most this often (0: every frame). With time
+            constants of minutes, once a second follows the light just as well, and the frames
+            in between cost nothing unless a rule looks at them.
     """
 
     def __init__(
@@ -153,6 +218,7 @@ class SceneModel:
         background_s: float = 300.0,
         absorb_s: float = 3600.0,
         diff_threshold: float = 25.0,
+        update_s: float = 1.0,
     ) -> None:
         if width < 32:
             raise ValueError(f"width must be at least 32, got {width}")
@@ -160,39 +226,72 @@ class SceneModel:
             raise ValueError("need 0 < background_s <= absorb_s")
         if not 0 < diff_threshold < 255:
             raise ValueError(f"diff_threshold must be in (0, 255), got {diff_threshold}")
+        if update_s < 0:
+            raise ValueError(f"update_s must be >= 0, got {update_s}")
         self._width = width
+        self._update_s = update_s
         self._background_s = background_s
         self._absorb_s = absorb_s
         self._threshold = float(diff_threshold)
         self._background: np.ndarray | None = None
-        self._last_t = -math.inf
+        self._last_t = -math.inf  # media time of the last background update
+        self._last_frame_t = -math.inf
 
-    def update(self, image: np.ndarray, media_time: float) -> SceneView:
+    @property
+    def width(self) -> int:
+        """Width of the analysis image (what ``update``'s ``small`` must be)."""
+        return self._width
+
+    def update(
+        self,
+        image: np.ndarray,
+        media_time: float,
+        small: np.ndarray | Callable[[], np.ndarray] | None = None,
+    ) -> SceneView:
+        """This frame against the background; learns the frame into it at most every
+        ``update_s`` media seconds.
+
+        ``small`` is ``image`` downscaled to :attr:`width` (:func:`~..gate.downscale`), or a
+        function that returns it, when the caller shares it with the motion gate and the
+        static-object path (:class:`~..gate.DownscaleCache`). Between background updates the
+        returned view computes nothing until a rule asks.
+        """
         t = check_time(media_time)
-        small = downscale(image, self._width)
-        if small.ndim == 2:
-            small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
-        small = cv2.GaussianBlur(small, (3, 3), 0).astype(np.float32)
-        median_value = float(np.median(small[::3, ::3].max(axis=2)))
-        # At dusk every contrast shrinks with the light: the threshold follows the scene's
-        # brightness (down to a floor well above the sensor noise left after downscaling).
-        threshold = float(
-            np.clip(self._threshold * median_value / _DAYLIGHT_MEDIAN, _MIN_THRESHOLD, self._threshold)
-        )
-        if self._background is None or self._background.shape != small.shape or t < self._last_t:
-            self._background = small.copy()
+        check_image(image)
+        size = small_size(image.shape, self._width)
+        if isinstance(small, np.ndarray):
+            check_small(small, image.shape, self._width)
+        source: np.ndarray | Callable[[], np.ndarray]
+        if small is None:
+            source = lambda: downscale(image, self._width)  # noqa: E731
+        elif callable(small):
+            shared = small
+            source = lambda: _checked(shared(), image.shape, self._width)  # noqa: E731
+        else:
+            source = small
+        restart = t < self._last_frame_t  # media time went back: a restarted stream
+        self._last_frame_t = t
+        if restart or self._background is None or self._background.shape[:2] != (size[1], size[0]):
+            first = SceneView(
+                image,
+                source,
+                np.empty((size[1], size[0], 3), np.float32),
+                self._threshold,
+                match_exposure=False,
+            )
+            self._background = first._small.copy()
+            first._background = self._background  # the frame is its own background: nothing differs
             self._last_t = t
-            return SceneView(image, small, self._background.copy(), threshold, median_value)
+            return first
+        view = SceneView(image, source, self._background, self._threshold)
         dt = t - self._last_t
-        self._last_t = t
-        # Global brightness drift from every third pixel: the median ignores a local object.
-        offset = np.median((small[::3, ::3] - self._background[::3, ::3]).reshape(-1, 3), axis=0)
-        matched = self._background + offset.astype(np.float32)
-        view = SceneView(image, small, matched, threshold, median_value)
-        if dt > 0:
-            foreground = view._difference() > threshold
+        if dt >= self._update_s and dt > 0:
+            self._last_t = t
+            foreground = view._difference() > view._threshold
+            matched = view._matched_background()
             rate_bg = 1.0 - math.exp(-dt / self._background_s)
             rate_fg = 1.0 - math.exp(-dt / self._absorb_s)
             rate = np.where(foreground, np.float32(rate_fg), np.float32(rate_bg))[..., None]
-            self._background += rate * (small - matched)
+            # A new array, not in place: views already handed out keep their background.
+            self._background = self._background + rate * (view._small - matched)
         return view

@@ -61,7 +61,14 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from gridwarden.edge.analytics.gate import Polygon, check_time, downscale, region_mask
+from gridwarden.edge.analytics.gate import (
+    Polygon,
+    check_image,
+    check_small,
+    check_time,
+    downscale,
+    region_mask,
+)
 from gridwarden.edge.types import Detections
 
 STATIC_OBJECT_CLASS = "static_object"
@@ -137,9 +144,21 @@ class StaticForegroundDetector:
         """Boolean per-pixel static mask at the analysis size (for overlays and debugging)."""
         return None if self._static is None else self._static.copy()
 
-    def update(self, image: np.ndarray, media_time: float) -> Detections:
+    @property
+    def width(self) -> int:
+        """Width of the analysis image (what ``update``'s ``small`` must be)."""
+        return self._width
+
+    def update(self, image: np.ndarray, media_time: float, small: np.ndarray | None = None) -> Detections:
+        """``small``: ``image`` already downscaled to :attr:`width` (shared with the motion gate
+        through :class:`~..gate.DownscaleCache`), if the caller has it; it saves the resize."""
         t = check_time(media_time)
-        small = cv2.GaussianBlur(self._as_bgr(downscale(image, self._width)), (3, 3), 0).astype(np.float32)
+        if small is None:
+            small = downscale(image, self._width)
+        else:
+            check_image(image)
+            check_small(small, image.shape, self._width)
+        small = cv2.GaussianBlur(self._as_bgr(small), (3, 3), 0).astype(np.float32)
         if self._long is None or self._long.shape != small.shape or t < self._last_t:
             self._restart(small, image, t)
             return self._last_result
