@@ -321,7 +321,7 @@ def run_cases(args: argparse.Namespace) -> dict[str, Any]:
         try:
             with pg_database(args.pg) as (url, plain):
                 load_s = bulk_load(plain, args.cases)
-                print(f"{args.cases} cases loaded + ANALYZE in {load_s:.1f} s", flush=True)
+                print(f"{args.cases} cases loaded + VACUUM ANALYZE in {load_s:.1f} s", flush=True)
                 dropped = drop_case_indexes(plain) if args.no_index else []
                 db = Database(url)
                 _, token = UserStore(db).create("bench-reader", "staff")
