@@ -25,8 +25,10 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "default-src 'none'",
         "script-src 'self'",
         "style-src 'self'",
-        "img-src 'self'",
-        "media-src 'self'",
+        # blob: only for object URLs the page made itself (the officer app shows the incident
+        # photo it fetched with its bearer token, and the photo just taken, as blob: URLs).
+        "img-src 'self' blob:",
+        "media-src 'self' blob:",
         "connect-src 'self'",
         "font-src 'self'",
         "manifest-src 'self'",
